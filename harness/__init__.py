@@ -1,0 +1,1 @@
+"""Record/replay machinery for the AI GO! <-> Azure AI Foundry integration."""
