@@ -7,6 +7,7 @@ no token traffic is ever made (or recorded).
 
 from __future__ import annotations
 
+from types import TracebackType
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -39,6 +40,17 @@ class StaticTokenCredential:
 
     def close(self) -> None:
         """Nothing to release; present because azure-identity credentials have it."""
+
+    def __enter__(self) -> StaticTokenCredential:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return "StaticTokenCredential()"
