@@ -1,0 +1,134 @@
+"""Golden conversation fixtures: `goldens/dialogues/<name>.yaml`, validated by pydantic.
+
+A bad file is reported with the file and the field at fault (unknown key, empty turn,
+duplicate name), so a user can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class DialogueError(ValueError):
+    """A dialogue file is missing, unreadable or invalid; the message names file and field."""
+
+
+class TurnExpectations(BaseModel):
+    """What must hold for one turn while recording (checked live, before anything is written)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: list[str] = Field(default_factory=list, description="Tools that must be called.")
+    reply_contains: list[str] = Field(
+        default_factory=list, description="Substrings the reply must contain."
+    )
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str
+    expect: TurnExpectations = Field(default_factory=TurnExpectations)
+
+    @field_validator("user")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the user text is empty; write what the user says in this turn")
+        return value
+
+
+class Dialogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    agent: str | None = Field(
+        default=None, description="Agent to address; default AZURE_FOUNDRY_AGENT_NAME."
+    )
+    turns: list[Turn] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid dialogue name; "
+                "use lowercase letters, digits, '-' and '_'"
+            )
+        return value
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """`('turns', 2, 'user')` -> `turns[2].user`, the way a YAML reader thinks of it."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid dialogue"]
+    for detail in error.errors():
+        where = _field_path(tuple(detail["loc"]))
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = "unknown key; allowed keys are listed in docs/contracts.md"
+        elif detail["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"  - {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_dialogue(path: Path) -> Dialogue:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DialogueError(f"{path}: no such dialogue file") from None
+    except yaml.YAMLError as exc:
+        raise DialogueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DialogueError(f"{path}: expected a mapping with name, description and turns")
+    try:
+        dialogue = Dialogue.model_validate(raw)
+    except ValidationError as exc:
+        raise DialogueError(_describe(exc, path)) from None
+    if dialogue.name != path.stem:
+        raise DialogueError(
+            f"{path}: name: {dialogue.name!r} does not match the file name; "
+            f"rename the file to {dialogue.name}.yaml or set name: {path.stem}"
+        )
+    return dialogue
+
+
+def load_dialogues(directory: Path, only: Iterable[str] = ()) -> list[Dialogue]:
+    """All dialogues in `directory`, sorted by name; `only` restricts to the named ones."""
+    paths = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    dialogues: list[Dialogue] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        dialogue = load_dialogue(path)
+        if dialogue.name in seen:
+            raise DialogueError(
+                f"{path}: name: duplicate dialogue name {dialogue.name!r}, "
+                f"also used by {seen[dialogue.name]}"
+            )
+        seen[dialogue.name] = path
+        dialogues.append(dialogue)
+    wanted = list(only)
+    unknown = sorted(set(wanted) - set(seen))
+    if unknown:
+        raise DialogueError(
+            f"{directory}: no dialogue named {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(seen)) or '(none)'}"
+        )
+    if wanted:
+        dialogues = [d for d in dialogues if d.name in wanted]
+    return sorted(dialogues, key=lambda d: d.name)

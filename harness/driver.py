@@ -1,0 +1,150 @@
+"""Drives one dialogue through `run_inference`, turn by turn, exactly as AI GO! does.
+
+Each request holds the whole chat so far; every earlier assistant message is
+`model_output_to_message` of that turn's output, so the extra `conversation_id` field rides
+along as it does in AI GO!. Every turn's output is checked the way AI GO! reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from latticeflow.core.dtypes import (
+    ChatCompletionInput,
+    ChatCompletionInputMessage,
+    FunctionCall,
+    Message,
+    MessageRole,
+    OpenResponsesModelOutput,
+    model_output_to_message,
+)
+from pydantic import ValidationError
+
+from harness.dialogues import Dialogue, Turn
+
+RunInference = Callable[[str, dict[str, Any]], str]
+
+
+class TurnFailure(Exception):
+    """A turn did not run or broke an invariant; names the dialogue, the turn and the reason."""
+
+    def __init__(self, dialogue: str, turn: int, reason: str) -> None:
+        super().__init__(f"{dialogue}, turn {turn}: {reason}")
+        self.dialogue = dialogue
+        self.turn = turn
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    number: int  # 1-based, as people count turns
+    user: str
+    request_body: str
+    output_json: str
+    output: OpenResponsesModelOutput
+
+    @property
+    def assistant_message(self) -> Message:
+        return _last_assistant_message(self.output)
+
+    @property
+    def conversation_id(self) -> str:
+        return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
+
+    @property
+    def reply(self) -> str:
+        return "".join(getattr(part, "text", "") or "" for part in self.assistant_message.content)
+
+    @property
+    def tools_called(self) -> list[str]:
+        return [item.name for item in self.output.items if isinstance(item, FunctionCall)]
+
+
+def _last_assistant_message(output: OpenResponsesModelOutput) -> Message:
+    for item in reversed(output.items):
+        if isinstance(item, Message) and item.role == MessageRole.assistant:
+            return item
+    raise LookupError("no assistant message")
+
+
+def build_request_body(previous: list[TurnResult], user_text: str) -> str:
+    """The chat-completion body AI GO! sends for the next turn."""
+    messages: list[Any] = []
+    for turn in previous:
+        messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
+        messages.append(model_output_to_message(turn.output))
+    messages.append(ChatCompletionInputMessage(role="user", content=user_text))
+    return ChatCompletionInput(messages=messages).model_dump_json()
+
+
+def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesModelOutput:
+    """Parse the output as AI GO! does and require an assistant message with a conversation id."""
+    try:
+        output = OpenResponsesModelOutput.model_validate_json(output_json)
+    except (ValidationError, ValueError) as exc:
+        raise TurnFailure(
+            dialogue, number, f"output does not parse as OpenResponsesModelOutput: {exc}"
+        ) from None
+    try:
+        message = _last_assistant_message(output)
+    except LookupError:
+        raise TurnFailure(dialogue, number, "output has no assistant message") from None
+    if not (message.model_extra or {}).get("conversation_id"):
+        raise TurnFailure(
+            dialogue, number, "the assistant message carries no conversation_id extra field"
+        )
+    return output
+
+
+def check_expectations(dialogue: str, turn: Turn, result: TurnResult) -> None:
+    missing_tools = [tool for tool in turn.expect.tools if tool not in result.tools_called]
+    if missing_tools:
+        raise TurnFailure(
+            dialogue,
+            result.number,
+            f"expected tool(s) {', '.join(missing_tools)} to be called; "
+            f"called: {', '.join(result.tools_called) or 'none'}",
+        )
+    for text in turn.expect.reply_contains:
+        if text not in result.reply:
+            raise TurnFailure(
+                dialogue, result.number, f"reply does not contain {text!r}: {result.reply!r}"
+            )
+
+
+def drive_dialogue(
+    dialogue: Dialogue,
+    run_inference: RunInference,
+    environment: Mapping[str, Any],
+    *,
+    check_expected: bool = True,
+    on_turn: Callable[[TurnResult], None] | None = None,
+    before_turn: Callable[[int, Turn], None] | None = None,
+) -> list[TurnResult]:
+    """Run every turn in order; raise `TurnFailure` at the first broken invariant."""
+    results: list[TurnResult] = []
+    for number, turn in enumerate(dialogue.turns, start=1):
+        if before_turn is not None:
+            before_turn(number, turn)
+        body = build_request_body(results, turn.user)
+        try:
+            output_json = run_inference(body, dict(environment))
+        except Exception as exc:
+            raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
+        output = check_turn(dialogue.name, number, output_json)
+        result = TurnResult(number, turn.user, body, output_json, output)
+        if results and result.conversation_id != results[0].conversation_id:
+            raise TurnFailure(
+                dialogue.name,
+                number,
+                f"conversation id changed from {results[0].conversation_id!r} "
+                f"to {result.conversation_id!r}",
+            )
+        if check_expected:
+            check_expectations(dialogue.name, turn, result)
+        results.append(result)
+        if on_turn is not None:
+            on_turn(result)
+    return results

@@ -1,0 +1,78 @@
+"""Turns replayed outputs into the golden snapshot: random ids become stable aliases.
+
+Only identifiers are replaced (item `id`, `call_id`, `conversation_id`); everything else the
+integration returned stays as it was. Aliases are numbered in order of first appearance across
+the whole dialogue, so a function_call and its output still share one `call-N`, and every
+turn's message shows the same `conversation-1` when the conversation persisted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from latticeflow.core.dtypes import OpenResponsesModelOutput
+
+from harness.driver import TurnResult
+
+# field name -> alias prefix
+ALIASED_FIELDS = {"id": "item", "call_id": "call", "conversation_id": "conversation"}
+
+
+class Aliases:
+    """Stable names for random ids, one numbering per kind."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, kind: str, value: str) -> str:
+        key = (kind, value)
+        if key not in self._names:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            self._names[key] = f"{kind}-{self._counts[kind]}"
+        return self._names[key]
+
+
+def item_to_dict(item: Any) -> dict[str, Any]:
+    """The item as AI GO! serializes it, with its `type` first so a reader sees what it is."""
+    data: dict[str, Any] = item.model_dump(mode="json")
+    item_type = getattr(item, "type", None)
+    if item_type is not None:
+        data = {"type": getattr(item_type, "value", item_type), **data}
+        # content parts have types too (output_text, ...): show them the same way.
+        if isinstance(data.get("content"), list):
+            data["content"] = [
+                {"type": getattr(getattr(part, "type", None), "value", getattr(part, "type", None))}
+                | part.model_dump(mode="json")
+                if hasattr(part, "model_dump")
+                else part
+                for part in item.content
+            ]
+    return data
+
+
+def normalize_output(output: OpenResponsesModelOutput, aliases: Aliases) -> dict[str, Any]:
+    items = []
+    for item in output.items:
+        data = item_to_dict(item)
+        for field, kind in ALIASED_FIELDS.items():
+            if isinstance(data.get(field), str) and data[field]:
+                data[field] = aliases(kind, data[field])
+        items.append(data)
+    normalized: dict[str, Any] = {"items": items}
+    if output.usage is not None:
+        normalized["usage"] = output.usage.model_dump(mode="json")
+    return normalized
+
+
+def normalize_dialogue(name: str, turns: Iterable[TurnResult]) -> dict[str, Any]:
+    """The snapshot document of docs/contracts.md."""
+    aliases = Aliases()
+    return {
+        "dialogue": name,
+        "turns": [
+            {"turn": t.number, "user": t.user, "output": normalize_output(t.output, aliases)}
+            for t in turns
+        ],
+    }

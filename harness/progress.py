@@ -1,0 +1,115 @@
+"""What a recording run shows a person: a live line per dialogue, then a summary table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+@dataclass
+class DialogueOutcome:
+    name: str
+    turns_total: int
+    turns_done: int = 0
+    # recorded | unchanged | changed | new | failed | cancelled
+    status: str = "pending"
+    detail: str = ""
+    seconds: float = 0.0
+    report: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("recorded", "unchanged")
+
+
+class ProgressReporter(Protocol):
+    def started(self, name: str, turns: int) -> None: ...
+    def turn_done(self, name: str, turn: int) -> None: ...
+    def finished(self, outcome: DialogueOutcome) -> None: ...
+
+
+class SilentProgress:
+    def started(self, name: str, turns: int) -> None:
+        pass
+
+    def turn_done(self, name: str, turn: int) -> None:
+        pass
+
+    def finished(self, outcome: DialogueOutcome) -> None:
+        pass
+
+
+class RichProgress:
+    """One progress row per dialogue, advanced turn by turn (thread-safe: rich locks itself)."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.fields[name]:<28}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("turns"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def started(self, name: str, turns: int) -> None:
+        with self._lock:
+            self._tasks[name] = self._progress.add_task(
+                name, total=turns, name=name, status="recording"
+            )
+
+    def turn_done(self, name: str, turn: int) -> None:
+        self._progress.update(self._tasks[name], completed=turn)
+
+    def finished(self, outcome: DialogueOutcome) -> None:
+        colour = "green" if outcome.ok else "red"
+        self._progress.update(
+            self._tasks[outcome.name],
+            completed=outcome.turns_done,
+            status=f"[{colour}]{outcome.status}[/]",
+        )
+
+
+STATUS_STYLE = {
+    "recorded": "green",
+    "unchanged": "green",
+    "changed": "yellow",
+    "new": "yellow",
+    "failed": "red",
+    "cancelled": "red",
+}
+
+
+def summary_table(outcomes: Iterable[DialogueOutcome], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("dialogue")
+    table.add_column("turns", justify="right")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    for outcome in outcomes:
+        style = STATUS_STYLE.get(outcome.status, "")
+        table.add_row(
+            outcome.name,
+            f"{outcome.turns_done}/{outcome.turns_total}",
+            f"[{style}]{outcome.status}[/]" if style else outcome.status,
+            f"{outcome.seconds:.2f}",
+            outcome.detail,
+        )
+    return table

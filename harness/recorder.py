@@ -1,0 +1,262 @@
+"""Records golden dialogues into sanitized cassettes and regenerates their snapshots.
+
+All or nothing per dialogue: everything is written into a staging directory first; a dialogue's
+cassette and snapshot replace the committed ones only when its recording, its live checks, its
+leak scan and its replay all succeeded. A failed, interrupted or invariant-violating dialogue
+leaves its previous files untouched and is named with the failing turn and reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.cassettes import recording_vcr
+from harness.dialogues import Dialogue
+from harness.driver import TurnFailure, drive_dialogue
+from harness.integration_loader import PROJECT_ROOT, load_integration
+from harness.progress import DialogueOutcome, ProgressReporter
+from harness.recording_router import ThreadCassetteRouter
+from harness.replay import CASSETTE_DIR_VARIABLE, conversations_created
+from harness.sanitize import Sanitizer, scan_for_leaks
+from harness.snapshot_compare import compare_snapshots
+from harness.snapshots import SNAPSHOT_DIR_VARIABLE
+from harness.targets import Target
+
+MAX_CONCURRENCY = 15  # the model's rate_limit in integration/model.yaml
+GOLDEN_TESTS = PROJECT_ROOT / "tests" / "test_goldens.py"
+DIALOGUE_DIR_VARIABLE = "GOLDENS_DIALOGUE_DIR"
+ONLY_VARIABLE = "GOLDENS_ONLY"
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    dialogue_dir: Path
+    cassette_dir: Path
+    snapshot_dir: Path
+    concurrency: int = 4
+    check: bool = False
+
+
+def _record_one(
+    dialogue: Dialogue,
+    target: Target,
+    staging: Path,
+    router: ThreadCassetteRouter,
+    progress: ProgressReporter,
+    cancel: threading.Event,
+) -> DialogueOutcome:
+    outcome = DialogueOutcome(dialogue.name, len(dialogue.turns))
+    started = time.perf_counter()
+    progress.started(dialogue.name, len(dialogue.turns))
+
+    def before_turn(number: int, _turn: object) -> None:
+        if cancel.is_set():
+            raise Cancelled(f"interrupted before turn {number}")
+
+    def on_turn(result: Any) -> None:
+        outcome.turns_done = result.number
+        progress.turn_done(dialogue.name, result.number)
+
+    path = staging / f"{dialogue.name}.yaml"
+    try:
+        with target.session(dialogue) as session:
+            sanitizer = Sanitizer(session.endpoint, session.secrets)
+            with router.cassette(recording_vcr(sanitizer), path) as cassette:
+                drive_dialogue(
+                    dialogue,
+                    load_integration().run_inference,
+                    session.environment,
+                    before_turn=before_turn,
+                    on_turn=on_turn,
+                )
+                created = conversations_created(cassette)
+                if created != 1:
+                    raise TurnFailure(
+                        dialogue.name,
+                        outcome.turns_done,
+                        f"{created} conversations were created, expected exactly 1",
+                    )
+            leaks = scan_for_leaks(path.read_text(encoding="utf-8"), session.secrets)
+            if leaks:
+                path.unlink()
+                rules = ", ".join(sorted({leak.rule for leak in leaks}))
+                raise TurnFailure(
+                    dialogue.name,
+                    outcome.turns_done,
+                    f"the sanitized cassette still holds secret-shaped text ({rules}); "
+                    "nothing was written — report this sanitizer miss",
+                )
+        outcome.status = "recorded"
+    except Cancelled as exc:
+        outcome.status, outcome.detail = "cancelled", str(exc)
+    except TurnFailure as exc:
+        outcome.status = "failed"
+        outcome.detail = f"turn {exc.turn}: {exc.reason}"
+    except Exception as exc:  # a recording must report, not crash its siblings
+        outcome.status = "failed"
+        outcome.detail = f"turn {outcome.turns_done + 1}: {type(exc).__name__}: {exc}"
+    outcome.seconds = time.perf_counter() - started
+    if not outcome.ok:
+        progress.finished(outcome)
+    return outcome
+
+
+def _replay_into_snapshots(
+    names: Sequence[str], options: RecordOptions, staged_cassettes: Path, staged_snapshots: Path
+) -> dict[str, str]:
+    """Run the golden replay tests in snapshot-update mode on the staged cassettes.
+
+    The snapshot is what replay yields, by construction: the same test code writes it.
+    Returns failure messages by dialogue name.
+    """
+    report = staged_snapshots.parent / "replay.xml"
+    environment = os.environ | {
+        CASSETTE_DIR_VARIABLE: str(staged_cassettes),
+        SNAPSHOT_DIR_VARIABLE: str(staged_snapshots),
+        DIALOGUE_DIR_VARIABLE: str(options.dialogue_dir),
+        ONLY_VARIABLE: ",".join(names),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(GOLDEN_TESTS),
+        "--snapshot-update",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={report}",
+    ]
+    completed = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    failures: dict[str, str] = {}
+    if report.is_file():
+        for case in ElementTree.parse(report).getroot().iter("testcase"):
+            name = case.get("name", "")
+            dialogue = name[name.find("[") + 1 : -1] if "[" in name else name
+            problem = case.find("failure")
+            if problem is None:
+                problem = case.find("error")
+            if problem is not None:
+                failures[dialogue] = (problem.get("message") or "replay failed").strip()
+    for name in names:
+        if name not in failures and not (staged_snapshots / f"{name}.json").is_file():
+            failures[name] = (
+                "replay wrote no snapshot: "
+                + (completed.stdout[-2000:] + completed.stderr[-2000:]).strip()
+            )
+    return failures
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C between moving a cassette and its snapshot would split a golden; hold it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+def _publish(name: str, staging: Path, options: RecordOptions) -> None:
+    options.cassette_dir.mkdir(parents=True, exist_ok=True)
+    options.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    # Same filesystem (staging sits beside the cassettes), so each replace is atomic.
+    with _interrupts_deferred():
+        os.replace(staging / "cassettes" / f"{name}.yaml", options.cassette_dir / f"{name}.yaml")
+        os.replace(staging / "snapshots" / f"{name}.json", options.snapshot_dir / f"{name}.json")
+
+
+def _check_against_committed(
+    outcome: DialogueOutcome, staging: Path, options: RecordOptions
+) -> None:
+    committed = options.snapshot_dir / f"{outcome.name}.json"
+    fresh = json.loads((staging / "snapshots" / f"{outcome.name}.json").read_text("utf-8"))
+    if not committed.is_file():
+        outcome.status, outcome.detail = "new", f"no committed snapshot at {committed}"
+        return
+    differences = compare_snapshots(json.loads(committed.read_text("utf-8")), fresh)
+    if differences:
+        outcome.status = "changed"
+        outcome.report = differences
+        outcome.detail = f"{len(differences)} difference(s)"
+    else:
+        outcome.status = "unchanged"
+
+
+def record_dialogues(
+    dialogues: Sequence[Dialogue],
+    target: Target,
+    options: RecordOptions,
+    progress: ProgressReporter,
+) -> list[DialogueOutcome]:
+    if not 1 <= options.concurrency <= MAX_CONCURRENCY:
+        raise ValueError(
+            f"--concurrency must be between 1 and {MAX_CONCURRENCY} (the model's rate_limit), "
+            f"got {options.concurrency}"
+        )
+    options.cassette_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".record-", dir=options.cassette_dir.parent))
+    staged_cassettes, staged_snapshots = staging / "cassettes", staging / "snapshots"
+    staged_cassettes.mkdir()
+    staged_snapshots.mkdir()
+    cancel = threading.Event()
+    router = ThreadCassetteRouter()
+    try:
+        with router.installed(), ThreadPoolExecutor(max_workers=options.concurrency) as pool:
+            futures = [
+                pool.submit(_record_one, d, target, staged_cassettes, router, progress, cancel)
+                for d in dialogues
+            ]
+            try:
+                outcomes = [future.result() for future in futures]
+            except KeyboardInterrupt:
+                cancel.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        recorded = [o.name for o in outcomes if o.status == "recorded"]
+        failures = (
+            _replay_into_snapshots(recorded, options, staged_cassettes, staged_snapshots)
+            if recorded
+            else {}
+        )
+        for outcome in outcomes:
+            if outcome.status != "recorded":
+                continue
+            if outcome.name in failures:
+                outcome.status = "failed"
+                outcome.detail = f"replay of the fresh recording failed: {failures[outcome.name]}"
+            elif options.check:
+                _check_against_committed(outcome, staging, options)
+            else:
+                _publish(outcome.name, staging, options)
+            progress.finished(outcome)
+        return outcomes
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

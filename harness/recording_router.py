@@ -1,0 +1,91 @@
+"""Per-thread cassettes for recording dialogues in parallel.
+
+vcrpy patches the HTTP transport classes process-wide, so two `use_cassette` blocks open at
+once in two threads would record each other's traffic (the later patch wins for everyone).
+The router is installed once, as the one cassette vcrpy's patches know, and hands every
+request to the cassette of the thread that made it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import vcr
+from vcr.cassette import Cassette
+from vcr.patch import CassettePatcherBuilder
+
+# VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
+_CONTEXT_ONLY_KEYS = ("path_transformer", "func_path_generator", "record_on_exception")
+
+
+class UnroutedRequestError(RuntimeError):
+    pass
+
+
+class ThreadCassetteRouter:
+    """Stands in for a `Cassette` in vcrpy's stubs and delegates to the calling thread's one."""
+
+    _path = "<per-thread cassettes>"
+    custom_patches: tuple[Any, ...] = ()
+    skip_patchers: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _current(self) -> Cassette:
+        cassette = getattr(self._local, "cassette", None)
+        if cassette is None:
+            raise UnroutedRequestError(
+                "an HTTP request was made outside any recording dialogue; nothing records it"
+            )
+        return cassette
+
+    # The part of the Cassette interface vcrpy's stubs call.
+    @property
+    def write_protected(self) -> bool:
+        return bool(self._current().write_protected)
+
+    @property
+    def record_mode(self) -> Any:
+        return self._current().record_mode
+
+    def can_play_response_for(self, request: Any) -> bool:
+        return bool(self._current().can_play_response_for(request))
+
+    def play_response(self, request: Any) -> Any:
+        return self._current().play_response(request)
+
+    def filter_request(self, request: Any) -> Any:
+        return self._current().filter_request(request)
+
+    def append(self, request: Any, response: Any) -> None:
+        self._current().append(request, response)
+
+    def find_requests_with_most_matches(self, request: Any) -> Any:
+        return self._current().find_requests_with_most_matches(request)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[ThreadCassetteRouter]:
+        """Patch the HTTP libraries once for the whole recording run."""
+        with contextlib.ExitStack() as stack:
+            for patcher in CassettePatcherBuilder(self).build():
+                stack.enter_context(patcher)
+            yield self
+
+    @contextlib.contextmanager
+    def cassette(self, recorder: vcr.VCR, path: Path) -> Iterator[Cassette]:
+        """Record this thread's traffic into `path`; written only when the block succeeds."""
+        config = recorder.get_merged_config(path=str(path))
+        for key in _CONTEXT_ONLY_KEYS:
+            config.pop(key, None)
+        cassette = Cassette.load(**config)
+        self._local.cassette = cassette
+        try:
+            yield cassette
+        finally:
+            self._local.cassette = None
+        cassette._save(force=True)

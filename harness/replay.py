@@ -1,0 +1,188 @@
+"""Offline replay of one golden dialogue from its cassette, through the real integration.
+
+No configuration and no credentials: the cassette always speaks to the placeholder endpoint,
+a static token stands in for Entra ID, and vcrpy in `none` mode answers every request or fails
+it. A failure says which dialogue and turn, what differs, and how to re-record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vcr.cassette import Cassette
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from harness.cassettes import describe_unmatched_request, replay_vcr
+from harness.credentials import StaticTokenCredential
+from harness.dialogues import Dialogue
+from harness.driver import TurnFailure, TurnResult, drive_dialogue
+from harness.integration_loader import PROJECT_ROOT, load_integration
+from harness.normalize import normalize_dialogue
+from harness.sanitize import PLACEHOLDER_ENDPOINT
+
+DEFAULT_CASSETTE_DIR = PROJECT_ROOT / "cassettes"
+DEFAULT_DIALOGUE_DIR = PROJECT_ROOT / "goldens" / "dialogues"
+CASSETTE_DIR_VARIABLE = "GOLDENS_CASSETTE_DIR"
+
+
+def cassette_dir() -> Path:
+    return Path(os.environ.get(CASSETTE_DIR_VARIABLE) or DEFAULT_CASSETTE_DIR)
+
+
+def rerecord_hint(name: str) -> str:
+    return (
+        f"re-record it: python scripts/record.py --emulator --only {name} "
+        f"(or without --emulator against the live project)"
+    )
+
+
+class ReplayError(AssertionError):
+    """Replay diverged from the recording; the message says where and what to do."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    dialogue: str
+    turns: list[TurnResult]
+
+    def snapshot(self) -> dict[str, Any]:
+        return normalize_dialogue(self.dialogue, self.turns)
+
+
+def _json_body(request: Any) -> Any:
+    body = request.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _responses_requests(cassette: Cassette) -> Iterator[dict[str, Any]]:
+    for request in cassette.requests:
+        body = _json_body(request)
+        if request.method == "POST" and request.path.endswith("/responses") and body:
+            yield body
+
+
+def _user_text(body: dict[str, Any]) -> str | None:
+    """The user text a responses call carried; None for an approval continuation."""
+    given = body.get("input")
+    if isinstance(given, str):
+        return given
+    if isinstance(given, list):
+        texts = [
+            item.get("content")
+            for item in given
+            if isinstance(item, dict) and item.get("role") == "user"
+        ]
+        if texts:
+            return "".join(t if isinstance(t, str) else json.dumps(t) for t in texts)
+    return None
+
+
+def recorded_user_turns(cassette: Cassette) -> list[str]:
+    return [
+        text for body in _responses_requests(cassette) if (text := _user_text(body)) is not None
+    ]
+
+
+def recorded_agent(cassette: Cassette) -> str | None:
+    for body in _responses_requests(cassette):
+        reference = body.get("agent_reference") or body.get("agent") or {}
+        if isinstance(reference, dict) and reference.get("name"):
+            return str(reference["name"])
+    return None
+
+
+def conversations_created(cassette: Cassette) -> int:
+    return sum(
+        1 for r in cassette.requests if r.method == "POST" and r.path.endswith("/conversations")
+    )
+
+
+def check_script_matches(dialogue: Dialogue, cassette: Cassette) -> None:
+    """The dialogue's user turns must be the ones recorded, else replay cannot mean anything."""
+    recorded = recorded_user_turns(cassette)
+    for number, turn in enumerate(dialogue.turns, start=1):
+        if number > len(recorded):
+            raise ReplayError(
+                f"{dialogue.name}, turn {number}: the dialogue has {len(dialogue.turns)} turns "
+                f"but the cassette recorded {len(recorded)}; {rerecord_hint(dialogue.name)}"
+            )
+        if recorded[number - 1] != turn.user:
+            raise ReplayError(
+                f"{dialogue.name}, turn {number}: the user text changed since recording\n"
+                f"  recorded: {recorded[number - 1]!r}\n  dialogue: {turn.user!r}\n"
+                f"{rerecord_hint(dialogue.name)}"
+            )
+    if len(recorded) > len(dialogue.turns):
+        raise ReplayError(
+            f"{dialogue.name}: the cassette recorded {len(recorded)} turns but the dialogue has "
+            f"{len(dialogue.turns)}; {rerecord_hint(dialogue.name)}"
+        )
+
+
+def _unmatched(exc: BaseException) -> CannotOverwriteExistingCassetteException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CannotOverwriteExistingCassetteException):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def replay_environment(agent: str) -> dict[str, Any]:
+    return {
+        "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
+        "AZURE_FOUNDRY_AGENT_NAME": agent,
+        "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+    }
+
+
+def replay_dialogue(dialogue: Dialogue, cassette_file: Path | None = None) -> ReplayResult:
+    path = cassette_file or cassette_dir() / f"{dialogue.name}.yaml"
+    if not path.is_file():
+        raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
+    run_inference = load_integration().run_inference
+    with replay_vcr().use_cassette(str(path)) as cassette:
+        check_script_matches(dialogue, cassette)
+        agent = dialogue.agent or recorded_agent(cassette) or "agent"
+        try:
+            turns = drive_dialogue(
+                dialogue, run_inference, replay_environment(agent), check_expected=False
+            )
+        except TurnFailure as failure:
+            unmatched = _unmatched(failure)
+            if unmatched is None:
+                raise ReplayError(f"{failure}\n{rerecord_hint(dialogue.name)}") from failure
+            detail = describe_unmatched_request(unmatched.cassette, unmatched.failed_request)
+            raise ReplayError(
+                f"{failure.dialogue}, turn {failure.turn}: the integration now sends a request "
+                f"the recording does not have\n{detail}\n{rerecord_hint(dialogue.name)}"
+            ) from None
+        created = conversations_created(cassette)
+        if created != 1:
+            raise ReplayError(
+                f"{dialogue.name}: the recording created {created} conversations, expected 1"
+            )
+        if not cassette.all_played:
+            unplayed = [
+                f"{r.method} {r.path}"
+                for i, r in enumerate(cassette.requests)
+                if not cassette.play_counts[i]
+            ]
+            raise ReplayError(
+                f"{dialogue.name}: {len(unplayed)} recorded request(s) were never sent on replay "
+                f"({', '.join(unplayed)}); the integration now makes fewer calls. "
+                f"{rerecord_hint(dialogue.name)}"
+            )
+    return ReplayResult(dialogue.name, turns)

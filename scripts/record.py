@@ -1,0 +1,111 @@
+"""Record golden dialogues into sanitized cassettes and snapshots.
+
+python scripts/record.py --emulator              # against the built-in Foundry emulator
+python scripts/record.py                         # live: AZURE_* settings from env or .env
+python scripts/record.py --check                 # drift report; writes nothing
+python scripts/record.py --only greeting --only order_lookup --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dotenv import dotenv_values
+from rich.console import Console
+
+from harness.dialogues import DialogueError, load_dialogues
+from harness.integration_loader import PROJECT_ROOT
+from harness.progress import RichProgress, summary_table
+from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
+from harness.targets import ConfigurationError, choose_target
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--emulator", action="store_true", help="record against the built-in emulator"
+    )
+    parser.add_argument(
+        "--emulator-latency-ms", type=float, default=0.0, help="emulator latency per request"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="record only this dialogue (repeatable)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help=f"dialogues in parallel, 1..{MAX_CONCURRENCY}"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="record into a temporary place, compare with the committed goldens, "
+        "write nothing; exit 1 on drift",
+    )
+    parser.add_argument("--dialogues", type=Path, default=PROJECT_ROOT / "goldens" / "dialogues")
+    parser.add_argument("--cassettes", type=Path, default=PROJECT_ROOT / "cassettes")
+    parser.add_argument("--snapshots", type=Path, default=PROJECT_ROOT / "goldens" / "snapshots")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console(stderr=False)
+    # The process environment wins over .env, as python-dotenv's load_dotenv does by default.
+    settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+    try:
+        target = choose_target(
+            {k: v for k, v in settings.items() if v is not None},
+            emulator=args.emulator,
+            emulator_latency=args.emulator_latency_ms / 1000,
+        )
+        dialogues = load_dialogues(args.dialogues, args.only)
+    except (ConfigurationError, DialogueError) as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    options = RecordOptions(
+        dialogue_dir=args.dialogues,
+        cassette_dir=args.cassettes,
+        snapshot_dir=args.snapshots,
+        concurrency=args.concurrency,
+        check=args.check,
+    )
+    mode = "checking drift against" if args.check else "recording against"
+    console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
+    try:
+        with RichProgress(console) as progress:
+            outcomes = record_dialogues(dialogues, target, options, progress)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print(
+            "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
+        )
+        return 130
+    console.print(summary_table(outcomes, "drift check" if args.check else "recording"))
+    for outcome in outcomes:
+        if outcome.report:
+            console.print(f"[bold]{outcome.name}[/]")
+            for line in outcome.report:
+                console.print(f"  {line}", highlight=False, markup=False)
+    failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
+    drifted = [o for o in outcomes if o.status in ("changed", "new")]
+    for outcome in failed:
+        console.print(f"[red]failed:[/] {outcome.name}: {outcome.detail}", highlight=False)
+    if failed or drifted:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Offline replay of every golden dialogue through the real integration (one test per dialogue).
+
+No environment variables, no credentials, no network: each cassette answers every request or
+the test fails, saying which dialogue and turn diverged and how to re-record.
+`pytest --snapshot-update` refreshes goldens/snapshots/ (scripts/record.py does it for you).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from harness.dialogues import Dialogue, load_dialogues
+from harness.replay import DEFAULT_DIALOGUE_DIR, replay_dialogue, rerecord_hint
+from harness.snapshot_compare import compare_snapshots
+from harness.snapshots import GoldenSnapshotExtension, snapshot_dir
+
+# The recorder runs this very module on its staging directories (see harness/recorder.py).
+DIALOGUE_DIR = Path(os.environ.get("GOLDENS_DIALOGUE_DIR") or DEFAULT_DIALOGUE_DIR)
+ONLY = [name for name in os.environ.get("GOLDENS_ONLY", "").split(",") if name]
+DIALOGUES = load_dialogues(DIALOGUE_DIR, ONLY)
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Azure settings and no sockets: replay must need neither."""
+    for key in list(os.environ):
+        if key.startswith(("AZURE_", "FOUNDRY_")):
+            monkeypatch.delenv(key)
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+@pytest.fixture
+def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(GoldenSnapshotExtension)
+
+
+def _explain(dialogue: str, expected_file: Path, actual: dict[str, Any]) -> str:
+    try:
+        expected = json.loads(expected_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{dialogue}: no snapshot at {expected_file}; run pytest --snapshot-update"
+    lines = compare_snapshots(expected, actual)
+    shown = "\n".join(f"  {line}" for line in lines[:40])
+    more = f"\n  … and {len(lines) - 40} more" if len(lines) > 40 else ""
+    return (
+        f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
+        f"If the change is intended: {rerecord_hint(dialogue)}"
+    )
+
+
+@pytest.mark.parametrize("dialogue", DIALOGUES, ids=[d.name for d in DIALOGUES])
+def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) -> None:
+    result = replay_dialogue(dialogue)
+
+    assert len(result.turns) == len(dialogue.turns)
+    conversation_ids = {turn.conversation_id for turn in result.turns}
+    assert len(conversation_ids) == 1, f"{dialogue.name}: conversation ids {conversation_ids}"
+
+    actual = result.snapshot()
+    if not golden == actual:
+        raise AssertionError(
+            _explain(dialogue.name, snapshot_dir() / f"{dialogue.name}.json", actual)
+        )
