@@ -1,0 +1,751 @@
+"""AI GO! custom-inference snippet for an Azure AI Foundry agent.
+
+AI GO! inlines this file (``!include`` in model.yaml) and calls ``run_inference`` once per
+user turn with the whole chat so far. The snippet sends Foundry only the newest user message
+plus the Foundry conversation id, and returns the turn's trace (tool calls, tool outputs,
+final reply) in the Open Responses format. The conversation id rides on the returned
+assistant message as an extra field; AI GO! echoes it back on the next turn.
+
+Pipeline: ChatCompletionInput -> ModelInput -> RawModelOutput -> OpenResponsesModelOutput
+          (convert_user_input)   (query_model)  (convert_model_output)
+
+It must stand alone: it imports only azure-*, openai, pydantic, latticeflow.core and the
+standard library, never the surrounding project.
+"""
+
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, NamedTuple
+
+import openai
+from azure.ai.projects import AIProjectClient
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import ClientSecretCredential, DefaultAzureCredential
+from latticeflow.core.dtypes import (
+    ChatCompletionInput,
+    FunctionCall,
+    FunctionCallOutput,
+    FunctionCallOutputStatusEnum,
+    FunctionCallStatus,
+    Message,
+    MessageRole,
+    MessageStatus,
+    ModelUsage,
+    OpenResponsesModelOutput,
+    OutputTextContent,
+    TraceItem,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# --------------------------------------------------------------------------------------
+# Environment keys (see docs/contracts.md)
+# --------------------------------------------------------------------------------------
+
+ENDPOINT_KEY = "AZURE_AI_PROJECT_ENDPOINT"
+AGENT_NAME_KEY = "AZURE_FOUNDRY_AGENT_NAME"
+TENANT_ID_KEY = "AZURE_TENANT_ID"
+CLIENT_ID_KEY = "AZURE_CLIENT_ID"
+CLIENT_SECRET_KEY = "AZURE_CLIENT_SECRET"
+TOKEN_CREDENTIAL_KEY = "AZURE_TOKEN_CREDENTIAL"
+MCP_APPROVAL_KEY = "FOUNDRY_MCP_APPROVAL"
+MAX_APPROVAL_ROUNDS_KEY = "FOUNDRY_MAX_APPROVAL_ROUNDS"
+
+DEFAULT_MAX_APPROVAL_ROUNDS = 5
+
+# openai's own default; it honours Retry-After, which is how Foundry throttles (HTTP 429).
+OPENAI_MAX_RETRIES = 2
+# Per request, below AI GO!'s 120 s so a hung call does not outlive the sample.
+OPENAI_TIMEOUT_SECONDS = 110.0
+
+
+class FoundryError(RuntimeError):
+    """Foundry refused or failed the turn. Carries Foundry's error code and message only:
+    never tokens, secrets or request headers (AI GO! stores the message with the sample)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        http = f" (HTTP {status_code})" if status_code is not None else ""
+        request = f" [request id {request_id}]" if request_id else ""
+        super().__init__(f"Foundry error {code}{http}: {message}{request}")
+
+
+# --------------------------------------------------------------------------------------
+# Types between the stages
+# --------------------------------------------------------------------------------------
+
+
+class ModelInput(BaseModel):
+    """What the Foundry call needs from one AI GO! request."""
+
+    conversation_id: str = ""  # empty on the first turn: a new conversation is created
+    user_message: str
+
+
+class RawModelOutput(BaseModel):
+    """Foundry's output items of every round of the turn, the conversation used, summed usage.
+
+    Approval answers the snippet sent are kept in ``output`` (as ``mcp_approval_response``
+    items, in order) so the converter can show denied tool calls.
+    """
+
+    conversation_id: str
+    output: list[dict[str, Any]]
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApprovalPolicy(BaseModel):
+    """How to answer ``mcp_approval_request`` items (``FOUNDRY_MCP_APPROVAL``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Literal["approve", "deny", "allow"] = "approve"
+    allowed_tools: frozenset[str] = frozenset()  # only used by mode "allow"
+
+    def approves(self, tool_name: str) -> bool:
+        if self.mode == "allow":
+            return tool_name in self.allowed_tools
+        return self.mode == "approve"
+
+
+class FoundrySettings(BaseModel):
+    """The plain (non-secret) configuration read from ``environment``."""
+
+    endpoint: str
+    agent_name: str
+    approval_policy: ApprovalPolicy = ApprovalPolicy()
+    max_approval_rounds: int = DEFAULT_MAX_APPROVAL_ROUNDS
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------
+
+
+def run_inference(body: str, environment: dict[str, Any]) -> str:
+    model_input = convert_user_input(parse_chat_input(body))
+    raw = query_model(model_input, environment)
+    return convert_model_output(raw).model_dump_json()
+
+
+# --------------------------------------------------------------------------------------
+# Stage 1: AI GO! request -> ModelInput
+# --------------------------------------------------------------------------------------
+
+_TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+
+
+def parse_chat_input(body: str) -> ChatCompletionInput:
+    """Parse AI GO!'s JSON body; raise ValueError saying what is wrong with it."""
+    try:
+        data = json.loads(body)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("request body must be a JSON object with a 'messages' list")
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("request body has no messages: expected a non-empty 'messages' list")
+    # ChatCompletionInput only accepts string content (or file parts), so OpenAI-style
+    # lists of text parts are flattened to their text first.
+    data = {**data, "messages": [_flatten_text_parts(m) for m in messages]}
+    try:
+        return ChatCompletionInput.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"request body is not a chat-completion input: {exc}") from None
+
+
+def convert_user_input(data: ChatCompletionInput) -> ModelInput:
+    messages = data.messages
+    if not messages:
+        raise ValueError("chat input has no messages")
+    last_user = next((m for m in reversed(messages) if m.role == "user"), None)
+    if last_user is None:
+        raise ValueError("chat input has no user message")
+    user_text = _message_text(last_user.content)
+    if not user_text.strip():
+        raise ValueError("the newest user message has no text")
+    return ModelInput(
+        conversation_id=_latest_conversation_id(messages),
+        user_message=user_text,
+    )
+
+
+def _flatten_text_parts(message: Any) -> Any:
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return message
+    texts = _text_parts(message["content"])
+    # Parts without any text (e.g. only files) are left for validation to judge.
+    return {**message, "content": "\n".join(texts)} if texts else message
+
+
+def _text_parts(parts: list[Any]) -> list[str]:
+    texts: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") in _TEXT_PART_TYPES:
+            text = part.get("text")
+            if isinstance(text, str):
+                texts.append(text)
+    return texts
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.model_dump() if isinstance(p, BaseModel) else p for p in content]
+        return "\n".join(_text_parts(parts))
+    return ""
+
+
+def _latest_conversation_id(messages: list[Any]) -> str:
+    """The conversation id echoed on the most recent assistant message ("" if none)."""
+    for message in reversed(messages):
+        if message.role != "assistant":
+            continue
+        conversation_id = (message.model_extra or {}).get("conversation_id") or ""
+        if not isinstance(conversation_id, str):
+            raise ValueError("the assistant message's conversation_id must be a string")
+        return conversation_id
+    return ""
+
+
+# --------------------------------------------------------------------------------------
+# Stage 2: ModelInput -> Foundry -> RawModelOutput
+# --------------------------------------------------------------------------------------
+
+
+def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawModelOutput:
+    settings = read_settings(environment)
+    client = get_foundry_client(environment)
+    with _foundry_errors(environment):
+        conversation_id = model_input.conversation_id or client.conversations.create().id
+        response = _create_response(
+            client, conversation_id, model_input.user_message, settings.agent_name
+        )
+        output = list(response.get("output") or [])
+        usage = dict(response.get("usage") or {})
+        # An agent whose MCP tool has require_approval stops with approval requests and no
+        # reply; answer them in the same conversation until it replies.
+        for round_number in range(settings.max_approval_rounds + 1):
+            requests = pending_approval_requests(response.get("output") or [])
+            if not requests:
+                break
+            if round_number == settings.max_approval_rounds:
+                raise FoundryError(
+                    "approval_rounds_exceeded",
+                    f"the agent still requested MCP approval after "
+                    f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
+                )
+            answers = answer_approval_requests(requests, settings.approval_policy)
+            output.extend(answers)
+            response = _create_response(client, conversation_id, answers, settings.agent_name)
+            output.extend(response.get("output") or [])
+            usage = sum_usage(usage, response.get("usage") or {})
+    return RawModelOutput(conversation_id=conversation_id, output=output, usage=usage)
+
+
+def read_settings(environment: dict[str, Any]) -> FoundrySettings:
+    return FoundrySettings(
+        endpoint=_required(environment, ENDPOINT_KEY).rstrip("/"),
+        agent_name=_required(environment, AGENT_NAME_KEY),
+        approval_policy=parse_approval_policy(environment.get(MCP_APPROVAL_KEY)),
+        max_approval_rounds=_max_approval_rounds(environment.get(MAX_APPROVAL_ROUNDS_KEY)),
+    )
+
+
+def parse_approval_policy(value: Any) -> ApprovalPolicy:
+    """``approve`` (default) | ``deny`` | ``allow:<tool>,<tool>``."""
+    text = str(value or "").strip()
+    mode, _, tools = text.partition(":")
+    mode = mode.strip().lower()
+    if mode in ("", "approve") and not tools:
+        return ApprovalPolicy(mode="approve")
+    if mode == "deny" and not tools:
+        return ApprovalPolicy(mode="deny")
+    if mode == "allow":
+        names = frozenset(name.strip() for name in tools.split(",") if name.strip())
+        return ApprovalPolicy(mode="allow", allowed_tools=names)
+    raise ValueError(
+        f"{MCP_APPROVAL_KEY} must be 'approve', 'deny' or 'allow:<tool>,<tool>', got {text!r}"
+    )
+
+
+def pending_approval_requests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item for item in items if item.get("type") == "mcp_approval_request"]
+
+
+def answer_approval_requests(
+    requests: list[dict[str, Any]], policy: ApprovalPolicy
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "mcp_approval_response",
+            "approve": policy.approves(str(request.get("name") or "")),
+            "approval_request_id": request["id"],
+        }
+        for request in requests
+    ]
+
+
+def sum_usage(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Add token counts key by key (nested details too); other values keep the latest."""
+    summed = dict(total)
+    for key, value in more.items():
+        current = summed.get(key)
+        if isinstance(value, dict):
+            summed[key] = sum_usage(current if isinstance(current, dict) else {}, value)
+        elif _is_count(value) and _is_count(current):
+            summed[key] = current + value
+        else:
+            summed[key] = value
+    return summed
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _create_response(
+    client: openai.OpenAI, conversation_id: str, input_: Any, agent_name: str
+) -> dict[str, Any]:
+    response = client.responses.create(
+        conversation=conversation_id,
+        input=input_,
+        extra_body={"agent_reference": {"name": agent_name, "type": "agent_reference"}},
+    )
+    # Plain JSON as Foundry sent it: unknown item types survive untouched.
+    data = response.to_dict(mode="json")
+    _raise_if_unsuccessful(data)
+    return data
+
+
+def _raise_if_unsuccessful(response: dict[str, Any]) -> None:
+    status = response.get("status")
+    if status in (None, "completed"):
+        return
+    error = response.get("error") or {}
+    if status == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason") or "unknown reason"
+        raise FoundryError("incomplete", f"the response is incomplete: {reason}")
+    code = str(error.get("code") or status)
+    message = str(error.get("message") or f"the response ended with status {status!r}")
+    raise FoundryError(code, message)
+
+
+def _required(environment: dict[str, Any], key: str) -> str:
+    value = environment.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key} is missing from the environment (set it in model.yaml)")
+    return value.strip()
+
+
+def _max_approval_rounds(value: Any) -> int:
+    if value is None or value == "":
+        return DEFAULT_MAX_APPROVAL_ROUNDS
+    try:
+        rounds = int(value)
+    except (TypeError, ValueError):
+        rounds = -1
+    if rounds < 0:
+        raise ValueError(f"{MAX_APPROVAL_ROUNDS_KEY} must be a whole number >= 0, got {value!r}")
+    return rounds
+
+
+# --------------------------------------------------------------------------------------
+# Clients: built once per (endpoint, identity), reused by every call and thread
+# --------------------------------------------------------------------------------------
+
+
+class _FoundryClients(NamedTuple):
+    credential: Any
+    project_client: AIProjectClient
+    openai_client: openai.OpenAI
+    owns_credential: bool  # False for AZURE_TOKEN_CREDENTIAL: the embedder closes it
+
+
+# Keyed by (endpoint, identity). The entry holds the credential object, so an
+# id()-based identity cannot be reused by another object while it is cached.
+_CLIENTS: dict[tuple[str, tuple[Any, ...]], _FoundryClients] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
+    """The cached OpenAI client for this environment's endpoint and identity."""
+    endpoint = _required(environment, ENDPOINT_KEY).rstrip("/")
+    key = (endpoint, _identity(environment))
+    with _CLIENTS_LOCK:  # held while building so concurrent first calls build once
+        clients = _CLIENTS.get(key)
+        if clients is None:
+            clients = _build_clients(endpoint, environment)
+            _CLIENTS[key] = clients
+    return clients.openai_client
+
+
+def reset_client_cache() -> None:
+    """Close and forget every cached client (tests, benchmarks, credential rotation)."""
+    with _CLIENTS_LOCK:
+        entries = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for clients in entries:
+        clients.openai_client.close()
+        clients.project_client.close()
+        if clients.owns_credential:
+            clients.credential.close()
+
+
+def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
+    token_credential = environment.get(TOKEN_CREDENTIAL_KEY)
+    if token_credential is not None:
+        return ("token_credential", id(token_credential))
+    service_principal = _service_principal(environment)
+    if service_principal is not None:
+        tenant_id, client_id, secret = service_principal
+        # A hash, so the secret itself is not kept as a dict key.
+        return ("service_principal", tenant_id, client_id, _sha256(secret))
+    return ("default",)
+
+
+def _build_clients(endpoint: str, environment: dict[str, Any]) -> _FoundryClients:
+    credential, owns_credential = _build_credential(environment)
+    project_client = AIProjectClient(endpoint=endpoint, credential=credential)
+    openai_client = project_client.get_openai_client(
+        max_retries=OPENAI_MAX_RETRIES, timeout=OPENAI_TIMEOUT_SECONDS
+    )
+    return _FoundryClients(credential, project_client, openai_client, owns_credential)
+
+
+def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
+    token_credential = environment.get(TOKEN_CREDENTIAL_KEY)
+    if token_credential is not None:
+        if not callable(getattr(token_credential, "get_token", None)):
+            raise ValueError(
+                f"{TOKEN_CREDENTIAL_KEY} must be an azure.core.credentials.TokenCredential"
+            )
+        return token_credential, False
+    service_principal = _service_principal(environment)
+    if service_principal is not None:
+        return ClientSecretCredential(*service_principal), True
+    return DefaultAzureCredential(), True
+
+
+def _service_principal(environment: dict[str, Any]) -> tuple[str, str, str] | None:
+    tenant_id, client_id, secret = (
+        environment.get(key) for key in (TENANT_ID_KEY, CLIENT_ID_KEY, CLIENT_SECRET_KEY)
+    )
+    if not all(isinstance(value, str) and value for value in (tenant_id, client_id, secret)):
+        return None  # partial settings fall back to DefaultAzureCredential, as the tutorial
+    return str(tenant_id), str(client_id), str(secret)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Errors: every failure of the Foundry call leaves as FoundryError, scrubbed of secrets
+# --------------------------------------------------------------------------------------
+
+_MAX_ERROR_MESSAGE = 500
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
+    (
+        re.compile(r"(?i)\b(access_token|refresh_token|client_secret|api[-_]key|sig)=[^&\s\"']+"),
+        r"\1=***",
+    ),
+    (
+        re.compile(
+            r"(?i)([\"'](?:access_token|refresh_token|client_secret|api[-_]key)[\"']\s*:\s*[\"'])"
+            r"[^\"']*"
+        ),
+        r"\1***",
+    ),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@"), r"\1***@"),  # user:pass@host
+)
+
+
+@contextmanager
+def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
+    # `from None`: the SDK exceptions hold the request, whose headers carry the token.
+    try:
+        yield
+    except FoundryError as exc:
+        raise FoundryError(
+            exc.code,
+            redact(exc.message, environment),
+            status_code=exc.status_code,
+            request_id=exc.request_id,
+        ) from None
+    except openai.APIStatusError as exc:
+        code, message = _status_error_details(exc)
+        raise FoundryError(
+            code,
+            redact(message, environment),
+            status_code=exc.status_code,
+            request_id=exc.request_id,
+        ) from None
+    except openai.APITimeoutError:
+        raise FoundryError("timeout", "the request to Foundry timed out") from None
+    except openai.APIConnectionError:
+        raise FoundryError("connection_error", "could not connect to Foundry") from None
+    except ClientAuthenticationError as exc:
+        message = redact(str(exc.message or exc), environment)
+        raise FoundryError("authentication_failed", message) from None
+    except openai.OpenAIError as exc:
+        raise FoundryError("client_error", redact(str(exc), environment)) from None
+
+
+def _status_error_details(exc: openai.APIStatusError) -> tuple[str, str]:
+    body = exc.body  # openai already unwrapped Foundry's {"error": {...}}
+    fallback_code = f"http_{exc.status_code}"
+    if isinstance(body, dict):
+        code = body.get("code") or body.get("type") or fallback_code
+        message = body.get("message") or json.dumps(body)
+        return str(code), str(message)
+    if body:
+        return fallback_code, str(body)
+    return fallback_code, exc.response.reason_phrase or "no error details"
+
+
+def redact(text: str, environment: dict[str, Any]) -> str:
+    """Mask the configured client secret, bearer tokens and URL credentials in ``text``."""
+    secret = environment.get(CLIENT_SECRET_KEY)
+    if isinstance(secret, str) and secret:
+        text = text.replace(secret, "***")
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    if len(text) > _MAX_ERROR_MESSAGE:
+        text = text[:_MAX_ERROR_MESSAGE] + "…"
+    return text
+
+
+# --------------------------------------------------------------------------------------
+# Stage 3: RawModelOutput -> OpenResponsesModelOutput
+# --------------------------------------------------------------------------------------
+
+
+def convert_model_output(raw: RawModelOutput) -> OpenResponsesModelOutput:
+    return OpenResponsesConverter().build(raw.output, raw.conversation_id, raw.usage)
+
+
+# Items that carry no tool call: the tool catalogue and the model's reasoning summary.
+_SKIPPED_ITEM_TYPES = frozenset({"mcp_list_tools", "reasoning"})
+# Fields of a server-side tool item that hold its result rather than its request.
+_RESULT_FIELDS = ("output", "outputs", "result", "results", "error")
+_ITEM_META_FIELDS = frozenset({"id", "type", "status"})
+_FAILED_STATUSES = frozenset({"failed", "incomplete", "cancelled"})
+
+
+class OpenResponsesConverter:
+    """Foundry output items -> Open Responses trace items.
+
+    - ``mcp_call``: function_call + function_call_output linked by call_id (the Foundry
+      item id); a failed call has status incomplete and its error as the output.
+    - ``mcp_approval_request`` denied by the policy: function_call (incomplete) + an output
+      saying it was denied. Approved ones are skipped: the ``mcp_call`` that follows is it.
+    - client-side ``function_call`` / ``function_call_output``: passed through.
+    - any other ``*_call`` (file_search_call, web_search_call, code_interpreter_call, ...):
+      function_call named after the tool (``file_search``) with the request fields as
+      arguments, + function_call_output with the result fields.
+    - assistant ``message`` items: their text joined into one reply, appended last, with
+      ``conversation_id`` as an extra field.
+    Trace item ids are random (uuid4), as in the tutorial; call ids are Foundry's.
+    """
+
+    def build(
+        self,
+        output_items: list[dict[str, Any]],
+        conversation_id: str = "",
+        usage: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> OpenResponsesModelOutput:
+        items: list[TraceItem] = []
+        replies: list[str] = []
+        approval_requests: dict[str, dict[str, Any]] = {}
+        for item in output_items:
+            item_type = str(item.get("type") or "")
+            if item_type in _SKIPPED_ITEM_TYPES:
+                continue
+            if item_type == "message":
+                if item.get("role") == "assistant":
+                    replies.append(self._join_output_text(item.get("content")))
+            elif item_type == "mcp_call":
+                items.extend(self.build_mcp_call(item))
+            elif item_type == "mcp_approval_request":
+                approval_requests[str(item.get("id"))] = item
+            elif item_type == "mcp_approval_response":
+                request = approval_requests.get(str(item.get("approval_request_id")))
+                if request is not None and not item.get("approve"):
+                    items.extend(self.build_denied_approval(request))
+            elif item_type == "function_call":
+                items.append(self.build_client_function_call(item))
+            elif item_type == "function_call_output":
+                items.append(self.build_client_function_call_output(item))
+            else:
+                items.extend(self.build_server_tool_call(item, item_type))
+        reply = "\n\n".join(text for text in replies if text)
+        items.append(self.build_assistant_message(reply, conversation_id))
+        return OpenResponsesModelOutput(items=items, usage=self.build_usage(usage or {}))
+
+    def build_mcp_call(self, item: dict[str, Any]) -> list[TraceItem]:
+        call_id = str(item.get("id") or "")
+        failed = _item_failed(item)
+        return [
+            self.build_function_call(
+                call_id,
+                name=str(item.get("name") or ""),
+                arguments=item.get("arguments"),
+                status=_call_status(item),
+            ),
+            self.build_function_call_output(call_id, self._mcp_call_output(item), failed),
+        ]
+
+    def build_denied_approval(self, request: dict[str, Any]) -> list[TraceItem]:
+        call_id = str(request.get("id") or "")
+        name = str(request.get("name") or "")
+        denial = {"error": {"type": "approval_denied", "message": f"{MCP_APPROVAL_KEY} denied"}}
+        return [
+            self.build_function_call(
+                call_id, name, request.get("arguments"), FunctionCallStatus.incomplete
+            ),
+            self.build_function_call_output(call_id, json.dumps(denial), failed=True),
+        ]
+
+    def build_client_function_call(self, item: dict[str, Any]) -> FunctionCall:
+        return self.build_function_call(
+            str(item.get("call_id") or item.get("id") or ""),
+            name=str(item.get("name") or ""),
+            arguments=item.get("arguments"),
+            status=_call_status(item),
+        )
+
+    def build_client_function_call_output(self, item: dict[str, Any]) -> FunctionCallOutput:
+        output = item.get("output")
+        return self.build_function_call_output(
+            str(item.get("call_id") or ""),
+            output if isinstance(output, str) else _json(output),
+            failed=_item_failed(item),
+        )
+
+    def build_server_tool_call(self, item: dict[str, Any], item_type: str) -> list[TraceItem]:
+        call_id = str(item.get("id") or "")
+        request = {
+            k: v
+            for k, v in item.items()
+            if k not in _ITEM_META_FIELDS and k not in _RESULT_FIELDS and v is not None
+        }
+        result = {k: item[k] for k in _RESULT_FIELDS if item.get(k) is not None}
+        return [
+            self.build_function_call(
+                call_id,
+                name=item_type.removesuffix("_call") or "unknown_tool",
+                arguments=request,
+                status=_call_status(item),
+            ),
+            self.build_function_call_output(
+                call_id, _json(result) if result else "", _item_failed(item)
+            ),
+        ]
+
+    def build_function_call(
+        self, call_id: str, name: str, arguments: Any, status: FunctionCallStatus
+    ) -> FunctionCall:
+        # `type` stays unset, as in the tutorial (AI GO! parses items by shape); mypy
+        # does not see pydantic's positional Field defaults, hence the ignores.
+        return FunctionCall(  # type: ignore[call-arg]
+            id=str(uuid.uuid4()),
+            call_id=call_id,
+            name=name,
+            arguments=arguments if isinstance(arguments, str) and arguments else _json(arguments),
+            status=status,
+        )
+
+    def build_function_call_output(
+        self, call_id: str, output: str, failed: bool = False
+    ) -> FunctionCallOutput:
+        return FunctionCallOutput(  # type: ignore[call-arg]
+            id=str(uuid.uuid4()),
+            call_id=call_id,
+            output=output,
+            status=(
+                FunctionCallOutputStatusEnum.incomplete
+                if failed
+                else FunctionCallOutputStatusEnum.completed
+            ),
+        )
+
+    def build_assistant_message(self, text: str, conversation_id: str) -> Message:
+        return Message(  # type: ignore[call-arg]
+            id=str(uuid.uuid4()),
+            status=MessageStatus.completed,
+            role=MessageRole.assistant,
+            content=[OutputTextContent(text=text, annotations=[])],  # type: ignore[call-arg]
+            # Extra field: AI GO! echoes it back next turn, which continues the conversation.
+            conversation_id=conversation_id,
+        )
+
+    def build_usage(self, usage: dict[str, Any]) -> ModelUsage | None:
+        prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+        if prompt is None and completion is None:
+            return None
+        return ModelUsage(num_prompt_tokens=prompt, num_completion_tokens=completion)
+
+    @staticmethod
+    def _join_output_text(content_blocks: Any) -> str:
+        if not isinstance(content_blocks, list):
+            return ""
+        parts: list[str] = []
+        for block in content_blocks:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "output_text":
+                parts.append(str(block.get("text") or ""))
+            elif block.get("type") == "refusal":  # a refusal is the reply too
+                parts.append(str(block.get("refusal") or ""))
+        return "".join(parts)
+
+    @staticmethod
+    def _mcp_call_output(item: dict[str, Any]) -> str:
+        error = item.get("error")
+        if error:  # a failed call shows why, even if it also carries partial output
+            return json.dumps({"error": error})
+        output = item.get("output")
+        if isinstance(output, str) and output:
+            return output
+        if item.get("status") in _FAILED_STATUSES:
+            return json.dumps({"error": {"status": item.get("status")}})
+        return "" if output is None else _json(output)
+
+
+def _item_failed(item: dict[str, Any]) -> bool:
+    return bool(item.get("error")) or item.get("status") in _FAILED_STATUSES
+
+
+def _call_status(item: dict[str, Any]) -> FunctionCallStatus:
+    # Open Responses has no "failed": a call that did not complete is "incomplete".
+    if _item_failed(item):
+        return FunctionCallStatus.incomplete
+    status = item.get("status")
+    if status in (None, "completed"):
+        return FunctionCallStatus.completed
+    return FunctionCallStatus.in_progress  # in_progress, searching, interpreting, calling…
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value if value is not None else {}, ensure_ascii=False)
