@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INTEGRATION_PATH = PROJECT_ROOT / "integration" / "run_inference.py"
+from harness.paths import INTEGRATION_PATH
+
 MODULE_NAME = "foundry_run_inference"
 
 _lock = threading.Lock()

@@ -28,7 +28,8 @@ from typing import Any
 from harness.cassettes import recording_vcr
 from harness.dialogues import Dialogue
 from harness.driver import TurnFailure, drive_dialogue
-from harness.integration_loader import PROJECT_ROOT, load_integration
+from harness.integration_loader import load_integration
+from harness.paths import PROJECT_ROOT
 from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
 from harness.replay import CASSETTE_DIR_VARIABLE, conversations_created

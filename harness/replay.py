@@ -21,17 +21,16 @@ from harness.cassettes import describe_unmatched_request, replay_vcr
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.driver import TurnFailure, TurnResult, drive_dialogue
-from harness.integration_loader import PROJECT_ROOT, load_integration
+from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
+from harness.paths import CASSETTE_DIR
 from harness.sanitize import PLACEHOLDER_ENDPOINT
 
-DEFAULT_CASSETTE_DIR = PROJECT_ROOT / "cassettes"
-DEFAULT_DIALOGUE_DIR = PROJECT_ROOT / "goldens" / "dialogues"
 CASSETTE_DIR_VARIABLE = "GOLDENS_CASSETTE_DIR"
 
 
 def cassette_dir() -> Path:
-    return Path(os.environ.get(CASSETTE_DIR_VARIABLE) or DEFAULT_CASSETTE_DIR)
+    return Path(os.environ.get(CASSETTE_DIR_VARIABLE) or CASSETTE_DIR)
 
 
 def rerecord_hint(name: str) -> str:

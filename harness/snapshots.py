@@ -16,15 +16,14 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from syrupy.location import PyTestLocation
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SnapshotIndex
 
-from harness.integration_loader import PROJECT_ROOT
+from harness.paths import SNAPSHOT_DIR
 
-DEFAULT_SNAPSHOT_DIR = PROJECT_ROOT / "goldens" / "snapshots"
 # The recorder points replay at a staging directory so a failed run never touches goldens.
 SNAPSHOT_DIR_VARIABLE = "GOLDENS_SNAPSHOT_DIR"
 
 
 def snapshot_dir() -> Path:
-    return Path(os.environ.get(SNAPSHOT_DIR_VARIABLE) or DEFAULT_SNAPSHOT_DIR)
+    return Path(os.environ.get(SNAPSHOT_DIR_VARIABLE) or SNAPSHOT_DIR)
 
 
 def render_snapshot(data: Any) -> str:

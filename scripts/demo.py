@@ -19,11 +19,12 @@ from rich.rule import Rule
 
 from harness.dialogues import load_dialogue
 from harness.driver import drive_dialogue
-from harness.integration_loader import PROJECT_ROOT, load_integration
+from harness.integration_loader import load_integration
+from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
 from harness.targets import EmulatorTarget
 from harness.transcript import print_transcript
 
-SHOWCASE = PROJECT_ROOT / "goldens" / "dialogues" / "order_lookup.yaml"
+SHOWCASE = DIALOGUE_DIR / "order_lookup.yaml"
 
 
 def run(console: Console, title: str, command: list[str]) -> int:

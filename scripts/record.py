@@ -19,7 +19,7 @@ from dotenv import dotenv_values
 from rich.console import Console
 
 from harness.dialogues import DialogueError, load_dialogues
-from harness.integration_loader import PROJECT_ROOT
+from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
 from harness.progress import RichProgress, summary_table
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
 from harness.targets import ConfigurationError, choose_target
@@ -51,9 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record into a temporary place, compare with the committed goldens, "
         "write nothing; exit 1 on drift",
     )
-    parser.add_argument("--dialogues", type=Path, default=PROJECT_ROOT / "goldens" / "dialogues")
-    parser.add_argument("--cassettes", type=Path, default=PROJECT_ROOT / "cassettes")
-    parser.add_argument("--snapshots", type=Path, default=PROJECT_ROOT / "goldens" / "snapshots")
+    parser.add_argument("--dialogues", type=Path, default=DIALOGUE_DIR)
+    parser.add_argument("--cassettes", type=Path, default=CASSETTE_DIR)
+    parser.add_argument("--snapshots", type=Path, default=SNAPSHOT_DIR)
     return parser.parse_args(argv)
 
 

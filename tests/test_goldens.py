@@ -17,7 +17,8 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from harness.dialogues import Dialogue, load_dialogues
-from harness.replay import DEFAULT_DIALOGUE_DIR, replay_dialogue, rerecord_hint
+from harness.paths import DIALOGUE_DIR as DEFAULT_DIALOGUE_DIR
+from harness.replay import replay_dialogue, rerecord_hint
 from harness.snapshot_compare import compare_snapshots
 from harness.snapshots import GoldenSnapshotExtension, snapshot_dir
 
