@@ -13,12 +13,9 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,19 +26,15 @@ from harness.cassettes import recording_vcr
 from harness.dialogues import Dialogue
 from harness.driver import TurnFailure, drive_dialogue
 from harness.integration_loader import load_integration
-from harness.paths import PROJECT_ROOT
 from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
-from harness.replay import CASSETTE_DIR_VARIABLE, conversations_created
+from harness.replay import ReplayError, conversations_created, replay_dialogue
 from harness.sanitize import Sanitizer, scan_for_leaks
 from harness.snapshot_compare import compare_snapshots
-from harness.snapshots import SNAPSHOT_DIR_VARIABLE
+from harness.snapshots import render_snapshot
 from harness.targets import Target
 
 MAX_CONCURRENCY = 15  # the model's rate_limit in integration/model.yaml
-GOLDEN_TESTS = PROJECT_ROOT / "tests" / "test_goldens.py"
-DIALOGUE_DIR_VARIABLE = "GOLDENS_DIALOGUE_DIR"
-ONLY_VARIABLE = "GOLDENS_ONLY"
 
 
 class Cancelled(Exception):
@@ -121,52 +114,15 @@ def _record_one(
     return outcome
 
 
-def _replay_into_snapshots(
-    names: Sequence[str], options: RecordOptions, staged_cassettes: Path, staged_snapshots: Path
-) -> dict[str, str]:
-    """Run the golden replay tests in snapshot-update mode on the staged cassettes.
+def _snapshot_from_recording(dialogue: Dialogue, staging: Path) -> None:
+    """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
-    The snapshot is what replay yields, by construction: the same test code writes it.
-    Returns failure messages by dialogue name.
+    Same code as tests/test_goldens.py (replay_dialogue, then the snapshot extension's
+    rendering), run in-process so it costs milliseconds rather than a pytest start-up.
     """
-    report = staged_snapshots.parent / "replay.xml"
-    environment = os.environ | {
-        CASSETTE_DIR_VARIABLE: str(staged_cassettes),
-        SNAPSHOT_DIR_VARIABLE: str(staged_snapshots),
-        DIALOGUE_DIR_VARIABLE: str(options.dialogue_dir),
-        ONLY_VARIABLE: ",".join(names),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(GOLDEN_TESTS),
-        "--snapshot-update",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={report}",
-    ]
-    completed = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, check=False
-    )
-    failures: dict[str, str] = {}
-    if report.is_file():
-        for case in ElementTree.parse(report).getroot().iter("testcase"):
-            name = case.get("name", "")
-            dialogue = name[name.find("[") + 1 : -1] if "[" in name else name
-            problem = case.find("failure")
-            if problem is None:
-                problem = case.find("error")
-            if problem is not None:
-                failures[dialogue] = (problem.get("message") or "replay failed").strip()
-    for name in names:
-        if name not in failures and not (staged_snapshots / f"{name}.json").is_file():
-            failures[name] = (
-                "replay wrote no snapshot: "
-                + (completed.stdout[-2000:] + completed.stderr[-2000:]).strip()
-            )
-    return failures
+    result = replay_dialogue(dialogue, staging / "cassettes" / f"{dialogue.name}.yaml")
+    path = staging / "snapshots" / f"{dialogue.name}.json"
+    path.write_text(render_snapshot(result.snapshot()), encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -241,22 +197,19 @@ def record_dialogues(
                 cancel.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-        recorded = [o.name for o in outcomes if o.status == "recorded"]
-        failures = (
-            _replay_into_snapshots(recorded, options, staged_cassettes, staged_snapshots)
-            if recorded
-            else {}
-        )
-        for outcome in outcomes:
+        for dialogue, outcome in zip(dialogues, outcomes, strict=True):
             if outcome.status != "recorded":
                 continue
-            if outcome.name in failures:
+            try:
+                _snapshot_from_recording(dialogue, staging)
+            except ReplayError as exc:
                 outcome.status = "failed"
-                outcome.detail = f"replay of the fresh recording failed: {failures[outcome.name]}"
-            elif options.check:
-                _check_against_committed(outcome, staging, options)
+                outcome.detail = f"replay of the fresh recording failed: {exc}"
             else:
-                _publish(outcome.name, staging, options)
+                if options.check:
+                    _check_against_committed(outcome, staging, options)
+                else:
+                    _publish(outcome.name, staging, options)
             progress.finished(outcome)
         return outcomes
     finally:

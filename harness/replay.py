@@ -8,7 +8,6 @@ it. A failure says which dialogue and turn, what differs, and how to re-record.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,6 @@ from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
 from harness.sanitize import PLACEHOLDER_ENDPOINT
-
-CASSETTE_DIR_VARIABLE = "GOLDENS_CASSETTE_DIR"
-
-
-def cassette_dir() -> Path:
-    return Path(os.environ.get(CASSETTE_DIR_VARIABLE) or CASSETTE_DIR)
 
 
 def rerecord_hint(name: str) -> str:
@@ -139,16 +132,21 @@ def _unmatched(exc: BaseException) -> CannotOverwriteExistingCassetteException |
     return None
 
 
+# One credential object for every replay, so the integration's client cache (keyed by
+# endpoint and identity) builds its clients once per process, as it would in AI GO!.
+_REPLAY_CREDENTIAL = StaticTokenCredential()
+
+
 def replay_environment(agent: str) -> dict[str, Any]:
     return {
         "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": agent,
-        "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+        "AZURE_TOKEN_CREDENTIAL": _REPLAY_CREDENTIAL,
     }
 
 
 def replay_dialogue(dialogue: Dialogue, cassette_file: Path | None = None) -> ReplayResult:
-    path = cassette_file or cassette_dir() / f"{dialogue.name}.yaml"
+    path = cassette_file or CASSETTE_DIR / f"{dialogue.name}.yaml"
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
     run_inference = load_integration().run_inference

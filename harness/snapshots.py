@@ -8,7 +8,6 @@ reads like the trace it describes.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,6 @@ from syrupy.location import PyTestLocation
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SnapshotIndex
 
 from harness.paths import SNAPSHOT_DIR
-
-# The recorder points replay at a staging directory so a failed run never touches goldens.
-SNAPSHOT_DIR_VARIABLE = "GOLDENS_SNAPSHOT_DIR"
-
-
-def snapshot_dir() -> Path:
-    return Path(os.environ.get(SNAPSHOT_DIR_VARIABLE) or SNAPSHOT_DIR)
 
 
 def render_snapshot(data: Any) -> str:
@@ -41,7 +33,7 @@ def _param_id(test_location: PyTestLocation) -> str:
 class GoldenSnapshotExtension(JSONSnapshotExtension):
     @classmethod
     def dirname(cls, *, test_location: PyTestLocation) -> str:
-        return str(snapshot_dir())
+        return str(SNAPSHOT_DIR)
 
     @classmethod
     def discovery_dirname(cls, *, test_location: PyTestLocation) -> str:

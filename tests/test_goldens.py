@@ -17,15 +17,12 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from harness.dialogues import Dialogue, load_dialogues
-from harness.paths import DIALOGUE_DIR as DEFAULT_DIALOGUE_DIR
+from harness.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 from harness.replay import replay_dialogue, rerecord_hint
 from harness.snapshot_compare import compare_snapshots
-from harness.snapshots import GoldenSnapshotExtension, snapshot_dir
+from harness.snapshots import GoldenSnapshotExtension
 
-# The recorder runs this very module on its staging directories (see harness/recorder.py).
-DIALOGUE_DIR = Path(os.environ.get("GOLDENS_DIALOGUE_DIR") or DEFAULT_DIALOGUE_DIR)
-ONLY = [name for name in os.environ.get("GOLDENS_ONLY", "").split(",") if name]
-DIALOGUES = load_dialogues(DIALOGUE_DIR, ONLY)
+DIALOGUES = load_dialogues(DIALOGUE_DIR)
 
 
 class NetworkBlocked(RuntimeError):
@@ -76,5 +73,5 @@ def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) ->
     actual = result.snapshot()
     if not golden == actual:
         raise AssertionError(
-            _explain(dialogue.name, snapshot_dir() / f"{dialogue.name}.json", actual)
+            _explain(dialogue.name, SNAPSHOT_DIR / f"{dialogue.name}.json", actual)
         )
