@@ -19,7 +19,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from harness.cassettes import describe_unmatched_request, replay_vcr
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
-from harness.driver import TurnFailure, TurnResult, drive_dialogue
+from harness.driver import RunInference, TurnFailure, TurnResult, drive_dialogue
 from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
@@ -145,11 +145,16 @@ def replay_environment(agent: str) -> dict[str, Any]:
     }
 
 
-def replay_dialogue(dialogue: Dialogue, cassette_file: Path | None = None) -> ReplayResult:
+def replay_dialogue(
+    dialogue: Dialogue,
+    cassette_file: Path | None = None,
+    run_inference: RunInference | None = None,
+) -> ReplayResult:
+    """Replay through the integration; `run_inference` may wrap the snippet's (benchmarks)."""
     path = cassette_file or CASSETTE_DIR / f"{dialogue.name}.yaml"
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
-    run_inference = load_integration().run_inference
+    run_inference = run_inference or load_integration().run_inference
     with replay_vcr().use_cassette(str(path)) as cassette:
         check_script_matches(dialogue, cassette)
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
