@@ -1,0 +1,412 @@
+"""query_model over real HTTP on loopback: a tiny scripted Foundry on a stdlib http.server.
+
+Not the emulator (harness/emulator has its own tests): each test scripts the exact responses
+it needs, so request bodies, the approval loop, error mapping and retries can be asserted.
+The real SDK stack runs end to end (azure-ai-projects -> openai -> httpx2 -> socket).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+from latticeflow.core.dtypes import (
+    ChatCompletionOutputMessage,
+    FunctionCall,
+    OpenResponsesModelOutput,
+    model_output_to_message,
+)
+
+PROJECT_PATH = "/api/projects/loopback"
+CONV = "conv_loopback_1"
+TOKEN = "test-token"
+
+
+class StaticCredential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(TOKEN, 4_102_444_800)
+
+
+class FailingCredential:
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise ClientAuthenticationError(
+            "AADSTS7000215: Invalid client secret provided. client_secret=leaked-secret"
+        )
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ScriptedFoundry:
+    """POST .../conversations gets a fixed conversation; POST .../responses, the script."""
+
+    responses: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    connections: int = 0
+    endpoint: str = ""
+
+    def response_bodies(self) -> list[Any]:
+        return [r["body"] for r in self.requests if r["path"].endswith("/responses")]
+
+    def count(self, suffix: str) -> int:
+        return sum(1 for r in self.requests if r["path"].endswith(suffix))
+
+
+def make_handler(foundry: ScriptedFoundry) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is observable
+
+        def setup(self) -> None:
+            super().setup()
+            with lock:
+                foundry.connections += 1
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"null")
+            with lock:
+                foundry.requests.append(
+                    {
+                        "path": self.path.split("?")[0],
+                        "authorization": self.headers.get("Authorization"),
+                        "body": body,
+                    }
+                )
+                if self.path.split("?")[0].endswith("/conversations"):
+                    reply = Reply(200, {"id": CONV, "object": "conversation", "metadata": {}})
+                else:
+                    reply = foundry.responses.pop(0)
+            self.send(reply)
+
+        def send(self, reply: Reply) -> None:
+            raw = (
+                reply.body.encode()
+                if isinstance(reply.body, str)
+                else json.dumps(reply.body).encode()
+            )
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+
+    return Handler
+
+
+@pytest.fixture
+def foundry(snippet: ModuleType) -> Iterator[ScriptedFoundry]:
+    scripted = ScriptedFoundry()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(scripted))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    scripted.endpoint = f"http://127.0.0.1:{server.server_address[1]}{PROJECT_PATH}"
+    snippet.reset_client_cache()
+    try:
+        yield scripted
+    finally:
+        snippet.reset_client_cache()  # closes the keep-alive connections first
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def env(foundry: ScriptedFoundry, **extra: Any) -> dict[str, Any]:
+    return {
+        "AZURE_AI_PROJECT_ENDPOINT": foundry.endpoint,
+        "AZURE_FOUNDRY_AGENT_NAME": "retail-support",
+        "AZURE_TOKEN_CREDENTIAL": CREDENTIAL,
+        **extra,
+    }
+
+
+CREDENTIAL = StaticCredential()  # one object: one identity across calls
+
+
+def response(
+    output: list[dict[str, Any]],
+    status: str = "completed",
+    input_tokens: int = 10,
+    output_tokens: int = 5,
+    **extra: Any,
+) -> Reply:
+    return Reply(
+        200,
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1700000000,
+            "status": status,
+            "model": "gpt-4.1",
+            "output": output,
+            "usage": {
+                "input_tokens": input_tokens,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": output_tokens,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": input_tokens + output_tokens,
+            },
+            "conversation": {"id": CONV},
+            "agent": {"type": "agent_id", "name": "retail-support", "version": "1"},
+            "tools": [],
+            "tool_choice": "auto",
+            "parallel_tool_calls": True,
+            "error": None,
+            "incomplete_details": None,
+            **extra,
+        },
+    )
+
+
+def echo(output: OpenResponsesModelOutput) -> ChatCompletionOutputMessage:
+    echoed = model_output_to_message(output)
+    assert isinstance(echoed, ChatCompletionOutputMessage)
+    return echoed
+
+
+def message(text: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+
+
+def approval_request(request_id: str, name: str) -> dict[str, Any]:
+    return {
+        "type": "mcp_approval_request",
+        "id": request_id,
+        "server_label": "retail-tools",
+        "name": name,
+        "arguments": "{}",
+    }
+
+
+def mcp_call(call_id: str, name: str, approval_request_id: str) -> dict[str, Any]:
+    return {
+        "type": "mcp_call",
+        "id": call_id,
+        "status": "completed",
+        "approval_request_id": approval_request_id,
+        "server_label": "retail-tools",
+        "name": name,
+        "arguments": "{}",
+        "output": '{"ok": true}',
+        "error": None,
+    }
+
+
+AGENT_REFERENCE = {"name": "retail-support", "type": "agent_reference"}
+
+
+def test_three_turns_make_one_conversation_over_one_client(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    foundry.responses = [response([message(f"reply {n}")]) for n in (1, 2, 3)]
+    messages: list[dict[str, Any]] = []
+    for n in (1, 2, 3):
+        messages.append({"role": "user", "content": f"turn {n}"})
+        returned = snippet.run_inference(json.dumps({"messages": messages}), env(foundry))
+        output = OpenResponsesModelOutput.model_validate_json(returned)
+        messages.append(echo(output).model_dump(mode="json"))
+
+    assert foundry.count("/conversations") == 1
+    assert foundry.response_bodies() == [
+        {"conversation": CONV, "input": f"turn {n}", "agent_reference": AGENT_REFERENCE}
+        for n in (1, 2, 3)
+    ]
+    assert all(r["authorization"] == f"Bearer {TOKEN}" for r in foundry.requests)
+    assert [m.get("conversation_id") for m in messages if m["role"] == "assistant"] == [CONV] * 3
+    assert foundry.connections == 1  # one client, one keep-alive connection for 4 requests
+    assert len(snippet._CLIENTS) == 1
+
+
+def test_approval_loop_answers_in_the_same_conversation(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    foundry.responses = [
+        response([approval_request("mcpr_1", "get_orders"), approval_request("mcpr_2", "refund")]),
+        response([approval_request("mcpr_3", "get_orders")], input_tokens=20, output_tokens=6),
+        response(
+            [
+                mcp_call("mcp_1", "get_orders", "mcpr_1"),
+                mcp_call("mcp_3", "get_orders", "mcpr_3"),
+                message("Done, without the refund."),
+            ],
+            input_tokens=30,
+            output_tokens=7,
+        ),
+    ]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="refund ORD-1")
+    raw = snippet.query_model(model_input, env(foundry, FOUNDRY_MCP_APPROVAL="allow:get_orders"))
+
+    first, second, third = foundry.response_bodies()
+    assert first == {
+        "conversation": CONV,
+        "input": "refund ORD-1",
+        "agent_reference": AGENT_REFERENCE,
+    }
+    assert second == {
+        "conversation": CONV,
+        "input": [
+            {"type": "mcp_approval_response", "approve": True, "approval_request_id": "mcpr_1"},
+            {"type": "mcp_approval_response", "approve": False, "approval_request_id": "mcpr_2"},
+        ],
+        "agent_reference": AGENT_REFERENCE,
+    }
+    assert third["input"] == [
+        {"type": "mcp_approval_response", "approve": True, "approval_request_id": "mcpr_3"}
+    ]
+    assert foundry.count("/conversations") == 0  # the given conversation is reused
+    assert raw.conversation_id == CONV
+    assert raw.usage["input_tokens"] == 60
+    assert raw.usage["output_tokens"] == 18
+    assert raw.usage["total_tokens"] == 78
+
+    output = OpenResponsesModelOutput.model_validate_json(
+        snippet.convert_model_output(raw).model_dump_json()
+    )
+    function_calls = [item for item in output.items if isinstance(item, FunctionCall)]
+    assert [(c.call_id, c.name, c.status.value) for c in function_calls] == [
+        ("mcpr_2", "refund", "incomplete"),
+        ("mcp_1", "get_orders", "completed"),
+        ("mcp_3", "get_orders", "completed"),
+    ]
+    assert echo(output).content == "Done, without the refund."
+    assert output.usage is not None and output.usage.num_prompt_tokens == 60
+
+
+def test_approval_rounds_are_bounded(snippet: ModuleType, foundry: ScriptedFoundry) -> None:
+    foundry.responses = [response([approval_request(f"mcpr_{n}", "get_orders")]) for n in range(3)]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    with pytest.raises(snippet.FoundryError, match="FOUNDRY_MAX_APPROVAL_ROUNDS") as caught:
+        snippet.query_model(model_input, env(foundry, FOUNDRY_MAX_APPROVAL_ROUNDS="2"))
+    assert caught.value.code == "approval_rounds_exceeded"
+    assert len(foundry.response_bodies()) == 3  # the first call + 2 approval rounds
+
+
+def test_server_error_is_retried_then_raised_with_foundrys_code_and_message(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    error = {"error": {"code": "server_error", "message": "The agent run crashed."}}
+    # retry-after-ms keeps openai's backoff (0.5 s, 1 s) out of the test.
+    foundry.responses = [Reply(500, error, {"retry-after-ms": "1", "x-request-id": "req_7"})] * 3
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    with pytest.raises(snippet.FoundryError) as caught:
+        snippet.query_model(model_input, env(foundry))
+    assert (caught.value.code, caught.value.status_code) == ("server_error", 500)
+    assert str(caught.value) == (
+        "Foundry error server_error (HTTP 500): The agent run crashed. [request id req_7]"
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert len(foundry.response_bodies()) == 1 + snippet.OPENAI_MAX_RETRIES
+
+
+def test_bad_request_is_not_retried_and_leaks_no_secret(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    message_text = (
+        "Invalid conversation for agent. Authorization: Bearer test-token; "
+        "client_secret=sp-secret-value"
+    )
+    foundry.responses = [
+        Reply(400, {"error": {"code": "invalid_request_error", "message": message_text}})
+    ]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    environment = env(foundry, AZURE_CLIENT_SECRET="sp-secret-value")
+    with pytest.raises(snippet.FoundryError) as caught:
+        snippet.query_model(model_input, environment)
+    text = str(caught.value)
+    assert caught.value.code == "invalid_request_error"
+    assert "Invalid conversation for agent." in text
+    assert TOKEN not in text and "sp-secret-value" not in text
+    assert "127.0.0.1" not in text
+    assert len(foundry.response_bodies()) == 1
+
+
+def test_error_without_json_body_uses_the_http_status(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    foundry.responses = [Reply(403, "Forbidden by policy")]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    with pytest.raises(snippet.FoundryError) as caught:
+        snippet.query_model(model_input, env(foundry))
+    assert caught.value.code == "http_403"
+    assert "Forbidden by policy" in caught.value.message
+
+
+def test_failed_response_raises_with_foundrys_error(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    foundry.responses = [
+        response(
+            [],
+            status="failed",
+            error={"code": "rate_limit_exceeded", "message": "Token quota exceeded."},
+        )
+    ]
+    with pytest.raises(snippet.FoundryError, match=r"rate_limit_exceeded.*Token quota exceeded"):
+        snippet.run_inference(
+            json.dumps({"messages": [{"role": "user", "content": "hi"}]}), env(foundry)
+        )
+
+
+def test_incomplete_response_raises_with_the_reason(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    foundry.responses = [
+        response(
+            [message("Partial")],
+            status="incomplete",
+            incomplete_details={"reason": "max_output_tokens"},
+        )
+    ]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    with pytest.raises(snippet.FoundryError, match="max_output_tokens") as caught:
+        snippet.query_model(model_input, env(foundry))
+    assert caught.value.code == "incomplete"
+
+
+def test_a_failed_approval_round_raises_too(snippet: ModuleType, foundry: ScriptedFoundry) -> None:
+    foundry.responses = [
+        response([approval_request("mcpr_1", "get_orders")]),
+        Reply(404, {"error": {"code": "not_found", "message": "Approval request not found."}}),
+    ]
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    with pytest.raises(snippet.FoundryError, match="Approval request not found"):
+        snippet.query_model(model_input, env(foundry))
+
+
+def test_credential_failure_becomes_a_redacted_foundry_error(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    model_input = snippet.ModelInput(conversation_id=CONV, user_message="hi")
+    environment = env(foundry, AZURE_TOKEN_CREDENTIAL=FailingCredential())
+    with pytest.raises(snippet.FoundryError) as caught:
+        snippet.query_model(model_input, environment)
+    assert caught.value.code == "authentication_failed"
+    assert "AADSTS7000215" in str(caught.value)
+    assert "leaked-secret" not in str(caught.value)
+    assert foundry.requests == []
