@@ -1,0 +1,77 @@
+"""`python -m harness.emulator --port 0`: serve a local Foundry project until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from harness.emulator.agents import AGENTS
+from harness.emulator.faults import FaultConfig
+from harness.emulator.server import FoundryEmulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.emulator",
+        description="Serve a local Azure AI Foundry project emulator on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port; default)")
+    parser.add_argument(
+        "--project", default="demo", help="project name in the endpoint path (default: demo)"
+    )
+    parser.add_argument(
+        "--seed", default="demo", help="seed for ids and timestamps (default: demo)"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay before answering each API request"
+    )
+    parser.add_argument(
+        "--rate-limit-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="429 on every Nth responses call",
+    )
+    parser.add_argument(
+        "--retry-after", type=float, default=0.05, metavar="SECONDS", help="delay a 429 asks for"
+    )
+    parser.add_argument("--fail-call", type=int, metavar="N", help="500 on the Nth responses call")
+    parser.add_argument(
+        "--drop-call", type=int, metavar="N", help="drop the connection on the Nth responses call"
+    )
+    parser.add_argument(
+        "--malformed-call", type=int, metavar="N", help="malformed JSON on the Nth responses call"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        faults = FaultConfig(
+            latency=args.latency_ms / 1000,
+            rate_limit_every=args.rate_limit_every,
+            retry_after=args.retry_after,
+            fail_call=args.fail_call,
+            drop_call=args.drop_call,
+            malformed_call=args.malformed_call,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    emulator = FoundryEmulator(seed=args.seed, faults=faults, project=args.project, port=args.port)
+    with emulator:
+        print(f"AZURE_AI_PROJECT_ENDPOINT={emulator.endpoint}", flush=True)
+        print(
+            f"agents: {', '.join(AGENTS)}; stats: {emulator.base_url}/_emulator/stats", flush=True
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""A small rule engine that plays one scripted agent turn.
+
+An agent is data (see `agents.py`): slots it can pick out of user text, intents recognised by
+patterns, the tool calls each intent makes once the slots it needs are known, and how each
+tool's output is put into words. Per turn the engine:
+
+1. fills slots from the user text (a slot the agent just asked for may take the whole reply);
+2. picks the intents: those whose patterns match, else the ones still waiting for a slot, else
+   one triggered by a newly given slot; small talk answers only when nothing else does;
+3. runs each intent's calls whose slots are known (a tool that needs approval stops the turn
+   with an approval request), renders their outputs, and asks for the first missing slot.
+
+It returns abstract events; `payloads.py` turns them into Foundry items with ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+# --- what an agent is made of ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What an MCP tool gave back: JSON output, or an MCP error object (then the call failed)."""
+
+    output: Any = None
+    error: JsonObject | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_schema: JsonObject
+    run: Callable[[Mapping[str, str]], ToolResult]
+    render: Callable[[Mapping[str, str], ToolResult, Mapping[str, str]], str]
+    """(arguments, result, conversation slots) -> the sentence the agent says about it."""
+    read_only: bool = True
+    denied: str = "Understood, I did not run {tool}."
+    """Reply when an approval for this tool is denied; formatted with the arguments and `tool`."""
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    patterns: tuple[str, ...]
+    """Regexes with one group; the first match wins. Add `(?i)` for case-insensitive."""
+    question: str
+    """Asked when an intent needs this slot and it is not known yet."""
+    free_text: bool = False
+    """When the agent has just asked for this slot, a reply no pattern matches is the value."""
+    normalize: Callable[[str], str] = str.strip
+
+
+@dataclass(frozen=True)
+class Call:
+    tool: str
+    args: Mapping[str, str]
+    """tool argument -> slot that supplies it."""
+    when: tuple[str, ...] | None = None
+    """Slots that must be known to make the call; None means all the intent needs."""
+    unless: tuple[str, ...] = ()
+    """Skip the call when any of these slots is known."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    name: str
+    patterns: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    calls: tuple[Call, ...] = ()
+    reply: str = ""
+    """Said once the intent is complete; formatted with the slots."""
+    small_talk: bool = False
+    """Answers only alongside or instead of tasks, never waits for slots."""
+    offer_help: bool = False
+    """When this small talk is all the turn says, add the agent's help text."""
+    triggered_by: tuple[str, ...] = ()
+    """A newly given value of these slots starts this intent when nothing else was asked."""
+    consumes: tuple[str, ...] = ()
+    """Slots forgotten once the intent is complete (e.g. a return reason)."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    version: str
+    model: str
+    instructions: str
+    server_label: str
+    server_url: str
+    tools: tuple[ToolSpec, ...]
+    slots: tuple[SlotSpec, ...]
+    intents: tuple[Intent, ...]
+    help_text: str
+    fallback: str
+    require_approval: frozenset[str] = frozenset()
+
+    def tool(self, name: str) -> ToolSpec:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise KeyError(f"agent {self.name!r} has no tool {name!r}")
+
+    def slot(self, name: str) -> SlotSpec:
+        for slot in self.slots:
+            if slot.name == name:
+                return slot
+        raise KeyError(f"agent {self.name!r} has no slot {name!r}")
+
+
+# --- what a turn produces ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListTools:
+    pass
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: Mapping[str, str]
+    result: ToolResult
+    approval_request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    name: str
+    arguments: Mapping[str, str]
+    said_before: tuple[str, ...] = ()
+    """What the turn had said before it stopped to wait; said when it resumes."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+
+
+Event = ListTools | ToolCall | ApprovalRequest | Reply
+
+
+@dataclass
+class ConversationState:
+    """What the agent remembers about one conversation."""
+
+    slots: dict[str, str] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    awaiting: str | None = None
+    approvals: dict[str, ApprovalRequest] = field(default_factory=dict)
+    """Approval requests still unanswered, by their `mcpr_…` id."""
+    tools_listed: bool = False
+
+
+def arguments_json(arguments: Mapping[str, str]) -> str:
+    """Tool arguments as a model would write them: compact JSON, non-ASCII kept."""
+    return json.dumps(dict(arguments), ensure_ascii=False, separators=(",", ":"))
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+def _search(pattern: str, text: str) -> re.Match[str] | None:
+    return re.search(pattern, text)
+
+
+def extract_slots(agent: AgentSpec, text: str, awaiting: str | None) -> tuple[dict[str, str], bool]:
+    """Slot values found in `text`, and whether the awaited slot took the whole text."""
+    found: dict[str, str] = {}
+    for slot in agent.slots:
+        for pattern in slot.patterns:
+            match = _search(pattern, text)
+            if match and match.group(1).strip():
+                found[slot.name] = slot.normalize(match.group(1))
+                break
+    if awaiting and awaiting not in found and text.strip():
+        slot = agent.slot(awaiting)
+        if slot.free_text:
+            found[awaiting] = slot.normalize(text.strip().rstrip(".!"))
+            return found, True
+    return found, False
+
+
+def _choose_intents(
+    agent: AgentSpec, state: ConversationState, text: str, new_slots: set[str], free_text: bool
+) -> tuple[list[Intent], list[Intent]]:
+    by_name = {intent.name: intent for intent in agent.intents}
+    matched = (
+        [] if free_text else [i for i in agent.intents if any(_search(p, text) for p in i.patterns)]
+    )
+    tasks = [i for i in matched if not i.small_talk]
+    small_talk = [i for i in matched if i.small_talk]
+    if not tasks:
+        tasks = [by_name[name] for name in state.pending]
+    if not tasks:
+        tasks = [i for i in agent.intents if new_slots & set(i.triggered_by)][:1]
+    return tasks, small_talk
+
+
+def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Event]:
+    """Play one user turn; updates `state` and returns the turn's events."""
+    events: list[Event] = []
+    if not state.tools_listed:
+        events.append(ListTools())
+        state.tools_listed = True
+
+    found, free_text = extract_slots(agent, text, state.awaiting)
+    new_slots = {name for name, value in found.items() if state.slots.get(name) != value}
+    state.slots.update(found)
+    tasks, small_talk = _choose_intents(agent, state, text, new_slots, free_text)
+
+    said = [intent.reply.format_map(state.slots) for intent in small_talk]
+    state.pending = []
+    missing_slot: str | None = None
+    done: set[tuple[str, str]] = set()
+    for intent in tasks:
+        for call in intent.calls:
+            required = intent.needs if call.when is None else call.when
+            if any(s not in state.slots for s in required) or any(
+                s in state.slots for s in call.unless
+            ):
+                continue
+            arguments = {arg: state.slots[slot] for arg, slot in call.args.items()}
+            key = (call.tool, arguments_json(arguments))
+            if key in done:
+                continue
+            done.add(key)
+            tool = agent.tool(call.tool)
+            if tool.name in agent.require_approval:
+                # The turn waits for the approval: no message until it is answered.
+                events.append(ApprovalRequest(tool.name, arguments, tuple(said)))
+                for slot in intent.consumes:
+                    state.slots.pop(slot, None)
+                state.awaiting = None
+                return events
+            result = tool.run(arguments)
+            events.append(ToolCall(tool.name, arguments, result))
+            said.append(tool.render(arguments, result, state.slots))
+        missing = [slot for slot in intent.needs if slot not in state.slots]
+        if missing:
+            state.pending.append(intent.name)
+            missing_slot = missing_slot or missing[0]
+        else:
+            if intent.reply:
+                said.append(intent.reply.format_map(state.slots))
+            for slot in intent.consumes:
+                state.slots.pop(slot, None)
+
+    state.awaiting = missing_slot
+    if missing_slot:
+        said.append(agent.slot(missing_slot).question)
+    if not tasks:
+        if not small_talk:
+            said.append(agent.fallback)
+        if any(intent.offer_help for intent in small_talk):
+            said.append(agent.help_text)
+    events.append(Reply(" ".join(said)))
+    return events
+
+
+def resume_approval(
+    agent: AgentSpec,
+    state: ConversationState,
+    pending: ApprovalRequest,
+    approval_request_id: str,
+    approve: bool,
+) -> list[Event]:
+    """Continue a turn that waited for approval: run the tool or say it was not run."""
+    tool = agent.tool(pending.name)
+    said = list(pending.said_before)
+    events: list[Event] = []
+    if approve:
+        result = tool.run(pending.arguments)
+        events.append(ToolCall(tool.name, pending.arguments, result, approval_request_id))
+        said.append(tool.render(pending.arguments, result, state.slots))
+    else:
+        said.append(tool.denied.format_map({**pending.arguments, "tool": tool.name}))
+    events.append(Reply(" ".join(said)))
+    return events
