@@ -236,29 +236,42 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
     client = get_foundry_client(environment)
     with _foundry_errors(environment):
         conversation_id = model_input.conversation_id or client.conversations.create().id
-        response = _create_response(
+        first = _create_response(
             client, conversation_id, model_input.user_message, settings.agent_name
         )
-        output = list(response.get("output") or [])
-        usage = dict(response.get("usage") or {})
-        # An agent whose MCP tool has require_approval stops with approval requests and no
-        # reply; answer them in the same conversation until it replies.
-        for round_number in range(settings.max_approval_rounds + 1):
-            requests = pending_approval_requests(response.get("output") or [])
-            if not requests:
-                break
-            if round_number == settings.max_approval_rounds:
-                raise FoundryError(
-                    "approval_rounds_exceeded",
-                    f"the agent still requested MCP approval after "
-                    f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
-                )
-            answers = answer_approval_requests(requests, settings.approval_policy)
-            output.extend(answers)
-            response = _create_response(client, conversation_id, answers, settings.agent_name)
-            output.extend(response.get("output") or [])
-            usage = sum_usage(usage, response.get("usage") or {})
+        output, usage = _answer_approvals(client, conversation_id, first, settings)
     return RawModelOutput(conversation_id=conversation_id, output=output, usage=usage)
+
+
+def _answer_approvals(
+    client: openai.OpenAI,
+    conversation_id: str,
+    response: dict[str, Any],
+    settings: FoundrySettings,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every round's items (with the answers sent) and the summed usage of the turn.
+
+    An agent whose MCP tool has require_approval stops with approval requests and no reply;
+    they are answered in the same conversation until it replies, at most N rounds.
+    """
+    output = list(response.get("output") or [])
+    usage = dict(response.get("usage") or {})
+    for round_number in range(settings.max_approval_rounds + 1):
+        requests = pending_approval_requests(response.get("output") or [])
+        if not requests:
+            break
+        if round_number == settings.max_approval_rounds:
+            raise FoundryError(
+                "approval_rounds_exceeded",
+                f"the agent still requested MCP approval after "
+                f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
+            )
+        answers = answer_approval_requests(requests, settings.approval_policy)
+        output.extend(answers)
+        response = _create_response(client, conversation_id, answers, settings.agent_name)
+        output.extend(response.get("output") or [])
+        usage = sum_usage(usage, response.get("usage") or {})
+    return output, usage
 
 
 def read_settings(environment: dict[str, Any]) -> FoundrySettings:
