@@ -1,0 +1,392 @@
+"""Sanitizing recorded HTTP traffic, and scanning what is left for leaks.
+
+A ``Sanitizer`` supplies vcrpy's two recording hooks:
+
+- ``before_record_request``: token traffic (Microsoft Entra / MSAL, managed
+  identity) is not recorded at all; the real project endpoint becomes
+  ``PLACEHOLDER_ENDPOINT`` (so replay needs no configuration); only allow-listed
+  headers are kept; secrets, JWTs, bearer strings and token fields are replaced
+  by fixed markers wherever they appear (URI, query, headers, body).
+- ``before_record_response``: a failed attempt that the client retries (408,
+  409, 429, 5xx) is not recorded, so replay never sleeps through a Retry-After;
+  compressed bodies are decoded to text; the same header allow-list and
+  scrubbing apply.
+
+vcrpy's ``Cassette.append`` runs the request hook, then the response hook, and
+appends the pair only when both return something, so a dropped response drops
+its request too: the retried request that then succeeded is the one recorded.
+
+``scan_for_leaks`` is the second line of defence: it reads the text of a
+cassette about to be written and names the rule that should have caught each
+leak, without ever printing the leaked value.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+
+from vcr.filters import decode_response
+from vcr.request import Request
+
+PLACEHOLDER_ENDPOINT = "https://foundry.invalid/api/projects/recorded"
+_PLACEHOLDER = urlsplit(PLACEHOLDER_ENDPOINT)
+PLACEHOLDER_ORIGIN = f"{_PLACEHOLDER.scheme}://{_PLACEHOLDER.netloc}"
+PLACEHOLDER_HOST = _PLACEHOLDER.netloc
+
+# Environment variables whose values are always scrubbed (plus any name that
+# looks like a credential, see secrets_from_environment).
+SECRET_ENVIRONMENT_KEYS = ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID")
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_?KEY|CONNECTION_STRING|SAS", re.IGNORECASE)
+
+# Headers worth reviewing and stable between runs. Everything else (auth,
+# dates, request ids, rate-limit counters, x-stainless-*, user-agent, cookies,
+# content-length, which changes when a body is re-encoded) is dropped.
+REQUEST_HEADERS_KEPT = frozenset({"content-type", "accept"})
+RESPONSE_HEADERS_KEPT = frozenset({"content-type", "location"})
+
+# The statuses (besides 5xx) the openai client answers by retrying after a
+# pause; a kept one would make replay retry, and sleep, too.
+RETRIED_STATUSES = frozenset({408, 409, 429})
+
+# Microsoft Entra ID / MSAL / managed identity: never recorded.
+TOKEN_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoft.com",
+        "login.windows.net",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+        "sts.windows.net",
+        "169.254.169.254",  # IMDS, managed identity on VMs
+    }
+)
+TOKEN_HOST_SUFFIXES = (".b2clogin.com", ".ciamlogin.com")
+_TOKEN_PATH = re.compile(
+    r"/oauth2/|/metadata/identity/|/msi/token|/discovery/instance|/\.well-known/openid-configuration",
+    re.IGNORECASE,
+)
+
+# Fields whose values are credentials in JSON, form and query encodings.
+TOKEN_FIELDS = (
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "client_assertion",
+    "api-key",
+    "api_key",
+    "sig",
+)
+
+_MARKER = r"<[A-Z0-9_]+>"
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+# The separator may be URL-encoded ("Bearer+x", "Bearer%20x") in a query or form body.
+BEARER_PATTERN = re.compile(
+    r"\b(bearer)((?:\s|\+|%20)+)(?!<|%3C)([A-Za-z0-9\-._~+/]{12,}=*)", re.IGNORECASE
+)
+_FIELD_NAMES = "|".join(re.escape(f) for f in TOKEN_FIELDS)
+# "access_token": "value" (JSON), access_token: value (YAML), access_token=value (form, query)
+_JSON_FIELD = re.compile(
+    rf'(?P<key>"(?P<name>{_FIELD_NAMES})"\s*:\s*")(?!{_MARKER}")(?P<value>(?:[^"\\]|\\.)+)(?=")',
+    re.IGNORECASE,
+)
+_FORM_FIELD = re.compile(
+    rf"(?P<key>(?<![\w-])(?P<name>{_FIELD_NAMES})=)(?!{_MARKER})(?P<value>[^&\s\"'#]+)",
+    re.IGNORECASE,
+)
+_YAML_FIELD = re.compile(
+    rf"(?P<key>^\s*-?\s*['\"]?(?P<name>{_FIELD_NAMES})['\"]?:[ \t]+)(?!['\"]?{_MARKER})"
+    r"(?P<value>[^\s#].*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CREDENTIAL_HEADER = re.compile(
+    r"^\s*-?\s*['\"]?(?P<name>authorization|proxy-authorization|cookie|set-cookie|"
+    r"ocp-apim-subscription-key|x-api-key)['\"]?:[ \t]*(?P<value>\S.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# YAML values under a token field's name that hold no credential.
+_NOT_A_VALUE = frozenset({"", "null", "~", "true", "false", "[]", "{}"})
+_TOKEN_ENDPOINT_TEXT = re.compile(
+    "|".join(re.escape(h) for h in sorted(TOKEN_HOSTS))
+    + "|"
+    + "|".join(r"[\w-]+" + re.escape(s) for s in TOKEN_HOST_SUFFIXES)
+    + r"|/oauth2/(?:v2\.0/)?token",
+    re.IGNORECASE,
+)
+
+
+def is_token_request(uri: str) -> bool:
+    """Whether ``uri`` fetches or discovers a credential (never recorded)."""
+    parts = urlsplit(uri)
+    host = (parts.hostname or "").lower()
+    if host in TOKEN_HOSTS or host.endswith(TOKEN_HOST_SUFFIXES):
+        return True
+    return bool(_TOKEN_PATH.search(parts.path))
+
+
+def is_retried_failure(status: int) -> bool:
+    """A response the client answers by retrying: it must not reach a cassette."""
+    return status in RETRIED_STATUSES or status >= 500
+
+
+def secrets_from_environment(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The named secret values in an environment: the Azure identity, plus any
+    non-empty string whose name looks like a credential (``*_SECRET``, ``*_KEY``...)."""
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if not isinstance(value, str) or not value:
+            continue
+        if name in SECRET_ENVIRONMENT_KEYS or _SECRET_NAME.search(name):
+            found[name] = value
+    return found
+
+
+def _named_secrets(secrets: Mapping[str, str] | Iterable[str]) -> list[tuple[str, str]]:
+    """(name, value) pairs, longest value first so a secret holding another is
+    replaced whole. Unnamed values are called SECRET_1, SECRET_2..."""
+    if isinstance(secrets, Mapping):
+        pairs = [(str(k), str(v)) for k, v in secrets.items()]
+    else:
+        pairs = [(f"SECRET_{n}", str(v)) for n, v in enumerate(secrets, start=1)]
+    named = [(re.sub(r"[^A-Z0-9_]", "_", name.upper()), value) for name, value in pairs if value]
+    return sorted(named, key=lambda pair: -len(pair[1]))
+
+
+def _encodings(value: str) -> list[str]:
+    """The forms a value takes in a URL, a form body or a JSON string."""
+    forms = [value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]]
+    return list(dict.fromkeys(forms))
+
+
+def redacted(value: str) -> str:
+    """Enough of a value to find it, never the value: ``ca… (20 chars)``."""
+    return f"{value[:2]}… ({len(value)} chars)"
+
+
+# -- scanning ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Something a sanitized cassette should not hold. ``rule`` names the
+    sanitizer rule that missed it; ``hint`` is a redacted preview."""
+
+    rule: str
+    line: int
+    hint: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.rule} ({self.hint})"
+
+
+class CassetteLeakError(RuntimeError):
+    """Raised instead of writing a cassette that still holds a secret."""
+
+    def __init__(self, path: str | os.PathLike[str], leaks: list[Leak]) -> None:
+        self.path = os.fspath(path)
+        self.leaks = leaks
+        lines = [f"Refusing to write cassette {self.path}: sanitizing left {len(leaks)} leak(s):"]
+        lines += [f"  - {leak}" for leak in leaks[:20]]
+        if len(leaks) > 20:
+            lines.append(f"  … and {len(leaks) - 20} more")
+        lines.append(
+            "Nothing was written. Extend the rule named above in harness/sanitize.py, "
+            "then record again."
+        )
+        super().__init__("\n".join(lines))
+
+
+def _line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def scan_for_leaks(
+    text: str,
+    secrets: Mapping[str, str] | Iterable[str] = (),
+    *,
+    hosts: Iterable[str] = (),
+) -> list[Leak]:
+    """Every known secret value, token-shaped string, credential header, token
+    endpoint and real endpoint host in ``text``, each named by the rule that
+    should have removed it. Markers such as ``<JWT>`` are not leaks."""
+    leaks: list[Leak] = []
+    lowered = text.lower()
+
+    def found(rule: str, index: int, value: str) -> None:
+        leaks.append(Leak(rule=rule, line=_line_of(text, index), hint=redacted(value)))
+
+    for name, value in _named_secrets(secrets):
+        for form in _encodings(value):
+            index = text.find(form)
+            if index >= 0:
+                found(f"secret value {name}", index, value)
+                break
+    for match in JWT_PATTERN.finditer(text):
+        found("JWT", match.start(), match.group())
+    for match in BEARER_PATTERN.finditer(text):
+        found("bearer token", match.start(), match.group(3))
+    for pattern in (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD):
+        for match in pattern.finditer(text):
+            value = match.group("value").strip().strip("'\"")
+            if value.lower() not in _NOT_A_VALUE and not re.fullmatch(_MARKER, value):
+                found(f"token field {match.group('name').lower()}", match.start(), value)
+    for match in _CREDENTIAL_HEADER.finditer(text):
+        if re.search(_MARKER, match["value"]):
+            continue  # a value some rule already scrubbed, e.g. "Bearer <JWT>"
+        found(f"credential header {match.group('name').lower()}", match.start(), match["value"])
+    for match in _TOKEN_ENDPOINT_TEXT.finditer(text):
+        found("token endpoint", match.start(), match.group())
+    for host in {h.lower() for h in hosts if h and h.lower() != PLACEHOLDER_HOST}:
+        index = lowered.find(host)
+        if index >= 0:
+            found("real endpoint host", index, host)
+    return sorted(leaks, key=lambda leak: (leak.line, leak.rule))
+
+
+# -- sanitizing -------------------------------------------------------------
+
+
+class Sanitizer:
+    """vcrpy recording hooks for one project endpoint and its secrets.
+
+    ``endpoint`` is the real project endpoint used while recording, e.g.
+    ``https://x.services.ai.azure.com/api/projects/p`` or the emulator's
+    ``http://127.0.0.1:PORT/api/projects/demo``. ``secrets`` are values to
+    scrub, best as a mapping from name to value (the name becomes the marker,
+    ``<AZURE_CLIENT_SECRET>``); see ``secrets_from_environment``.
+    """
+
+    def __init__(self, endpoint: str, secrets: Mapping[str, str] | Iterable[str] = ()) -> None:
+        endpoint = endpoint.rstrip("/")
+        parts = urlsplit(endpoint)
+        if not parts.scheme or not parts.hostname:
+            raise ValueError(f"endpoint must be an absolute URL, got {endpoint!r}")
+        self.endpoint = endpoint
+        self._scheme = parts.scheme.lower()
+        self._netloc = parts.netloc.lower()
+        self._host = parts.hostname.lower()
+        self._project_path = parts.path.rstrip("/")
+        self.secrets = _named_secrets(secrets)
+        self._secret_forms = [
+            (form, f"<{name}>") for name, value in self.secrets for form in _encodings(value)
+        ]
+        origin = re.escape(f"{self._scheme}://{self._netloc}")
+        # The full endpoint first (to the placeholder endpoint), then the origin
+        # with any other path, then the bare host[:port].
+        self._endpoint_pattern = re.compile(
+            origin + re.escape(self._project_path) + r"(?![\w.-])", re.IGNORECASE
+        )
+        self._origin_pattern = re.compile(origin + r"(?![\w.-])", re.IGNORECASE)
+        hosts = dict.fromkeys([self._netloc, self._host])
+        self._host_pattern = re.compile(
+            r"(?<![\w.-])(?:" + "|".join(re.escape(h) for h in hosts) + r")(?![\w-])",
+            re.IGNORECASE,
+        )
+
+    # vcrpy hooks ------------------------------------------------------------
+
+    def before_record_request(self, request: Request) -> Request | None:
+        """The request as it may be stored, or None for token traffic."""
+        if is_token_request(request.uri):
+            return None
+        request = copy.deepcopy(request)
+        request.uri = self.scrub_uri(request.uri)
+        request.headers = self._kept_headers(request.headers, REQUEST_HEADERS_KEPT)
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        elif isinstance(body, list):
+            body = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in body)
+        request.body = self.scrub_body(body)
+        return request
+
+    def before_record_response(self, response: dict[str, Any]) -> dict[str, Any] | None:
+        """The response as it may be stored, or None for a failure the client retries."""
+        if is_retried_failure(int(response["status"]["code"])):
+            return None
+        if isinstance(response.get("body", {}).get("string"), bytes | bytearray):
+            response = decode_response(response)  # gzip/deflate/br to plain bytes
+        else:
+            response = copy.deepcopy(response)
+        response["headers"] = {
+            name: values if isinstance(values, list) else [values]
+            for name, values in self._kept_headers(
+                response.get("headers") or {}, RESPONSE_HEADERS_KEPT
+            ).items()
+        }
+        body = response.setdefault("body", {"string": b""})
+        body["string"] = self.scrub_body(body.get("string"))
+        return response
+
+    # the pieces, usable alone ---------------------------------------------------
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with the endpoint, secrets and token-shaped strings replaced by markers."""
+        text = self._endpoint_pattern.sub(PLACEHOLDER_ENDPOINT, text)
+        text = self._origin_pattern.sub(PLACEHOLDER_ORIGIN, text)
+        text = self._host_pattern.sub(PLACEHOLDER_HOST, text)
+        for form, marker in self._secret_forms:
+            text = text.replace(form, marker)
+        text = JWT_PATTERN.sub("<JWT>", text)
+        text = BEARER_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}<TOKEN>", text)
+        for pattern in (_JSON_FIELD, _FORM_FIELD):
+            text = pattern.sub(lambda m: m.group("key") + _field_marker(m), text)
+        return text
+
+    def scrub_uri(self, uri: str) -> str:
+        """The placeholder endpoint in place of the real one (path after the
+        project and query kept), then ``scrub_text`` on the rest."""
+        parts = urlsplit(uri)
+        if parts.scheme.lower() == self._scheme and parts.netloc.lower() == self._netloc:
+            path = parts.path
+            if path == self._project_path or path.startswith(self._project_path + "/"):
+                path = _PLACEHOLDER.path + path[len(self._project_path) :]
+            uri = urlunsplit(
+                (_PLACEHOLDER.scheme, _PLACEHOLDER.netloc, path, parts.query, parts.fragment)
+            )
+        return self.scrub_text(uri)
+
+    def scrub_body(self, body: str | bytes | None) -> str | bytes | None:
+        """A scrubbed body of the same type (text, or bytes that stay bytes)."""
+        if body is None:
+            return None
+        if isinstance(body, str):
+            return self.scrub_text(body)
+        raw = bytes(body)
+        try:
+            return self.scrub_text(raw.decode("utf-8")).encode("utf-8")
+        except UnicodeDecodeError:
+            # Binary: the ASCII-shaped rules still apply byte for byte.
+            return self.scrub_text(raw.decode("latin-1")).encode("latin-1")
+
+    def scan(self, text: str) -> list[Leak]:
+        """``scan_for_leaks`` with this sanitizer's secrets and real host."""
+        return scan_for_leaks(text, dict(self.secrets), hosts=[self._host, self._netloc])
+
+    def _kept_headers(self, headers: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+        kept: dict[str, Any] = {}
+        for name, value in headers.items():
+            if name.lower() not in allowed:
+                continue
+            if isinstance(value, list | tuple):
+                kept[name.lower()] = [self._scrub_header_value(v) for v in value]
+            else:
+                kept[name.lower()] = self._scrub_header_value(value)
+        return kept
+
+    def _scrub_header_value(self, value: Any) -> Any:
+        if isinstance(value, bytes):
+            return self.scrub_text(value.decode("latin-1"))
+        return self.scrub_text(value) if isinstance(value, str) else value
+
+
+def _field_marker(match: re.Match[str]) -> str:
+    return "<" + re.sub(r"[^A-Z0-9]", "_", match.group("name").upper()) + ">"

@@ -1,0 +1,196 @@
+"""The readable-yaml cassette format: reviewable, deterministic, round-tripping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import vcr.serialize
+import yaml
+from vcr.request import Request
+
+from harness import cassette_format
+from harness.cassette_format import CassetteFormatError, decode_body, deserialize, serialize
+
+URI = "https://foundry.invalid/api/projects/recorded/openai/v1/responses?api-version=v1"
+
+
+def _cassette(
+    request_body: Any, response_body: Any, **response_headers: list[str]
+) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "interactions": [
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": URI,
+                    "body": request_body,
+                    "headers": {"content-type": ["application/json"]},
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": response_headers or {"content-type": ["application/json"]},
+                    "body": {"string": response_body},
+                },
+            }
+        ],
+    }
+
+
+def _stored(text: str) -> dict[str, Any]:
+    interaction: dict[str, Any] = yaml.safe_load(text)["interactions"][0]
+    return interaction
+
+
+def test_json_bodies_are_structured_yaml() -> None:
+    text = serialize(
+        _cassette(
+            '{"input": "Hi", "conversation": "conv_1", "tools": [{"type": "mcp"}]}',
+            b'{"id": "resp_1", "output": [], "error": null}',
+        )
+    )
+    stored = _stored(text)
+    assert stored["request"]["body"] == {
+        "json": {"input": "Hi", "conversation": "conv_1", "tools": [{"type": "mcp"}]}
+    }
+    assert stored["response"]["body"] == {"json": {"id": "resp_1", "output": [], "error": None}}
+    assert "\\" not in text and "string:" not in text
+    assert "      input: Hi\n" in text
+
+
+def test_key_order_is_kept_as_recorded() -> None:
+    text = serialize(_cassette('{"zeta": 1, "alpha": 2}', b"{}"))
+    assert text.index("zeta") < text.index("alpha")
+
+
+def test_non_ascii_text_stays_readable() -> None:
+    text = serialize(_cassette('{"input": "Grüße, 東京 🚀"}', "Ça va?".encode()))
+    assert "Grüße, 東京 🚀" in text
+    assert "Ça va?" in text
+    assert "\\u" not in text and "\\x" not in text
+
+
+def test_multi_line_text_uses_block_style() -> None:
+    sse = 'event: response.created\ndata: {"id":"resp_1"}\n\nevent: done\ndata: [DONE]\n\n'
+    text = serialize(_cassette(None, sse.encode(), **{"content-type": ["text/event-stream"]}))
+    assert "body: |" in text
+    assert "    event: response.created\n" in text
+    assert _stored(text)["response"]["body"] == sse
+
+
+def test_plain_text_stays_a_plain_string() -> None:
+    text = serialize(_cassette("grant_type=x&scope=y", b"not json {"))
+    stored = _stored(text)
+    assert stored["request"]["body"] == "grant_type=x&scope=y"
+    assert stored["response"]["body"] == "not json {"
+
+
+def test_json_scalars_are_text_not_structure() -> None:
+    stored = _stored(serialize(_cassette("42", b'"quoted"')))
+    assert stored["request"]["body"] == "42"
+    assert stored["response"]["body"] == '"quoted"'
+
+
+def test_no_body_and_an_empty_body_differ() -> None:
+    stored = _stored(serialize(_cassette(None, b"")))
+    assert stored["request"]["body"] is None
+    assert stored["response"]["body"] == ""
+
+
+def test_only_non_utf8_bytes_are_base64() -> None:
+    text = serialize(_cassette(None, b"\x89PNG\r\n\x1a\n\xff"))
+    assert _stored(text)["response"]["body"] == {"base64": "iVBORw0KGgr/"}
+    assert "!!binary" not in text
+    restored = deserialize(text)["interactions"][0]["response"]["body"]["string"]
+    assert restored == b"\x89PNG\r\n\x1a\n\xff"
+
+
+def test_single_header_values_are_scalars() -> None:
+    text = serialize(
+        _cassette(None, b"", **{"content-type": ["application/json"], "link": ["<a>", "<b>"]})
+    )
+    assert _stored(text)["response"]["headers"] == {
+        "content-type": "application/json",
+        "link": ["<a>", "<b>"],
+    }
+    restored = deserialize(text)["interactions"][0]["response"]["headers"]
+    assert restored == {"content-type": ["application/json"], "link": ["<a>", "<b>"]}
+
+
+def test_long_lines_are_never_folded() -> None:
+    long_text = " ".join(["word"] * 200)
+    text = serialize(_cassette(f'{{"input": "{long_text}"}}', b"{}"))
+    assert f"input: {long_text}\n" in text
+
+
+def test_deserialize_gives_vcrpy_its_body_strings() -> None:
+    text = serialize(_cassette('{"input": "é",  "n": 1.5}', b'{"ok": true}'))
+    interaction = deserialize(text)["interactions"][0]
+    assert interaction["request"] == {
+        "method": "POST",
+        "uri": URI,
+        "body": '{"input":"é","n":1.5}',  # compact, deterministic, UTF-8 kept
+        "headers": {"content-type": ["application/json"]},
+    }
+    assert interaction["response"]["body"] == {"string": '{"ok":true}'}
+    assert interaction["response"]["status"] == {"code": 200, "message": "OK"}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "response_body"),
+    [
+        ('{"input": "Hi", "metadata": {"a": [1, 2.5, true, null]}}', b'{"id": "x"}'),
+        (None, b"line one\nline two\n"),
+        ("", b"trailing spaces  \nhere \n"),
+        ("yes", b"null"),
+        ('{"date": "2024-01-01", "num": "1_000", "on": "on", "empty": ""}', b"[]"),
+        (b"\xff\x00", "tab\there"),
+        ('{"nested": "{\\"order_id\\": \\"ORD-1\\"}"}', "Grüße\n東京\n"),
+    ],
+)
+def test_the_format_round_trips_its_own_output(request_body: Any, response_body: Any) -> None:
+    text = serialize(_cassette(request_body, response_body))
+    assert serialize(deserialize(text)) == text
+    assert serialize(_cassette(request_body, response_body)) == text  # deterministic
+
+
+def test_metadata_is_kept() -> None:
+    cassette = {**_cassette(None, b""), "metadata": {"dialogue": "greeting"}}
+    text = serialize(cassette)
+    assert deserialize(text)["metadata"] == {"dialogue": "greeting"}
+
+
+def test_it_plugs_into_vcrpy_serialization() -> None:
+    request = Request("POST", URI, b'{"input": "Hi"}', {"content-type": "application/json"})
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"content-type": ["application/json"]},
+        "body": {"string": b'{"id": "resp_1"}'},
+    }
+    text = vcr.serialize.serialize(
+        {"requests": [request], "responses": [response]}, cassette_format
+    )
+    requests, responses = vcr.serialize.deserialize(text, cassette_format)
+    assert requests[0].uri == URI
+    assert requests[0].body == b'{"input":"Hi"}'
+    assert responses[0]["body"]["string"] == b'{"id":"resp_1"}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- just a list\n",
+        "version: 1\n",
+        "version: 1\ninteractions:\n"
+        "- request: {method: GET, uri: u, body: {xml: x}}\n  response: {}\n",
+    ],
+)
+def test_a_malformed_cassette_is_refused(text: str) -> None:
+    with pytest.raises(CassetteFormatError):
+        deserialize(text)
+
+
+def test_decode_body_refuses_unknown_shapes() -> None:
+    with pytest.raises(CassetteFormatError, match="json"):
+        decode_body({"json": 1, "text": 2})
