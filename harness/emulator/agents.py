@@ -137,7 +137,7 @@ RETAIL_TOOLS: tuple[ToolSpec, ...] = (
 
 _ARTICLES = r"(?:(?:any|some|an?|the|eine[nm]?|ein|nach)\s+)*"
 _QUERY_PATTERNS = (
-    r"(?i)\b(?:search(?:ing)? for|looking for|look for|find me"
+    r"(?i)\b(?:search(?:ing)? for|looking for|look for|find me|what about|how about"
     r"|do you (?:also )?(?:have|sell|carry))\s+" + _ARTICLES + r"(.+?)(?:\s+and\s+.*)?[?.!]*$",
     r"(?i)\b(?:ich suche|habt ihr|haben sie)\s+" + _ARTICLES + r"(.+?)[?.!]*$",
     r"([^\s、。,!?！？]+?)(?:を探して|はありますか)",
@@ -169,6 +169,11 @@ RETAIL_SLOTS: tuple[SlotSpec, ...] = (
     SlotSpec("query", _QUERY_PATTERNS, "What are you looking for?", free_text=True),
 )
 
+_HELP = (
+    "I can search the catalog, look up and track your orders, and start returns. How can I help?"
+)
+_FALLBACK = "Sorry, I didn't catch that."
+
 RETAIL_INTENTS: tuple[Intent, ...] = (
     Intent(
         "greeting",
@@ -180,6 +185,12 @@ RETAIL_INTENTS: tuple[Intent, ...] = (
         reply="Hello! I'm the Contoso Retail support assistant.",
         small_talk=True,
         offer_help=True,
+    ),
+    Intent(
+        "help",
+        (r"(?i)\bwhat can you do\b", r"(?i)^\s*help\b", r"(?i)\bhow can you help\b"),
+        reply=_HELP,
+        small_talk=True,
     ),
     Intent(
         "thanks",
@@ -242,7 +253,8 @@ RETAIL_INTENTS: tuple[Intent, ...] = (
     Intent(
         "search",
         (
-            r"(?i)\b(?:search|looking for|look for|find me|do you (?:also )?(?:have|sell|carry))\b",
+            r"(?i)\b(?:search|looking for|look for|find me|what about|how about)\b",
+            r"(?i)\bdo you (?:also )?(?:have|sell|carry)\b",
             r"(?i)\b(?:ich suche|habt ihr|haben sie)\b",
             r"を探して|はありますか",
         ),
