@@ -21,6 +21,7 @@ which vcrpy patches. Nothing here is global: each call builds a new VCR.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -148,19 +149,25 @@ def json_body(r1: Request, r2: Request) -> None:
 
 
 def _parsed_body(request: Request) -> Any:
-    """The body as parsed JSON, else as text (bytes if not UTF-8); no body is None."""
+    """The body as parsed JSON, else as text (bytes if not UTF-8); no body is None.
+    The result is shared between calls: read it, never change it."""
     body = read_body(request)
     if body is None or body in (b"", ""):
         return None
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return body
+    return _parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(body: bytes) -> Any:
+    # Matching compares each request with every recorded one: parse each body once.
     try:
-        return json.loads(body)
-    except ValueError:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
         return body
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _walk_changes(
