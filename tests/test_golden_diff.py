@@ -467,8 +467,8 @@ def test_usage_beyond_threshold(repo: GoldenRepo) -> None:
     assert change == {
         "kind": "usage_changed",
         "field": "num_prompt_tokens",
-        "old": 240.0,
-        "new": 300.0,
+        "old": 240,
+        "new": 300,
         "change_percent": 25.0,
     }
     _, markdown, _ = diff(repo, usage_threshold_percent=4)
@@ -526,6 +526,38 @@ def test_user_script_changed(repo: GoldenRepo) -> None:
     (change,) = json_changes(data, "order_lookup", 2)
     assert change["kind"] == "user_changed"
     assert change["old"] == "My email is ana@example.com"
+
+
+def test_snapshot_out_of_step_with_script_is_noted(repo: GoldenRepo) -> None:
+    """The script's user turn changed but the snapshot was not re-recorded."""
+    script_path = repo.root / "goldens/dialogues/order_lookup.yaml"
+    script = yaml.safe_load(script_path.read_text())
+    script["turns"][1]["user"] = "My email is ana.lopez@example.com"
+    script_path.write_text(yaml.safe_dump(script, sort_keys=False))
+    _, markdown, data = diff(repo)
+
+    assert kinds(json_changes(data, "order_lookup", 2)) == ["user_changed"]
+    note = (
+        "turn 2: the snapshot was recorded for another user message than the script has: "
+        "re-record it"
+    )
+    assert next(d for d in data["dialogues"] if d["name"] == "order_lookup")["notes"] == [note]
+    assert f"> Note: {note}" in markdown
+
+
+def test_items_without_type_keys_are_read_by_shape(repo: GoldenRepo) -> None:
+    """latticeflow's models dump without unset fields, so `type` may be missing."""
+    snapshot_path = repo.root / "goldens/snapshots/order_lookup.json"
+    snapshot = json.loads(snapshot_path.read_text())
+    for turn in snapshot["turns"]:
+        for item in turn["output"]["items"]:
+            del item["type"]
+    snapshot["turns"][2]["output"]["items"][2]["content"][0]["text"] = "Shipped."
+    snapshot_path.write_text(json.dumps(snapshot, indent=2))
+    _, _, data = diff(repo)
+
+    entry = next(d for d in data["dialogues"] if d["name"] == "order_lookup")
+    assert [(t["turn"], kinds(t["changes"])) for t in entry["turns"]] == [(3, ["reply_changed"])]
 
 
 def test_expect_and_settings_changed(repo: GoldenRepo) -> None:

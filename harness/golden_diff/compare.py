@@ -348,8 +348,8 @@ def _usage_changes(
     return changes
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _number(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _other_item_changes(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[TurnChange]:

@@ -219,7 +219,7 @@ def _change(change: TurnChange) -> list[str]:
     return [f"- {change.kind}"]  # pragma: no cover - a kind without a renderer yet
 
 
-def _number(value: float | None) -> str:
+def _number(value: int | float | None) -> str:
     return "none" if value is None else f"{value:g}"
 
 

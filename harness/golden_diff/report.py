@@ -97,8 +97,8 @@ class UsageChanged(BaseModel):
 
     kind: Literal["usage_changed"] = "usage_changed"
     field: str
-    old: float | None
-    new: float | None
+    old: int | float | None
+    new: int | float | None
     change_percent: float | None
 
 

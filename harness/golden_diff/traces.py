@@ -13,6 +13,8 @@ from typing import Any
 # Fields that are aliases (`item-N`, `call-N`): they shift whenever an earlier item is added, so
 # they are never compared. A call and its output are linked through `call_id` within a revision.
 ALIAS_FIELDS = frozenset({"id", "call_id"})
+# Never compared either: aliases, and `type`, which may be absent and is then inferred.
+UNCOMPARED = ALIAS_FIELDS | {"type"}
 
 
 @dataclass
@@ -80,14 +82,14 @@ def trace_of(items: list[dict[str, Any]], usage: dict[str, Any] | None) -> TurnT
             rest = {
                 k: v
                 for k, v in item.items()
-                if k not in ALIAS_FIELDS | {"type", "name", "arguments", "status", "output"}
+                if k not in UNCOMPARED | {"name", "arguments", "status", "output"}
             }
             if output_item:
                 rest.update(
                     {
                         f"output.{k}": v
                         for k, v in output_item.items()
-                        if k not in ALIAS_FIELDS | {"type", "output", "status"}
+                        if k not in UNCOMPARED | {"output", "status"}
                     }
                 )
             calls.append(
@@ -116,7 +118,7 @@ def trace_of(items: list[dict[str, Any]], usage: dict[str, Any] | None) -> TurnT
             item_type(item) == "message" and item.get("role", "assistant") == "assistant"
         ):
             continue
-        others.append({k: v for k, v in item.items() if k not in ALIAS_FIELDS})
+        others.append({k: v for k, v in item.items() if k not in UNCOMPARED})
     return TurnTrace(
         tool_calls=calls,
         reply="\n\n".join(texts),
@@ -134,7 +136,7 @@ def _as_text(value: Any) -> str | None:
 
 def _without_text(message: dict[str, Any]) -> dict[str, Any]:
     """The message's other fields (status, conversation_id, annotations...), text removed."""
-    stripped = {k: v for k, v in message.items() if k not in ALIAS_FIELDS | {"content"}}
+    stripped = {k: v for k, v in message.items() if k not in UNCOMPARED | {"content"}}
     stripped["content"] = [
         {k: v for k, v in part.items() if k != "text"} if isinstance(part, dict) else part
         for part in message.get("content") or []
