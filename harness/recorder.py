@@ -29,7 +29,7 @@ from harness.integration_loader import load_integration
 from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
 from harness.replay import ReplayError, conversations_created, replay_dialogue
-from harness.sanitize import Sanitizer, scan_for_leaks
+from harness.sanitize import CassetteLeakError, Sanitizer
 from harness.snapshot_compare import compare_snapshots
 from harness.snapshots import render_snapshot
 from harness.targets import Target
@@ -89,17 +89,10 @@ def _record_one(
                         outcome.turns_done,
                         f"{created} conversations were created, expected exactly 1",
                     )
-            leaks = scan_for_leaks(path.read_text(encoding="utf-8"), session.secrets)
-            if leaks:
-                path.unlink()
-                rules = ", ".join(sorted({leak.rule for leak in leaks}))
-                raise TurnFailure(
-                    dialogue.name,
-                    outcome.turns_done,
-                    f"the sanitized cassette still holds secret-shaped text ({rules}); "
-                    "nothing was written — report this sanitizer miss",
-                )
         outcome.status = "recorded"
+    except CassetteLeakError as exc:
+        # The persister scanned the sanitized cassette and refused to write it.
+        outcome.status, outcome.detail = "failed", f"not written: {exc}"
     except Cancelled as exc:
         outcome.status, outcome.detail = "cancelled", str(exc)
     except TurnFailure as exc:

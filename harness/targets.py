@@ -15,10 +15,10 @@ from typing import Any, Protocol
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.emulator import FoundryEmulator
+from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
-SECRET_KEYS = ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID")
 PASSED_THROUGH_KEYS = (
-    *SECRET_KEYS,
+    *SECRET_ENVIRONMENT_KEYS,
     "FOUNDRY_MCP_APPROVAL",
     "FOUNDRY_MAX_APPROVAL_ROUNDS",
 )
@@ -35,7 +35,7 @@ class Session:
 
     environment: dict[str, Any]
     endpoint: str
-    secrets: tuple[str, ...]
+    secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
 
 
 class Target(Protocol):
@@ -62,8 +62,7 @@ class LiveTarget:
         }
         environment["AZURE_AI_PROJECT_ENDPOINT"] = self.endpoint
         environment["AZURE_FOUNDRY_AGENT_NAME"] = dialogue.agent or self.agent
-        secrets = tuple(self.settings[key] for key in SECRET_KEYS if self.settings.get(key))
-        yield Session(environment, self.endpoint, secrets)
+        yield Session(environment, self.endpoint, secrets_from_environment(self.settings))
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class EmulatorTarget:
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
                 "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
             }
-            yield Session(environment, emulator.endpoint, ())
+            yield Session(environment, emulator.endpoint, {})
 
 
 def choose_target(
