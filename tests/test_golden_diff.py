@@ -758,6 +758,29 @@ def test_missing_file_names_ref_and_path(repo: GoldenRepo) -> None:
         diff_goldens(repo.root, base="HEAD~1", head="HEAD")
 
 
+def test_a_script_not_recorded_yet_is_listed_not_an_error(repo: GoldenRepo) -> None:
+    """Scripts are often committed before their first recording; that base must still diff."""
+    repo.write_file("goldens/dialogues/refund.yaml", "name: refund\nturns:\n  - user: Refund?\n")
+    repo.commit("Script a refund dialogue")
+    _, markdown, data = diff(repo, base="HEAD")
+    assert markdown == (
+        f"No golden changes between `HEAD` ({repo.git('rev-parse', '--short=7', 'HEAD')}) and "
+        "the working tree. Not recorded yet (a script without snapshot and cassette): `refund`.\n"
+    )
+    assert data["head"]["unrecorded"] == ["refund"] and not data["changed"]
+
+    repo.write("refund", [{"user": "Refund?", "reply": "Sure.", "usage": (90, 3)}])
+    report, markdown, _ = diff(repo, base="HEAD")
+    assert report.summary.added == 1 and report.base.unrecorded == ["refund"]
+    assert "### `refund`: added (1 turn, 2 recorded requests)" in markdown
+
+    repo.write_file("goldens/dialogues/broken.yaml", "turns: [")
+    with pytest.raises(
+        GoldenDiffError, match=r"unparsable dialogue goldens/dialogues/broken\.yaml"
+    ):
+        diff(repo, base="HEAD")
+
+
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(GoldenDiffError, match="is not inside a git repository"):
         diff_goldens(tmp_path)

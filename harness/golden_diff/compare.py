@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from harness.golden_diff.diffs import elide, field_changes, parse_json, word_diff
-from harness.golden_diff.goldens import Golden, ScriptTurn, SnapshotTurn
+from harness.golden_diff.goldens import Golden, GoldenSet, ScriptTurn, SnapshotTurn
 from harness.golden_diff.report import (
     Counts,
     DialogueChange,
@@ -43,22 +43,24 @@ DEFAULT_USAGE_THRESHOLD_PERCENT = 10.0
 
 
 def compare_goldens(
-    base: dict[str, Golden],
-    head: dict[str, Golden],
+    base: GoldenSet,
+    head: GoldenSet,
     base_revision: Revision,
     head_revision: Revision,
     usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT,
 ) -> GoldenDiffReport:
+    """Unrecorded scripts are listed, not compared: a dialogue's first recording shows as added."""
+    old, new = base.goldens, head.goldens
     dialogues = [
-        _compare_dialogue(name, base.get(name), head.get(name), usage_threshold_percent)
-        for name in sorted(base.keys() | head.keys())
+        _compare_dialogue(name, old.get(name), new.get(name), usage_threshold_percent)
+        for name in sorted(old.keys() | new.keys())
     ]
     summary = Summary()
     for dialogue in dialogues:
         setattr(summary, dialogue.status, getattr(summary, dialogue.status) + 1)
     return GoldenDiffReport(
-        base=_info(base_revision),
-        head=_info(head_revision),
+        base=_info(base_revision, base.unrecorded),
+        head=_info(head_revision, head.unrecorded),
         usage_threshold_percent=usage_threshold_percent,
         changed=any(d.status != "unchanged" for d in dialogues),
         summary=summary,
@@ -66,8 +68,10 @@ def compare_goldens(
     )
 
 
-def _info(revision: Revision) -> RevisionInfo:
-    return RevisionInfo(ref=revision.ref, commit=revision.commit, label=revision.label)
+def _info(revision: Revision, unrecorded: list[str]) -> RevisionInfo:
+    return RevisionInfo(
+        ref=revision.ref, commit=revision.commit, label=revision.label, unrecorded=unrecorded
+    )
 
 
 def _compare_dialogue(

@@ -95,13 +95,29 @@ def paths_of(name: str) -> tuple[str, str, str]:
     )
 
 
-def load_goldens(files: dict[str, bytes], revision: Revision) -> dict[str, Golden]:
-    """Parse the files `revisions.read_goldens` returned into {dialogue name: Golden}."""
+@dataclass(frozen=True)
+class GoldenSet:
+    """A revision's goldens, plus the dialogue scripts nobody has recorded yet."""
+
+    goldens: dict[str, Golden]
+    unrecorded: list[str]  # a script with neither snapshot nor cassette: not a golden yet
+
+
+def load_goldens(files: dict[str, bytes], revision: Revision) -> GoldenSet:
+    """Parse the files `revisions.read_goldens` returned.
+
+    A script alone is a dialogue not recorded yet (a normal step before its first recording); a
+    snapshot or cassette without the other two files is a broken golden and an error."""
     names = sorted({path.rpartition("/")[2].rpartition(".")[0] for path in files})
     goldens: dict[str, Golden] = {}
+    unrecorded: list[str] = []
     for name in names:
         script_path, snapshot_path, cassette_path = paths_of(name)
         present = [p for p in (script_path, snapshot_path, cassette_path) if p in files]
+        if present == [script_path]:
+            _parse_script(files[script_path], script_path, revision)  # still must parse
+            unrecorded.append(name)
+            continue
         for path in (script_path, snapshot_path, cassette_path):
             if path not in files:
                 raise GoldenDiffError(
@@ -119,7 +135,7 @@ def load_goldens(files: dict[str, bytes], revision: Revision) -> dict[str, Golde
             ),
             raw=(files[script_path], files[snapshot_path], files[cassette_path]),
         )
-    return goldens
+    return GoldenSet(goldens=goldens, unrecorded=unrecorded)
 
 
 def _parse_snapshot(content: bytes, path: str, revision: Revision) -> Snapshot:

@@ -42,7 +42,7 @@ FOOTER = (
 def render_markdown(report: GoldenDiffReport) -> str:
     span = f"{_describe(report.base)} and {_describe(report.head)}"
     if not report.changed:
-        return f"No golden changes between {span}.\n"
+        return f"No golden changes between {span}.{_unrecorded(report.head)}\n"
     lines = [f"## Golden diff: {_describe(report.base)} → {_describe(report.head)}", ""]
     lines += ["| Dialogues | Count |", "| --- | ---: |"]
     summary = report.summary
@@ -54,6 +54,8 @@ def render_markdown(report: GoldenDiffReport) -> str:
         ("unchanged", summary.unchanged),
     ):
         lines.append(f"| {label} | {count} |")
+    if report.head.unrecorded:
+        lines += ["", _unrecorded(report.head).strip()]
     by_status = {
         status: [d for d in report.dialogues if d.status == status]
         for status in ("changed", "added", "removed", "cassette_only", "unchanged")
@@ -92,6 +94,14 @@ def _describe(revision: RevisionInfo) -> str:
     if revision.label == revision.ref:
         return f"`{revision.ref}` ({short})"
     return f"{revision.label} ({short})"
+
+
+def _unrecorded(revision: RevisionInfo) -> str:
+    """A dialogue script without recordings is no golden yet, but the reviewer should know."""
+    if not revision.unrecorded:
+        return ""
+    names = ", ".join(f"`{name}`" for name in revision.unrecorded)
+    return f" Not recorded yet (a script without snapshot and cassette): {names}."
 
 
 def _plural(count: int, word: str) -> str:

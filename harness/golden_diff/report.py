@@ -207,6 +207,7 @@ class RevisionInfo(BaseModel):
     ref: str | None  # None: the working tree
     commit: str | None
     label: str
+    unrecorded: list[str] = []  # dialogue scripts there with no snapshot or cassette yet
 
 
 class GoldenDiffReport(BaseModel):
