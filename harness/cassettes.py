@@ -21,6 +21,7 @@ which vcrpy patches. Nothing here is global: each call builds a new VCR.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -33,6 +34,7 @@ from urllib.parse import parse_qs
 import vcr
 from deepdiff import DeepDiff
 from vcr.cassette import Cassette
+from vcr.patch import CassettePatcherBuilder
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serialize import serialize
@@ -88,6 +90,41 @@ def recording_vcr(
 def replay_vcr(cassette_dir: str | os.PathLike[str] | None = None) -> vcr.VCR:
     """A VCR that only plays cassettes from ``cassette_dir``, each interaction once."""
     return _project_vcr(cassette_dir, record_mode="none", decode_compressed_response=True)
+
+
+# VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
+_USE_CASSETTE_ONLY_KEYS = ("path_transformer", "func_path_generator", "record_on_exception")
+
+
+def load_cassette(config: vcr.VCR, path: str | os.PathLike[str], **overrides: Any) -> Cassette:
+    """A Cassette configured by ``config``, for code that applies vcrpy's patches itself."""
+    options = config.get_merged_config(path=os.fspath(path))
+    for key in _USE_CASSETTE_ONLY_KEYS:
+        options.pop(key, None)
+    options.update(overrides)
+    return Cassette.load(**options)
+
+
+@contextlib.contextmanager
+def patched_for(cassette: Any) -> Iterator[None]:
+    """vcrpy's HTTP patches, routed to ``cassette`` (a Cassette or anything acting as one)."""
+    with contextlib.ExitStack() as stack:
+        for patcher in CassettePatcherBuilder(cassette).build():
+            stack.enter_context(patcher)
+        yield
+
+
+@contextlib.contextmanager
+def replaying(path: str | os.PathLike[str]) -> Iterator[Cassette]:
+    """Replay ``path`` as ``replay_vcr().use_cassette`` would, minus one cost.
+
+    use_cassette deep-copies the incoming request for every comparison with a recorded one
+    (to shield it from filters). Replay has no filters, and that copying was about half of a
+    replayed turn, so the cassette here matches requests as they are.
+    """
+    cassette = load_cassette(replay_vcr(), path, before_record_request=None)
+    with patched_for(cassette):
+        yield cassette
 
 
 def _project_vcr(cassette_dir: str | os.PathLike[str] | None, **options: Any) -> vcr.VCR:

@@ -16,10 +16,8 @@ from typing import Any
 
 import vcr
 from vcr.cassette import Cassette
-from vcr.patch import CassettePatcherBuilder
 
-# VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
-_CONTEXT_ONLY_KEYS = ("path_transformer", "func_path_generator", "record_on_exception")
+from harness.cassettes import load_cassette, patched_for
 
 
 class UnroutedRequestError(RuntimeError):
@@ -71,18 +69,13 @@ class ThreadCassetteRouter:
     @contextlib.contextmanager
     def installed(self) -> Iterator[ThreadCassetteRouter]:
         """Patch the HTTP libraries once for the whole recording run."""
-        with contextlib.ExitStack() as stack:
-            for patcher in CassettePatcherBuilder(self).build():
-                stack.enter_context(patcher)
+        with patched_for(self):
             yield self
 
     @contextlib.contextmanager
     def cassette(self, recorder: vcr.VCR, path: Path) -> Iterator[Cassette]:
         """Record this thread's traffic into `path`; written only when the block succeeds."""
-        config = recorder.get_merged_config(path=str(path))
-        for key in _CONTEXT_ONLY_KEYS:
-            config.pop(key, None)
-        cassette = Cassette.load(**config)
+        cassette = load_cassette(recorder, path)
         self._local.cassette = cassette
         try:
             yield cassette

@@ -16,7 +16,7 @@ from typing import Any
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from harness.cassettes import describe_unmatched_request, replay_vcr
+from harness.cassettes import describe_unmatched_request, replaying
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.driver import RunInference, TurnFailure, TurnResult, drive_dialogue
@@ -155,7 +155,7 @@ def replay_dialogue(
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
     run_inference = run_inference or load_integration().run_inference
-    with replay_vcr().use_cassette(str(path)) as cassette:
+    with replaying(path) as cassette:
         check_script_matches(dialogue, cassette)
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:
