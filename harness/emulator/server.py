@@ -291,7 +291,11 @@ class FoundryEmulator:
         )
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="foundry-emulator", daemon=True
+            # A short poll interval: stop() waits for the loop to notice, and tests start many.
+            target=server.serve_forever,
+            args=(0.02,),
+            name="foundry-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
