@@ -91,6 +91,12 @@ def test_several_tool_calls_in_one_turn() -> None:
     ]
 
 
+def test_anything_else_gets_the_fallback_and_the_help_text() -> None:
+    _, (turn,) = play(RETAIL_SUPPORT, "Bananas are yellow")
+    assert calls(turn) == []
+    assert reply(turn) == f"{RETAIL_SUPPORT.fallback} {RETAIL_SUPPORT.help_text}"
+
+
 def test_a_search_with_no_result() -> None:
     _, (turn,) = play(RETAIL_SUPPORT, "Do you have any flying cars?")
     assert calls(turn) == [("search_products", {"query": "flying cars"})]

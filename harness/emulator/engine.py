@@ -260,8 +260,8 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
         said.append(agent.slot(missing_slot).question)
     if not tasks:
         if not small_talk:
-            said.append(agent.fallback)
-        if any(intent.offer_help for intent in small_talk):
+            said += [agent.fallback, agent.help_text]
+        elif any(intent.offer_help for intent in small_talk):
             said.append(agent.help_text)
     events.append(Reply(" ".join(said)))
     return events

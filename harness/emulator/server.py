@@ -282,6 +282,7 @@ class FoundryEmulator:
         self._agents = agents
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._final_stats: EmulatorStats | None = None
 
     def start(self) -> FoundryEmulator:
         if self._server is not None:
@@ -308,6 +309,7 @@ class FoundryEmulator:
         server.shutdown()
         server.close_open_connections()
         server.server_close()
+        self._final_stats = server.stats()
         if thread is not None:
             thread.join(timeout=10)
 
@@ -340,4 +342,7 @@ class FoundryEmulator:
         return f"{self.base_url}/api/projects/{self.project_name}"
 
     def stats(self) -> EmulatorStats:
+        """Counters so far; after `stop()`, the final ones."""
+        if self._server is None and self._final_stats is not None:
+            return self._final_stats
         return self._running().stats()
