@@ -522,6 +522,11 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
         raise FoundryError("authentication_failed", message) from None
     except openai.OpenAIError as exc:
         raise FoundryError("client_error", redact(str(exc), environment)) from None
+    except json.JSONDecodeError as exc:
+        # A 200 whose body is not JSON is Foundry's fault, not bad input: not a ValueError.
+        raise FoundryError(
+            "invalid_response", f"Foundry returned a body that is not valid JSON ({exc.msg})"
+        ) from None
 
 
 def _status_error_details(exc: openai.APIStatusError) -> tuple[str, str]:

@@ -156,8 +156,10 @@ def test_a_malformed_body_fails_the_turn_and_the_next_turn_works(fresh_clients: 
     with FoundryEmulator(seed="integration", faults=FaultConfig(malformed_call=2)) as emulator:
         env = environment(emulator)
         (first,) = converse(fresh_clients, env, "Hello")
-        with pytest.raises(Exception, match=r"(?i)json|unterminated|expecting"):
+        with pytest.raises(fresh_clients.FoundryError) as raised:
             fresh_clients.run_inference(build_request_body([first], "search for lamps"), env)
+        assert raised.value.code == "invalid_response"
+        assert "not valid JSON" in str(raised.value)
         retried = fresh_clients.run_inference(build_request_body([first], "search for lamps"), env)
     assert "LED Desk Lamp" in retried
 
