@@ -60,11 +60,11 @@ def measure(rounds: int) -> dict[str, Any]:
             raws.append(raw)
             return raw
 
-        module.query_model = recording_query
+        setattr(module, "query_model", recording_query)  # noqa: B010 (a module, typed loosely)
         try:
             return module.run_inference(body, environment)
         finally:
-            module.query_model = real_query
+            setattr(module, "query_model", real_query)  # noqa: B010
             captured.append((body, raws[0]))
 
     for dialogue in dialogues:  # also warms imports, caches and the client

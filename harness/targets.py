@@ -39,7 +39,8 @@ class Session:
 
 
 class Target(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def session(self, dialogue: Dialogue) -> contextlib.AbstractContextManager[Session]: ...
 
