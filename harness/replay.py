@@ -24,12 +24,30 @@ from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
 from harness.sanitize import PLACEHOLDER_ENDPOINT
+from harness.snapshot_compare import compare_snapshots
+
+MAX_LISTED = 40
 
 
 def rerecord_hint(name: str) -> str:
     return (
         f"re-record it: python scripts/record.py --emulator --only {name} "
         f"(or without --emulator against the live project)"
+    )
+
+
+def explain_snapshot_mismatch(dialogue: str, expected_file: Path, actual: dict[str, Any]) -> str:
+    """Per turn, what differs from the committed snapshot, and what to do about it."""
+    try:
+        expected = json.loads(expected_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{dialogue}: no snapshot at {expected_file}; {rerecord_hint(dialogue)}"
+    lines = compare_snapshots(expected, actual)
+    shown = "\n".join(f"  {line}" for line in lines[:MAX_LISTED])
+    more = f"\n  … and {len(lines) - MAX_LISTED} more" if len(lines) > MAX_LISTED else ""
+    return (
+        f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
+        f"If the change is intended, {rerecord_hint(dialogue)}; if not, the integration broke."
     )
 
 

@@ -7,10 +7,8 @@ the test fails, saying which dialogue and turn diverged and how to re-record.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +16,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from harness.dialogues import Dialogue, load_dialogues
 from harness.paths import DIALOGUE_DIR, SNAPSHOT_DIR
-from harness.replay import replay_dialogue, rerecord_hint
-from harness.snapshot_compare import compare_snapshots
+from harness.replay import explain_snapshot_mismatch, replay_dialogue
 from harness.snapshots import GoldenSnapshotExtension
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)
@@ -48,20 +45,6 @@ def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(GoldenSnapshotExtension)
 
 
-def _explain(dialogue: str, expected_file: Path, actual: dict[str, Any]) -> str:
-    try:
-        expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"{dialogue}: no snapshot at {expected_file}; run pytest --snapshot-update"
-    lines = compare_snapshots(expected, actual)
-    shown = "\n".join(f"  {line}" for line in lines[:40])
-    more = f"\n  … and {len(lines) - 40} more" if len(lines) > 40 else ""
-    return (
-        f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
-        f"If the change is intended: {rerecord_hint(dialogue)}"
-    )
-
-
 @pytest.mark.parametrize("dialogue", DIALOGUES, ids=[d.name for d in DIALOGUES])
 def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) -> None:
     result = replay_dialogue(dialogue)
@@ -73,5 +56,5 @@ def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) ->
     actual = result.snapshot()
     if not golden == actual:
         raise AssertionError(
-            _explain(dialogue.name, SNAPSHOT_DIR / f"{dialogue.name}.json", actual)
+            explain_snapshot_mismatch(dialogue.name, SNAPSHOT_DIR / f"{dialogue.name}.json", actual)
         )
