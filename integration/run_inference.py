@@ -235,7 +235,7 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
     settings = read_settings(environment)
     client = get_foundry_client(environment)
     with _foundry_errors(environment):
-        conversation_id = model_input.conversation_id or client.conversations.create().id
+        conversation_id = model_input.conversation_id or _create_conversation(client)
         first = _create_response(
             client, conversation_id, model_input.user_message, settings.agent_name
         )
@@ -335,16 +335,27 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _create_conversation(client: openai.OpenAI) -> str:
+    created = client.conversations.with_raw_response.create().http_response.json()
+    conversation_id = created.get("id") if isinstance(created, dict) else None
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise FoundryError("invalid_response", "Foundry created a conversation without an id")
+    return conversation_id
+
+
 def _create_response(
     client: openai.OpenAI, conversation_id: str, input_: Any, agent_name: str
 ) -> dict[str, Any]:
-    response = client.responses.create(
+    # The raw JSON, as Foundry sent it: unknown item types survive untouched, and no openai
+    # model is built only to be dumped again (that was a quarter of a replayed turn).
+    raw = client.responses.with_raw_response.create(
         conversation=conversation_id,
         input=input_,
         extra_body={"agent_reference": {"name": agent_name, "type": "agent_reference"}},
     )
-    # Plain JSON as Foundry sent it: unknown item types survive untouched.
-    data = response.to_dict(mode="json")
+    data = raw.http_response.json()
+    if not isinstance(data, dict):
+        raise FoundryError("invalid_response", "Foundry answered with JSON that is not an object")
     _raise_if_unsuccessful(data)
     return data
 
