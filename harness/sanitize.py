@@ -103,21 +103,24 @@ _FORM_FIELD = re.compile(
     re.IGNORECASE,
 )
 _YAML_FIELD = re.compile(
-    rf"(?P<key>^\s*-?\s*['\"]?(?P<name>{_FIELD_NAMES})['\"]?:[ \t]+)(?!['\"]?{_MARKER})"
+    rf"(?P<key>^[ \t]*-?[ \t]*['\"]?(?P<name>{_FIELD_NAMES})['\"]?:[ \t]+)(?!['\"]?{_MARKER})"
     r"(?P<value>[^\s#].*)$",
     re.IGNORECASE | re.MULTILINE,
 )
 _CREDENTIAL_HEADER = re.compile(
-    r"^\s*-?\s*['\"]?(?P<name>authorization|proxy-authorization|cookie|set-cookie|"
+    r"^[ \t]*-?[ \t]*['\"]?(?P<name>authorization|proxy-authorization|cookie|set-cookie|"
     r"ocp-apim-subscription-key|x-api-key)['\"]?:[ \t]*(?P<value>\S.*)$",
     re.IGNORECASE | re.MULTILINE,
 )
+_CREDENTIAL_HEADER_NAMES = ("authorization", "cookie", "ocp-apim-subscription-key", "x-api-key")
+_TOKEN_ENDPOINT_PARTS = (*TOKEN_HOSTS, *TOKEN_HOST_SUFFIXES, "/oauth2/")
 # YAML values under a token field's name that hold no credential.
 _NOT_A_VALUE = frozenset({"", "null", "~", "true", "false", "[]", "{}"})
 _TOKEN_ENDPOINT_TEXT = re.compile(
     "|".join(re.escape(h) for h in sorted(TOKEN_HOSTS))
     + "|"
-    + "|".join(r"[\w-]+" + re.escape(s) for s in TOKEN_HOST_SUFFIXES)
+    # The suffix alone: a `[\w-]+` prefix made this scan quadratic in the cassette's size.
+    + "|".join(re.escape(s) for s in TOKEN_HOST_SUFFIXES)
     + r"|/oauth2/(?:v2\.0/)?token",
     re.IGNORECASE,
 )
@@ -231,18 +234,24 @@ def scan_for_leaks(
                 break
     for match in JWT_PATTERN.finditer(text):
         found("JWT", match.start(), match.group())
-    for match in BEARER_PATTERN.finditer(text):
+    # Cheap substring checks first: a cassette is scanned on every recording, and most
+    # hold none of these words, so their regexes need not walk it.
+    has_bearer = "bearer" in lowered
+    has_field = any(field in lowered for field in TOKEN_FIELDS)
+    for match in BEARER_PATTERN.finditer(text) if has_bearer else ():
         found("bearer token", match.start(), match.group(3))
-    for pattern in (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD):
+    for pattern in (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD) if has_field else ():
         for match in pattern.finditer(text):
             value = match.group("value").strip().strip("'\"")
             if value.lower() not in _NOT_A_VALUE and not re.fullmatch(_MARKER, value):
                 found(f"token field {match.group('name').lower()}", match.start(), value)
-    for match in _CREDENTIAL_HEADER.finditer(text):
+    has_header = any(name in lowered for name in _CREDENTIAL_HEADER_NAMES)
+    for match in _CREDENTIAL_HEADER.finditer(text) if has_header else ():
         if re.search(_MARKER, match["value"]):
             continue  # a value some rule already scrubbed, e.g. "Bearer <JWT>"
         found(f"credential header {match.group('name').lower()}", match.start(), match["value"])
-    for match in _TOKEN_ENDPOINT_TEXT.finditer(text):
+    has_endpoint = any(part in lowered for part in _TOKEN_ENDPOINT_PARTS)
+    for match in _TOKEN_ENDPOINT_TEXT.finditer(text) if has_endpoint else ():
         found("token endpoint", match.start(), match.group())
     for host in {h.lower() for h in hosts if h and h.lower() != PLACEHOLDER_HOST}:
         index = lowered.find(host)

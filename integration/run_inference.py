@@ -408,6 +408,10 @@ class _FoundryClients(NamedTuple):
 # id()-based identity cannot be reused by another object while it is cached.
 _CLIENTS: dict[tuple[str, tuple[Any, ...]], _FoundryClients] = {}
 _CLIENTS_LOCK = threading.Lock()
+# One HTTP connection pool for the process, shared by every cached client: building an
+# HTTP client loads a TLS trust store (~25 ms), which a new endpoint or identity need not
+# pay again. Created with the first client, closed by reset_client_cache.
+_HTTP_CLIENT: openai.DefaultHttpxClient | None = None
 
 
 def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
@@ -424,14 +428,18 @@ def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
 
 def reset_client_cache() -> None:
     """Close and forget every cached client (tests, benchmarks, credential rotation)."""
+    global _HTTP_CLIENT
     with _CLIENTS_LOCK:
         entries = list(_CLIENTS.values())
         _CLIENTS.clear()
+        http_client, _HTTP_CLIENT = _HTTP_CLIENT, None
     for clients in entries:
         clients.openai_client.close()
         clients.project_client.close()
         if clients.owns_credential:
             clients.credential.close()
+    if http_client is not None:
+        http_client.close()
 
 
 def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
@@ -447,10 +455,14 @@ def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _build_clients(endpoint: str, environment: dict[str, Any]) -> _FoundryClients:
+    """Called with _CLIENTS_LOCK held."""
+    global _HTTP_CLIENT
     credential, owns_credential = _build_credential(environment)
     project_client = AIProjectClient(endpoint=endpoint, credential=credential)
+    if _HTTP_CLIENT is None:
+        _HTTP_CLIENT = openai.DefaultHttpxClient()
     openai_client = project_client.get_openai_client(
-        max_retries=OPENAI_MAX_RETRIES, timeout=OPENAI_TIMEOUT_SECONDS
+        max_retries=OPENAI_MAX_RETRIES, timeout=OPENAI_TIMEOUT_SECONDS, http_client=_HTTP_CLIENT
     )
     return _FoundryClients(credential, project_client, openai_client, owns_credential)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from vcr.request import Request
 
 from harness import cassette_format
 from harness.cassette_format import CassetteFormatError, decode_body, deserialize, serialize
+from harness.paths import CASSETTE_DIR
 
 URI = "https://foundry.invalid/api/projects/recorded/openai/v1/responses?api-version=v1"
 
@@ -194,3 +196,55 @@ def test_a_malformed_cassette_is_refused(text: str) -> None:
 def test_decode_body_refuses_unknown_shapes() -> None:
     with pytest.raises(CassetteFormatError, match="json"):
         decode_body({"json": 1, "text": 2})
+
+
+def _both_emitters(data: Any) -> tuple[str, str]:
+    return (
+        yaml.dump(data, Dumper=cassette_format._FastDumper, **_DUMP_OPTIONS),
+        yaml.dump(data, Dumper=cassette_format._Dumper, **_DUMP_OPTIONS),
+    )
+
+
+_DUMP_OPTIONS: dict[str, Any] = {
+    "sort_keys": False,
+    "allow_unicode": True,
+    "default_flow_style": False,
+    "width": 2**31 - 1,
+    "indent": 2,
+}
+
+
+def test_libyaml_matches_the_pure_emitter_on_every_bmp_character_it_is_trusted_with() -> None:
+    # Recording uses libyaml's emitter when _libyaml_writes_the_same says it may; goldens must
+    # not depend on which emitter ran. Sweep the BMP as values, keys and block text.
+    differing = []
+    for start in range(0, 0x10000, 32):
+        chars = "".join(chr(c) for c in range(start, start + 32) if not 0xD800 <= c <= 0xDFFF)
+        for text in (chars, f"a {chars} b", f"{chars}\nnext line\n", f" {chars}\n"):
+            data = {"value": text, text: [text]}
+            if not cassette_format._libyaml_writes_the_same(data):
+                continue
+            fast, pure = _both_emitters(data)
+            if fast != pure:
+                differing.append((hex(start), text[:8]))
+    assert differing == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"note": "emoji 🚀"}, {"note": "nel\x85here"}, {"key\rwith cr": 1}, {"": 1}],
+    ids=["beyond-bmp", "nel", "cr-in-key", "empty-key"],
+)
+def test_text_where_the_emitters_differ_goes_to_the_pure_one(data: dict[str, Any]) -> None:
+    assert not cassette_format._libyaml_writes_the_same(data)
+    fast, pure = _both_emitters(data)
+    assert fast != pure  # the guard is needed, not decorative
+    cassette = {"version": 1, "interactions": [], **data}
+    assert serialize(cassette) == serialize(cassette, pure=True)
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_cassettes_are_written_the_same_by_both_emitters(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    loaded = deserialize(text)
+    assert serialize(loaded) == serialize(loaded, pure=True) == text

@@ -297,7 +297,7 @@ class FoundryEmulator:
         self._thread = threading.Thread(
             # A short poll interval: stop() waits for the loop to notice, and tests start many.
             target=server.serve_forever,
-            args=(0.02,),
+            args=(0.005,),
             name="foundry-emulator",
             daemon=True,
         )
