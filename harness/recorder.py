@@ -119,28 +119,25 @@ def _snapshot_from_recording(dialogue: Dialogue, staging: Path) -> None:
 
 
 @contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Ctrl-C between moving a cassette and its snapshot would split a golden; hold it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _interrupts_held() -> Iterator[list[Any]]:
+    """Ctrl-C is noted in the yielded list instead of raised; the caller decides what it means."""
     received: list[Any] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGINT, previous)
-        if received:
-            raise KeyboardInterrupt
 
 
 def _publish(name: str, staging: Path, options: RecordOptions) -> None:
     options.cassette_dir.mkdir(parents=True, exist_ok=True)
     options.snapshot_dir.mkdir(parents=True, exist_ok=True)
     # Same filesystem (staging sits beside the cassettes), so each replace is atomic.
-    with _interrupts_deferred():
-        os.replace(staging / "cassettes" / f"{name}.yaml", options.cassette_dir / f"{name}.yaml")
-        os.replace(staging / "snapshots" / f"{name}.json", options.snapshot_dir / f"{name}.json")
+    os.replace(staging / "cassettes" / f"{name}.yaml", options.cassette_dir / f"{name}.yaml")
+    os.replace(staging / "snapshots" / f"{name}.json", options.snapshot_dir / f"{name}.json")
 
 
 def _check_against_committed(
@@ -190,20 +187,32 @@ def record_dialogues(
                 cancel.set()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-        for dialogue, outcome in zip(dialogues, outcomes, strict=True):
-            if outcome.status != "recorded":
-                continue
-            try:
-                _snapshot_from_recording(dialogue, staging)
-            except ReplayError as exc:
-                outcome.status = "failed"
-                outcome.detail = f"replay of the fresh recording failed: {exc}"
-            else:
-                if options.check:
-                    _check_against_committed(outcome, staging, options)
-                else:
-                    _publish(outcome.name, staging, options)
-            progress.finished(outcome)
-        return outcomes
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # Every dialogue is recorded; what is left (in-process replays, moving files in place) takes
+    # well under a second. A Ctrl-C now is held: raised after it, it would end the run with some
+    # dialogues written and the others not, reported as "nothing was written".
+    published: list[str] = []
+    with _interrupts_held() as interrupted:
+        try:
+            for dialogue, outcome in zip(dialogues, outcomes, strict=True):
+                if outcome.status != "recorded":
+                    continue
+                try:
+                    _snapshot_from_recording(dialogue, staging)
+                except ReplayError as exc:
+                    outcome.status = "failed"
+                    outcome.detail = f"replay of the fresh recording failed: {exc}"
+                else:
+                    if options.check:
+                        _check_against_committed(outcome, staging, options)
+                    else:
+                        _publish(outcome.name, staging, options)
+                        published.append(outcome.name)
+                progress.finished(outcome)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if interrupted and not published:
+        raise KeyboardInterrupt  # nothing was written: the interrupt still ends the run
+    return outcomes
