@@ -1,0 +1,235 @@
+"""scripts/record.py as a user runs it: a subprocess, real emulator, directories in tmp_path.
+
+Covers Ctrl-C (exit 130, nothing written, no staging left), --check (drift report, writes
+nothing), and the configuration and dialogue errors (exit 2, saying what to do).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.dialogues import load_dialogues
+from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
+from harness.progress import SilentProgress
+from harness.recorder import RecordOptions, record_dialogues
+from harness.targets import EmulatorTarget
+
+SCRIPT = PROJECT_ROOT / "scripts" / "record.py"
+TIMEOUT = 60  # seconds; a hung recording fails the test instead of hanging the suite
+
+
+def environment() -> dict[str, str]:
+    """The caller's environment without Azure settings; wide, plain output for assertions."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
+    env.update(COLUMNS="400", NO_COLOR="1", PYTHONUNBUFFERED="1", TERM="dumb")
+    return env
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        cwd=PROJECT_ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+
+def dirs(root: Path) -> list[str | Path]:
+    return [
+        "--dialogues",
+        root / "dialogues",
+        "--cassettes",
+        root / "cassettes",
+        "--snapshots",
+        root / "snapshots",
+    ]
+
+
+def copy_dialogues(root: Path, *names: str) -> None:
+    (root / "dialogues").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(DIALOGUE_DIR / f"{name}.yaml", root / "dialogues" / f"{name}.yaml")
+
+
+def record_in_process(root: Path) -> None:
+    options = RecordOptions(root / "dialogues", root / "cassettes", root / "snapshots")
+    dialogues = load_dialogues(options.dialogue_dir)
+    outcomes = record_dialogues(dialogues, EmulatorTarget(), options, SilentProgress())
+    assert {o.status for o in outcomes} == {"recorded"}, [(o.name, o.detail) for o in outcomes]
+
+
+def state(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root with its bytes and mtime: equal states mean nothing was written."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def staging_dirs(root: Path) -> list[Path]:
+    return sorted(root.glob(".record-*"))
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    names = ("greeting", "order_lookup", "long_conversation")
+    copy_dialogues(tmp_path, *names)
+    for directory, suffix in (("cassettes", "yaml"), ("snapshots", "json")):
+        (tmp_path / directory).mkdir()
+        for name in names:
+            (tmp_path / directory / f"{name}.{suffix}").write_text(f"previous {name}\n")
+    before = state(tmp_path)
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--emulator",
+            "--emulator-latency-ms",
+            "300",
+            *dirs(tmp_path),
+        ],
+        cwd=PROJECT_ROOT,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # Python ignores Ctrl-C if it starts with SIGINT ignored (a background job inherits that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        # Interrupt mid-recording: once the staging directory exists, and well before the
+        # shortest dialogue could finish (3 requests of 300 ms each).
+        deadline = time.monotonic() + 20
+        while not staging_dirs(tmp_path) and process.poll() is None:
+            assert time.monotonic() < deadline, "the recording never started"
+            time.sleep(0.02)
+        time.sleep(0.5)
+        assert process.poll() is None, "the recording ended before it could be interrupted"
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 130, output
+    assert "interrupted: nothing was written; the committed goldens are untouched" in output
+    assert "Traceback" not in output
+    assert state(tmp_path) == before
+    assert staging_dirs(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- --check
+
+
+def test_check_after_recording_reports_unchanged_and_writes_nothing(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting", "multi_tool_turn")
+    record_in_process(tmp_path)
+    before = state(tmp_path)
+
+    result = run("--emulator", "--check", *dirs(tmp_path))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checking drift against the local Foundry emulator: 2 dialogue(s)" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if "│" in line]
+    for name in ("greeting", "multi_tool_turn"):
+        [row] = [r for r in rows if f" {name} " in r]
+        assert " unchanged " in row, row
+    assert state(tmp_path) == before
+    assert staging_dirs(tmp_path) == []
+
+
+def test_check_reports_the_dialogue_turn_and_field_of_a_changed_reply(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting", "multi_tool_turn")
+    record_in_process(tmp_path)
+    snapshot = tmp_path / "snapshots" / "greeting.json"
+    text = snapshot.read_text("utf-8")
+    old_reply = "I can search the catalog, look up and track your orders, and start returns."
+    edited = text.replace(f'"text": "{old_reply} How can I help?"', '"text": "Edited reply."')
+    assert edited != text
+    snapshot.write_text(edited, encoding="utf-8")
+    before = state(tmp_path)
+
+    result = run("--emulator", "--check", *dirs(tmp_path))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    rows = [line for line in out.splitlines() if "│" in line]
+    [greeting_row] = [r for r in rows if " greeting " in r]
+    assert " changed " in greeting_row and "1 difference(s)" in greeting_row
+    [other_row] = [r for r in rows if " multi_tool_turn " in r]
+    assert " unchanged " in other_row
+    report = out[out.index("\ngreeting\n") :]
+    assert (
+        "turn 2['output']['items'][0]['content'][0]['text']: 'Edited reply.' -> "
+        f"'{old_reply} How can I help?'" in report
+    )
+    assert state(tmp_path) == before  # the edited snapshot is not "fixed" by --check
+    assert staging_dirs(tmp_path) == []
+
+
+def test_check_reports_a_dialogue_without_snapshot_as_new(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting")
+    record_in_process(tmp_path)
+    copy_dialogues(tmp_path, "failing_tool")  # scripted after the recording
+    before = state(tmp_path)
+
+    result = run("--emulator", "--check", *dirs(tmp_path))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if "│" in line]
+    [new_row] = [r for r in rows if " failing_tool " in r]
+    assert " new " in new_row and "no committed snapshot" in new_row
+    [old_row] = [r for r in rows if " greeting " in r]
+    assert " unchanged " in old_row
+    assert state(tmp_path) == before
+    assert not (tmp_path / "cassettes" / "failing_tool.yaml").exists()
+    assert not (tmp_path / "snapshots" / "failing_tool.json").exists()
+    assert staging_dirs(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def test_without_live_settings_or_emulator_it_exits_2_saying_how_to_configure(
+    tmp_path: Path,
+) -> None:
+    if (PROJECT_ROOT / ".env").exists():
+        pytest.skip(f"{PROJECT_ROOT / '.env'} exists and would configure a live project")
+    copy_dialogues(tmp_path, "greeting")
+
+    result = run(*dirs(tmp_path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nothing to record against" in result.stdout
+    assert "AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME not set" in result.stdout
+    assert "--emulator" in result.stdout
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == ["dialogues", "dialogues/greeting.yaml"]
+
+
+def test_a_bad_dialogue_file_exits_2_naming_the_file_and_field(tmp_path: Path) -> None:
+    (tmp_path / "dialogues").mkdir()
+    bad = tmp_path / "dialogues" / "typo.yaml"
+    bad.write_text("name: typo\nturns:\n  - user: Hello!\n    expects: {tools: [get_order]}\n")
+
+    result = run("--emulator", *dirs(tmp_path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{bad}: invalid dialogue" in result.stdout
+    assert "turns[0].expects: unknown key" in result.stdout
+    assert not (tmp_path / "cassettes").exists()

@@ -1,0 +1,247 @@
+"""What a failed replay tells its reader, on copies of the shipped goldens in tmp_path.
+
+Each test breaks one thing the way a user would (edits a dialogue, changes what the
+integration sends, tampers a cassette) and checks the message names the dialogue, the turn,
+what differs and the command to re-record. Replay runs offline: no AZURE_* settings and
+sockets refused, as in tests/test_goldens.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.dialogues import Dialogue, Turn, load_dialogue
+from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
+from harness.replay import ReplayError, explain_snapshot_mismatch, replay_dialogue
+
+RERECORD = "scripts/record.py --emulator --only {name}"
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Azure settings and no sockets: replay needs neither, even when it fails."""
+    for key in list(os.environ):
+        if key.startswith(("AZURE_", "FOUNDRY_")):
+            monkeypatch.delenv(key)
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+def copy_golden(tmp_path: Path, name: str) -> tuple[Dialogue, Path]:
+    """The shipped dialogue (loaded from a copy) and a copy of its cassette."""
+    dialogue_file = tmp_path / "dialogues" / f"{name}.yaml"
+    cassette_file = tmp_path / "cassettes" / f"{name}.yaml"
+    dialogue_file.parent.mkdir(exist_ok=True)
+    cassette_file.parent.mkdir(exist_ok=True)
+    shutil.copyfile(DIALOGUE_DIR / f"{name}.yaml", dialogue_file)
+    shutil.copyfile(CASSETTE_DIR / f"{name}.yaml", cassette_file)
+    return load_dialogue(dialogue_file), cassette_file
+
+
+def with_turns(dialogue: Dialogue, turns: list[Turn]) -> Dialogue:
+    return dialogue.model_copy(update={"turns": turns})
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def save_yaml(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(
+        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31 - 1),
+        encoding="utf-8",
+    )
+
+
+def responses_interactions(cassette: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        i
+        for i in cassette["interactions"]
+        if i["request"]["method"] == "POST" and i["request"]["uri"].endswith("/responses")
+    ]
+
+
+def test_an_untouched_copy_replays_offline(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "order_lookup")
+    result = replay_dialogue(dialogue, cassette)
+    assert [t.number for t in result.turns] == [1, 2, 3]
+    assert len({t.conversation_id for t in result.turns}) == 1
+    with pytest.raises(NetworkBlocked):  # the fixture really blocks sockets
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+
+
+def test_changed_user_text_names_the_turn_both_texts_and_the_command(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "order_lookup")
+    turns = list(dialogue.turns)
+    turns[1] = turns[1].model_copy(update={"user": "My email is jonas@example.de"})
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(with_turns(dialogue, turns), cassette)
+
+    message = str(raised.value)
+    assert "order_lookup, turn 2: the user text changed since recording" in message
+    assert "recorded: 'My email is ana@example.com'" in message
+    assert "dialogue: 'My email is jonas@example.de'" in message
+    assert RERECORD.format(name="order_lookup") in message
+
+
+def test_an_extra_turn_is_reported_with_both_turn_counts(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "greeting")
+    longer = with_turns(dialogue, [*dialogue.turns, Turn(user="And one more thing")])
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(longer, cassette)
+
+    message = str(raised.value)
+    assert "greeting, turn 3: the dialogue has 3 turns but the cassette recorded 2" in message
+    assert RERECORD.format(name="greeting") in message
+
+
+def test_a_missing_turn_is_reported_with_both_turn_counts(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "order_lookup")
+    shorter = with_turns(dialogue, list(dialogue.turns[:2]))
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(shorter, cassette)
+
+    message = str(raised.value)
+    assert "order_lookup: the cassette recorded 3 turns but the dialogue has 2" in message
+    assert RERECORD.format(name="order_lookup") in message
+
+
+def test_a_request_the_recording_lacks_names_the_turn_and_the_field(tmp_path: Path) -> None:
+    # The integration now sends `type: agent_reference` where turn 2 recorded `agent_id`.
+    dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
+    cassette = load_yaml(cassette_file)
+    turn_2 = responses_interactions(cassette)[1]["request"]["body"]["json"]
+    assert turn_2["agent_reference"]["type"] == "agent_reference"
+    turn_2["agent_reference"]["type"] = "agent_id"
+    save_yaml(cassette_file, cassette)
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(dialogue, cassette_file)
+
+    message = str(raised.value)
+    assert (
+        "order_lookup, turn 2: the integration now sends a request the recording does not have"
+        in message
+    )
+    assert "body.agent_reference.type" in message
+    assert '"agent_id"' in message and '"agent_reference"' in message
+    assert RERECORD.format(name="order_lookup") in message
+    assert "Can't overwrite existing cassette" not in message
+
+
+def test_a_different_agent_in_the_dialogue_names_the_agent_field(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "greeting")
+    other_agent = dialogue.model_copy(update={"agent": "retail-support-guarded"})
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(other_agent, cassette)
+
+    message = str(raised.value)
+    assert "greeting, turn 1: the integration now sends a request the recording does not have" in (
+        message
+    )
+    assert "body.agent_reference.name" in message
+    assert '"retail-support"' in message and '"retail-support-guarded"' in message
+    assert RERECORD.format(name="greeting") in message
+
+
+def test_a_missing_cassette_names_the_path_and_the_command(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "greeting")
+    cassette.unlink()
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(dialogue, cassette)
+
+    message = str(raised.value)
+    assert f"greeting: no cassette at {cassette}" in message
+    assert RERECORD.format(name="greeting") in message
+
+
+def test_changed_output_replays_and_the_snapshot_explanation_names_turn_and_field(
+    tmp_path: Path,
+) -> None:
+    dialogue, cassette_file = copy_golden(tmp_path, "greeting")
+    cassette = load_yaml(cassette_file)
+    output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
+    [message_item] = [item for item in output if item["type"] == "message"]
+    old_text = message_item["content"][0]["text"]
+    message_item["content"][0]["text"] = "We are closed today."
+    save_yaml(cassette_file, cassette)
+
+    result = replay_dialogue(dialogue, cassette_file)  # the output changed; replay still works
+    assert result.turns[1].reply == "We are closed today."
+
+    explanation = explain_snapshot_mismatch(
+        "greeting", SNAPSHOT_DIR / "greeting.json", result.snapshot()
+    )
+    assert "greeting: the output changed against" in explanation
+    changed = [line for line in explanation.splitlines() if line.strip().startswith("turn ")]
+    assert len(changed) == 1, explanation
+    assert changed[0].strip().startswith("turn 2['output']['items'][0]['content'][0]['text']:")
+    assert repr(old_text) in changed[0] and "'We are closed today.'" in changed[0]
+    assert RERECORD.format(name="greeting") in explanation
+
+
+def test_an_explanation_without_a_committed_snapshot_says_so(tmp_path: Path) -> None:
+    dialogue, cassette = copy_golden(tmp_path, "greeting")
+    result = replay_dialogue(dialogue, cassette)
+    missing = tmp_path / "snapshots" / "greeting.json"
+    explanation = explain_snapshot_mismatch("greeting", missing, result.snapshot())
+    assert f"no snapshot at {missing}" in explanation
+    assert RERECORD.format(name="greeting") in explanation
+
+
+def test_a_recorded_interaction_never_played_is_listed(tmp_path: Path) -> None:
+    # A second copy of the approval answer: a responses call that carries no user text, so
+    # the turn count still matches, but replay never sends it.
+    dialogue, cassette_file = copy_golden(tmp_path, "approval_return")
+    cassette = load_yaml(cassette_file)
+    [approval] = [
+        i
+        for i in responses_interactions(cassette)
+        if isinstance(i["request"]["body"]["json"]["input"], list)
+    ]
+    cassette["interactions"].append(approval)
+    save_yaml(cassette_file, cassette)
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(dialogue, cassette_file)
+
+    message = str(raised.value)
+    assert (
+        "approval_return: 1 recorded request(s) were never sent on replay "
+        "(POST /api/projects/recorded/openai/v1/responses)" in message
+    )
+    assert RERECORD.format(name="approval_return") in message
+
+
+def test_a_duplicated_user_turn_in_the_cassette_is_a_turn_count_mismatch(tmp_path: Path) -> None:
+    dialogue, cassette_file = copy_golden(tmp_path, "greeting")
+    cassette = load_yaml(cassette_file)
+    cassette["interactions"].append(cassette["interactions"][-1])
+    save_yaml(cassette_file, cassette)
+
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(dialogue, cassette_file)
+
+    assert "greeting: the cassette recorded 3 turns but the dialogue has 2" in str(raised.value)
