@@ -64,7 +64,7 @@ def main() -> int:
     args = parser.parse_args()
     dialogues = generated_dialogues(args.dialogues)
     latency = args.latency_ms / 1000
-    record_once(dialogues[:1], 0.0, 1)  # warm-up: imports and first client build
+    record_once(dialogues, 0.0, 15)  # warm-up, without latency: imports, caches, thread pool
     sequential = record_once(dialogues, latency, 1)
     parallel = record_once(dialogues, latency, 15)
     speedup = sequential / parallel

@@ -70,7 +70,7 @@ def _record_one(
         outcome.turns_done = result.number
         progress.turn_done(dialogue.name, result.number)
 
-    path = staging / f"{dialogue.name}.yaml"
+    path = staging / "cassettes" / f"{dialogue.name}.yaml"
     try:
         with target.session(dialogue) as session:
             sanitizer = Sanitizer(session.endpoint, session.secrets)
@@ -89,7 +89,12 @@ def _record_one(
                         outcome.turns_done,
                         f"{created} conversations were created, expected exactly 1",
                     )
+        # Snapshot by replay right here, so it overlaps the other dialogues' network waits.
+        _snapshot_from_recording(dialogue, staging, router)
         outcome.status = "recorded"
+    except ReplayError as exc:
+        outcome.status = "failed"
+        outcome.detail = f"replay of the fresh recording failed: {exc}"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
         outcome.status, outcome.detail = "failed", f"not written: {exc}"
@@ -107,13 +112,19 @@ def _record_one(
     return outcome
 
 
-def _snapshot_from_recording(dialogue: Dialogue, staging: Path) -> None:
+def _snapshot_from_recording(
+    dialogue: Dialogue, staging: Path, router: ThreadCassetteRouter
+) -> None:
     """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
     Same code as tests/test_goldens.py (replay_dialogue, then the snapshot extension's
     rendering), run in-process so it costs milliseconds rather than a pytest start-up.
     """
-    result = replay_dialogue(dialogue, staging / "cassettes" / f"{dialogue.name}.yaml")
+    result = replay_dialogue(
+        dialogue,
+        staging / "cassettes" / f"{dialogue.name}.yaml",
+        cassette_session=router.replaying,
+    )
     path = staging / "snapshots" / f"{dialogue.name}.json"
     path.write_text(render_snapshot(result.snapshot()), encoding="utf-8")
 
@@ -170,15 +181,14 @@ def record_dialogues(
         )
     options.cassette_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".record-", dir=options.cassette_dir.parent))
-    staged_cassettes, staged_snapshots = staging / "cassettes", staging / "snapshots"
-    staged_cassettes.mkdir()
-    staged_snapshots.mkdir()
+    (staging / "cassettes").mkdir()
+    (staging / "snapshots").mkdir()
     cancel = threading.Event()
     router = ThreadCassetteRouter()
     try:
         with router.installed(), ThreadPoolExecutor(max_workers=options.concurrency) as pool:
             futures = [
-                pool.submit(_record_one, d, target, staged_cassettes, router, progress, cancel)
+                pool.submit(_record_one, d, target, staging, router, progress, cancel)
                 for d in dialogues
             ]
             try:
@@ -190,26 +200,20 @@ def record_dialogues(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # Every dialogue is recorded; what is left (in-process replays, moving files in place) takes
-    # well under a second. A Ctrl-C now is held: raised after it, it would end the run with some
+    # Every dialogue is recorded and replayed; what is left (comparing, moving files in place)
+    # takes milliseconds. A Ctrl-C now is held: raised after it, it would end the run with some
     # dialogues written and the others not, reported as "nothing was written".
     published: list[str] = []
     with _interrupts_held() as interrupted:
         try:
-            for dialogue, outcome in zip(dialogues, outcomes, strict=True):
+            for outcome in outcomes:
                 if outcome.status != "recorded":
                     continue
-                try:
-                    _snapshot_from_recording(dialogue, staging)
-                except ReplayError as exc:
-                    outcome.status = "failed"
-                    outcome.detail = f"replay of the fresh recording failed: {exc}"
+                if options.check:
+                    _check_against_committed(outcome, staging, options)
                 else:
-                    if options.check:
-                        _check_against_committed(outcome, staging, options)
-                    else:
-                        _publish(outcome.name, staging, options)
-                        published.append(outcome.name)
+                    _publish(outcome.name, staging, options)
+                    published.append(outcome.name)
                 progress.finished(outcome)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

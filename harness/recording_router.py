@@ -16,8 +16,9 @@ from typing import Any
 
 import vcr
 from vcr.cassette import Cassette
+from vcr.record_mode import RecordMode
 
-from harness.cassettes import load_cassette, patched_for
+from harness.cassettes import load_cassette, patched_for, replay_vcr
 
 
 class UnroutedRequestError(RuntimeError):
@@ -52,7 +53,10 @@ class ThreadCassetteRouter:
         return self._current().record_mode
 
     def can_play_response_for(self, request: Any) -> bool:
-        return bool(self._current().can_play_response_for(request))
+        cassette = self._current()
+        if cassette.record_mode == RecordMode.ALL:
+            return False  # recording plays nothing back; skip matching the whole cassette
+        return bool(cassette.can_play_response_for(request))
 
     def play_response(self, request: Any) -> Any:
         return self._current().play_response(request)
@@ -71,6 +75,16 @@ class ThreadCassetteRouter:
         """Patch the HTTP libraries once for the whole recording run."""
         with patched_for(self):
             yield self
+
+    @contextlib.contextmanager
+    def replaying(self, path: Path) -> Iterator[Cassette]:
+        """Replay `path` for this thread (what harness.cassettes.replaying does, per thread)."""
+        cassette = load_cassette(replay_vcr(), path, before_record_request=None)
+        self._local.cassette = cassette
+        try:
+            yield cassette
+        finally:
+            self._local.cassette = None
 
     @contextlib.contextmanager
     def cassette(self, recorder: vcr.VCR, path: Path) -> Iterator[Cassette]:

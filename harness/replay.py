@@ -8,7 +8,8 @@ it. A failure says which dialogue and turn, what differs, and how to re-record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,13 +168,18 @@ def replay_dialogue(
     dialogue: Dialogue,
     cassette_file: Path | None = None,
     run_inference: RunInference | None = None,
+    cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
 ) -> ReplayResult:
-    """Replay through the integration; `run_inference` may wrap the snippet's (benchmarks)."""
+    """Replay through the integration.
+
+    `run_inference` may wrap the snippet's (benchmarks); `cassette_session` lets the recorder
+    replay on its per-thread router while other threads still record.
+    """
     path = cassette_file or CASSETTE_DIR / f"{dialogue.name}.yaml"
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
     run_inference = run_inference or load_integration().run_inference
-    with replaying(path) as cassette:
+    with cassette_session(path) as cassette:
         check_script_matches(dialogue, cassette)
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:
@@ -184,7 +190,7 @@ def replay_dialogue(
             unmatched = _unmatched(failure)
             if unmatched is None:
                 raise ReplayError(f"{failure}\n{rerecord_hint(dialogue.name)}") from failure
-            detail = describe_unmatched_request(unmatched.cassette, unmatched.failed_request)
+            detail = describe_unmatched_request(cassette, unmatched.failed_request)
             raise ReplayError(
                 f"{failure.dialogue}, turn {failure.turn}: the integration now sends a request "
                 f"the recording does not have\n{detail}\n{rerecord_hint(dialogue.name)}"
