@@ -7,10 +7,6 @@ the test fails, saying which dialogue and turn diverged and how to re-record.
 
 from __future__ import annotations
 
-import os
-import socket
-from typing import Any
-
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
@@ -20,24 +16,6 @@ from harness.replay import explain_snapshot_mismatch, replay_dialogue
 from harness.snapshots import GoldenSnapshotExtension
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)
-
-
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Azure settings and no sockets: replay must need neither."""
-    for key in list(os.environ):
-        if key.startswith(("AZURE_", "FOUNDRY_")):
-            monkeypatch.delenv(key)
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
 
 
 @pytest.fixture

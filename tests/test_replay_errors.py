@@ -8,7 +8,6 @@ sockets refused, as in tests/test_goldens.py.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 from pathlib import Path
@@ -20,26 +19,12 @@ import yaml
 from harness.dialogues import Dialogue, Turn, load_dialogue
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
 from harness.replay import ReplayError, explain_snapshot_mismatch, replay_dialogue
+from tests.conftest import NetworkBlocked
 
 RERECORD = "scripts/record.py --emulator --only {name}"
 
-
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Azure settings and no sockets: replay needs neither, even when it fails."""
-    for key in list(os.environ):
-        if key.startswith(("AZURE_", "FOUNDRY_")):
-            monkeypatch.delenv(key)
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+# Replay runs offline, even when it fails (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def copy_golden(tmp_path: Path, name: str) -> tuple[Dialogue, Path]:
