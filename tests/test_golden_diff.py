@@ -28,6 +28,7 @@ from harness.golden_diff import (
     render_json,
     render_markdown,
 )
+from harness.golden_diff.compare import FORMATTING_ONLY_NOTE
 from harness.golden_diff.diffs import elide, word_diff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +271,8 @@ def test_reformatted_files_are_no_change(repo: GoldenRepo) -> None:
     report, markdown, _ = diff(repo)
     assert not report.changed
     assert markdown.startswith("No golden changes")
+    # git shows the snapshot modified; the report says why that is no behaviour change.
+    assert "Snapshots of `order_lookup` differ only in formatting" in markdown
 
 
 # -- each kind of change, in Markdown and JSON, under the right dialogue and turn -----------------
@@ -376,8 +379,10 @@ def test_reordered_json_arguments_are_no_change(repo: GoldenRepo) -> None:
     turns = order_lookup_turns()
     turns[1]["calls"] = [("get_customer_orders", '{ "email" :  "ana@example.com" }', CUSTOMER)]
     repo.write("order_lookup", turns)
-    report, _, _ = diff(repo)
+    report, _, data = diff(repo)
     assert not report.changed
+    (entry,) = [d for d in data["dialogues"] if d["name"] == "order_lookup"]
+    assert FORMATTING_ONLY_NOTE in entry["notes"]
 
 
 def test_json_output_changed(repo: GoldenRepo) -> None:

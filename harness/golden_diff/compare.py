@@ -40,6 +40,9 @@ from harness.golden_diff.revisions import Revision
 from harness.golden_diff.traces import ToolCall, TurnTrace, item_type, trace_of
 
 DEFAULT_USAGE_THRESHOLD_PERCENT = 10.0
+# A snapshot's bytes changed but its trace did not (JSON key order or spacing inside a tool's
+# arguments or output): said, so git's "modified" and this report's "unchanged" agree.
+FORMATTING_ONLY_NOTE = "the snapshot file changed only in formatting; the trace is the same"
 
 
 def compare_goldens(
@@ -106,6 +109,7 @@ def _compare_dialogue(
     changes: list[DialogueChange] = []
     turns: list[TurnDiff] = []
     notes: list[str] = []
+    moved_within: list[int] = []
     if base.raw[:2] != head.raw[:2]:
         if len(base.snapshot.turns) != len(head.snapshot.turns):
             changes.append(
@@ -114,7 +118,6 @@ def _compare_dialogue(
         settings = field_changes(base.script.settings(), head.script.settings())
         if settings:
             changes.append(ScriptSettingsChanged(fields=settings))
-        moved_within: list[int] = []
         for index in range(max(_turn_total(base), _turn_total(head))):
             turn = _compare_turn(index, base, head, threshold, moved_within)
             if turn is not None:
@@ -124,6 +127,8 @@ def _compare_dialogue(
                 f"token usage moved within the ±{threshold:g}% threshold in turn"
                 f"{'s' if len(moved_within) > 1 else ''} {', '.join(map(str, moved_within))}"
             )
+    if base.raw[1] != head.raw[1] and not (changes or turns or moved_within):
+        notes.append(FORMATTING_ONLY_NOTE)
     notes.extend(_consistency_notes(head))
     status: DialogueStatus
     if changes or turns:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from harness.golden_diff.compare import FORMATTING_ONLY_NOTE
 from harness.golden_diff.diffs import shorten
 from harness.golden_diff.report import (
     DialogueDiff,
@@ -42,7 +43,14 @@ FOOTER = (
 def render_markdown(report: GoldenDiffReport) -> str:
     span = f"{_describe(report.base)} and {_describe(report.head)}"
     if not report.changed:
-        return f"No golden changes between {span}.{_unrecorded(report.head)}\n"
+        reformatted = [d.name for d in report.dialogues if FORMATTING_ONLY_NOTE in d.notes]
+        formatting = (
+            f" Snapshots of {', '.join(f'`{n}`' for n in reformatted)} differ only in "
+            "formatting (the same traces)."
+            if reformatted
+            else ""
+        )
+        return f"No golden changes between {span}.{formatting}{_unrecorded(report.head)}\n"
     lines = [f"## Golden diff: {_describe(report.base)} → {_describe(report.head)}", ""]
     lines += ["| Dialogues | Count |", "| --- | ---: |"]
     summary = report.summary
