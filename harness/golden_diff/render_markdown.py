@@ -139,13 +139,7 @@ def _changed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
     for change in dialogue.changes:
         if isinstance(change, ScriptSettingsChanged):
             lines += ["- dialogue settings:", *_fields(change.fields, indent="  "), ""]
-    for turn in dialogue.turns:
-        lines += _turn(turn)
-    for note in dialogue.notes:
-        lines.append(f"> Note: {_escape(note)}")
-    if lines[-1] == "":
-        lines.pop()
-    return lines
+    return _with_turns_and_notes(lines, dialogue)
 
 
 def _added_dialogue(dialogue: DialogueDiff) -> list[str]:
@@ -154,6 +148,10 @@ def _added_dialogue(dialogue: DialogueDiff) -> list[str]:
         f"{_plural(dialogue.cassette_requests.head or 0, 'recorded request')})",
         "",
     ]
+    return _with_turns_and_notes(lines, dialogue)
+
+
+def _with_turns_and_notes(lines: list[str], dialogue: DialogueDiff) -> list[str]:
     for turn in dialogue.turns:
         lines += _turn(turn)
     for note in dialogue.notes:
