@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vcr.cassette import Cassette
+
 from harness.cassettes import recording_vcr
 from harness.dialogues import Dialogue
 from harness.driver import TurnFailure, drive_dialogue
@@ -90,7 +92,7 @@ def _record_one(
                         f"{created} conversations were created, expected exactly 1",
                     )
         # Snapshot by replay right here, so it overlaps the other dialogues' network waits.
-        _snapshot_from_recording(dialogue, staging, router)
+        _snapshot_from_recording(dialogue, staging, router, cassette)
         outcome.status = "recorded"
     except ReplayError as exc:
         outcome.status = "failed"
@@ -113,7 +115,7 @@ def _record_one(
 
 
 def _snapshot_from_recording(
-    dialogue: Dialogue, staging: Path, router: ThreadCassetteRouter
+    dialogue: Dialogue, staging: Path, router: ThreadCassetteRouter, recorded: Cassette
 ) -> None:
     """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
@@ -123,7 +125,7 @@ def _snapshot_from_recording(
     result = replay_dialogue(
         dialogue,
         staging / "cassettes" / f"{dialogue.name}.yaml",
-        cassette_session=router.replaying,
+        cassette_session=lambda path: router.replaying(path, recorded),
     )
     path = staging / "snapshots" / f"{dialogue.name}.json"
     path.write_text(render_snapshot(result.snapshot()), encoding="utf-8")

@@ -9,6 +9,7 @@ request to the cassette of the thread that made it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,24 @@ from typing import Any
 import vcr
 from vcr.cassette import Cassette
 from vcr.record_mode import RecordMode
+from vcr.serializers import compat
 
 from harness.cassettes import load_cassette, patched_for, replay_vcr
+
+
+class _InMemory:
+    """A vcrpy persister that loads what a cassette in memory holds (saving is not its job)."""
+
+    def __init__(self, cassette: Cassette) -> None:
+        # As vcr.serialize.deserialize hands them over: response bodies as bytes.
+        responses = [compat.convert_to_bytes(copy.deepcopy(r)) for r in cassette.responses]
+        self._interactions = (list(cassette.requests), responses)
+
+    def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
+        return self._interactions
+
+    def save_cassette(self, cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
+        raise RuntimeError("an in-memory replay cassette is never saved")
 
 
 class UnroutedRequestError(RuntimeError):
@@ -77,9 +94,15 @@ class ThreadCassetteRouter:
             yield self
 
     @contextlib.contextmanager
-    def replaying(self, path: Path) -> Iterator[Cassette]:
-        """Replay `path` for this thread (what harness.cassettes.replaying does, per thread)."""
-        cassette = load_cassette(replay_vcr(), path, before_record_request=None)
+    def replaying(self, path: Path, recorded: Cassette | None = None) -> Iterator[Cassette]:
+        """Replay `path` for this thread (what harness.cassettes.replaying does, per thread).
+
+        With `recorded`, the interactions just written to `path` are taken from memory rather
+        than parsed back from its YAML (a sixth of a recording's CPU); tests/test_goldens.py
+        replays the file itself, and test_recorder checks both give the same snapshot.
+        """
+        persister = {"persister": _InMemory(recorded)} if recorded is not None else {}
+        cassette = load_cassette(replay_vcr(), path, before_record_request=None, **persister)
         self._local.cassette = cassette
         try:
             yield cassette
