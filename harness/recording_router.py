@@ -9,7 +9,6 @@ request to the cassette of the thread that made it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,10 @@ class _InMemory:
 
     def __init__(self, cassette: Cassette) -> None:
         # As vcr.serialize.deserialize hands them over: response bodies as bytes.
-        responses = [compat.convert_to_bytes(copy.deepcopy(r)) for r in cassette.responses]
+        # A shallow copy is enough: only the body's string is replaced, never edited.
+        responses = [
+            compat.convert_to_bytes({**r, "body": dict(r["body"])}) for r in cassette.responses
+        ]
         self._interactions = (list(cassette.requests), responses)
 
     def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:

@@ -117,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Server", "FoundryEmulator")
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # formatting every request line costs a hot path
+            log.debug("%s - %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
         self._handle()
