@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,8 @@ def _record_one(
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     cancel: threading.Event,
-) -> DialogueOutcome:
+) -> tuple[DialogueOutcome, Cassette | None]:
+    """Drive the dialogue against the target, recording it; the cassette is not written yet."""
     outcome = DialogueOutcome(dialogue.name, len(dialogue.turns))
     started = time.perf_counter()
     progress.started(dialogue.name, len(dialogue.turns))
@@ -73,10 +74,11 @@ def _record_one(
         progress.turn_done(dialogue.name, result.number)
 
     path = staging / "cassettes" / f"{dialogue.name}.yaml"
+    recorded: Cassette | None = None
     try:
         with target.session(dialogue) as session:
             sanitizer = Sanitizer(session.endpoint, session.secrets)
-            with router.cassette(recording_vcr(sanitizer), path) as cassette:
+            with router.recording(recording_vcr(sanitizer), path) as cassette:
                 drive_dialogue(
                     dialogue,
                     load_integration().run_inference,
@@ -91,15 +93,7 @@ def _record_one(
                         outcome.turns_done,
                         f"{created} conversations were created, expected exactly 1",
                     )
-        # Snapshot by replay right here, so it overlaps the other dialogues' network waits.
-        _snapshot_from_recording(dialogue, staging, router, cassette)
-        outcome.status = "recorded"
-    except ReplayError as exc:
-        outcome.status = "failed"
-        outcome.detail = f"replay of the fresh recording failed: {exc}"
-    except CassetteLeakError as exc:
-        # The persister scanned the sanitized cassette and refused to write it.
-        outcome.status, outcome.detail = "failed", f"not written: {exc}"
+        recorded = cassette
     except Cancelled as exc:
         outcome.status, outcome.detail = "cancelled", str(exc)
     except TurnFailure as exc:
@@ -109,6 +103,38 @@ def _record_one(
         outcome.status = "failed"
         outcome.detail = f"turn {outcome.turns_done + 1}: {type(exc).__name__}: {exc}"
     outcome.seconds = time.perf_counter() - started
+    if recorded is None:
+        progress.finished(outcome)
+    return outcome, recorded
+
+
+def _finish_one(
+    dialogue: Dialogue,
+    outcome: DialogueOutcome,
+    recorded: Cassette,
+    staging: Path,
+    router: ThreadCassetteRouter,
+    progress: ProgressReporter,
+) -> DialogueOutcome:
+    """Write the cassette (sanitized, leak-scanned) and its snapshot, by replay, into staging.
+
+    Pure CPU and no traffic, so it runs on its own thread: a recording slot (one of at most
+    `rate_limit` conversations with Foundry) frees as soon as the last response arrives.
+    """
+    started = time.perf_counter()
+    try:
+        router.save(recorded)
+        _snapshot_from_recording(dialogue, staging, router, recorded)
+        outcome.status = "recorded"
+    except CassetteLeakError as exc:
+        # The persister scanned the sanitized cassette and refused to write it.
+        outcome.status, outcome.detail = "failed", f"not written: {exc}"
+    except ReplayError as exc:
+        outcome.status = "failed"
+        outcome.detail = f"replay of the fresh recording failed: {exc}"
+    except Exception as exc:
+        outcome.status, outcome.detail = "failed", f"{type(exc).__name__}: {exc}"
+    outcome.seconds += time.perf_counter() - started
     if not outcome.ok:
         progress.finished(outcome)
     return outcome
@@ -188,23 +214,36 @@ def record_dialogues(
     cancel = threading.Event()
     router = ThreadCassetteRouter()
     try:
-        with router.installed(), ThreadPoolExecutor(max_workers=options.concurrency) as pool:
-            futures = [
-                pool.submit(_record_one, d, target, staging, router, progress, cancel)
-                for d in dialogues
-            ]
+        with (
+            router.installed(),
+            ThreadPoolExecutor(options.concurrency, "record") as pool,
+            ThreadPoolExecutor(1, "finish") as finisher,
+        ):
+
+            def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
+                outcome, recorded = _record_one(dialogue, target, staging, router, progress, cancel)
+                if recorded is None:
+                    done: Future[DialogueOutcome] = Future()
+                    done.set_result(outcome)
+                    return done
+                return finisher.submit(
+                    _finish_one, dialogue, outcome, recorded, staging, router, progress
+                )
+
+            futures = [pool.submit(record_then_finish, d) for d in dialogues]
             try:
-                outcomes = [future.result() for future in futures]
+                outcomes = [future.result().result() for future in futures]
             except KeyboardInterrupt:
                 cancel.set()
                 pool.shutdown(wait=True, cancel_futures=True)
+                finisher.shutdown(wait=True, cancel_futures=True)
                 raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    # Every dialogue is recorded and replayed; what is left (comparing, moving files in place)
-    # takes milliseconds. A Ctrl-C now is held: raised after it, it would end the run with some
-    # dialogues written and the others not, reported as "nothing was written".
+    # Every dialogue is recorded, written and replayed; what is left (comparing, moving files
+    # in place) takes milliseconds. A Ctrl-C now is held: raised after it, it would end the run
+    # with some dialogues written and the others not, reported as "nothing was written".
     published: list[str] = []
     with _interrupts_held() as interrupted:
         try:

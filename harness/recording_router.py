@@ -112,12 +112,16 @@ class ThreadCassetteRouter:
             self._local.cassette = None
 
     @contextlib.contextmanager
-    def cassette(self, recorder: vcr.VCR, path: Path) -> Iterator[Cassette]:
-        """Record this thread's traffic into `path`; written only when the block succeeds."""
+    def recording(self, recorder: vcr.VCR, path: Path) -> Iterator[Cassette]:
+        """Record this thread's traffic into a cassette for `path`; `save` writes it."""
         cassette = load_cassette(recorder, path)
         self._local.cassette = cassette
         try:
             yield cassette
         finally:
             self._local.cassette = None
+
+    @staticmethod
+    def save(cassette: Cassette) -> None:
+        """Write a recorded cassette through its persister (sanitized, leak-scanned)."""
         cassette._save(force=True)
