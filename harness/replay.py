@@ -8,6 +8,7 @@ it. A failure says which dialogue and turn, what differs, and how to re-record.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from harness.sanitize import PLACEHOLDER_ENDPOINT
 from harness.snapshot_compare import compare_snapshots
 
 MAX_LISTED = 40
+# What the sanitizer leaves where it removed a value, e.g. <AZURE_CLIENT_SECRET>, <JWT>.
+SCRUBBED_MARKER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
 
 def rerecord_hint(name: str) -> str:
@@ -128,6 +131,13 @@ def check_script_matches(dialogue: Dialogue, cassette: Cassette) -> None:
                 f"but the cassette recorded {len(recorded)}; {rerecord_hint(dialogue.name)}"
             )
         if recorded[number - 1] != turn.user:
+            if SCRUBBED_MARKER.search(recorded[number - 1]):
+                raise ReplayError(
+                    f"{dialogue.name}, turn {number}: the recording scrubbed a secret or token "
+                    f"out of this turn's user text\n  recorded: {recorded[number - 1]!r}\n"
+                    "Dialogue texts are sent as they are and matched as recorded: take the "
+                    "secret-shaped text out of the dialogue, then re-record it."
+                )
             raise ReplayError(
                 f"{dialogue.name}, turn {number}: the user text changed since recording\n"
                 f"  recorded: {recorded[number - 1]!r}\n  dialogue: {turn.user!r}\n"

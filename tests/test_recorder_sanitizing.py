@@ -123,7 +123,9 @@ def test_a_secret_in_the_user_text_is_scrubbed_so_the_dialogue_fails_and_writes_
 
     assert outcome.status == "failed"
     assert outcome.detail.startswith("replay of the fresh recording failed: leaky, turn 1: ")
-    assert "the user text changed since recording" in outcome.detail
+    assert "the recording scrubbed a secret or token out of this turn's user text" in (
+        outcome.detail
+    )
     assert "recorded: 'Hi, my password is <AZURE_CLIENT_SECRET>'" in outcome.detail
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written == []
