@@ -41,7 +41,6 @@ def record_once(dialogues: list[Dialogue], latency: float, concurrency: int) -> 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         options = RecordOptions(
-            dialogue_dir=root / "dialogues",
             cassette_dir=root / "cassettes",
             snapshot_dir=root / "snapshots",
             concurrency=concurrency,

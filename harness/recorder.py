@@ -45,7 +45,6 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class RecordOptions:
-    dialogue_dir: Path
     cassette_dir: Path
     snapshot_dir: Path
     concurrency: int = 4

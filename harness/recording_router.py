@@ -67,10 +67,6 @@ class ThreadCassetteRouter:
     def write_protected(self) -> bool:
         return bool(self._current().write_protected)
 
-    @property
-    def record_mode(self) -> Any:
-        return self._current().record_mode
-
     def can_play_response_for(self, request: Any) -> bool:
         cassette = self._current()
         if cassette.record_mode == RecordMode.ALL:

@@ -73,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
     options = RecordOptions(
-        dialogue_dir=args.dialogues,
         cassette_dir=args.cassettes,
         snapshot_dir=args.snapshots,
         concurrency=args.concurrency,

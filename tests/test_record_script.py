@@ -62,8 +62,8 @@ def copy_dialogues(root: Path, *names: str) -> None:
 
 
 def record_in_process(root: Path) -> None:
-    options = RecordOptions(root / "dialogues", root / "cassettes", root / "snapshots")
-    dialogues = load_dialogues(options.dialogue_dir)
+    options = RecordOptions(root / "cassettes", root / "snapshots")
+    dialogues = load_dialogues(root / "dialogues")
     outcomes = record_dialogues(dialogues, EmulatorTarget(), options, SilentProgress())
     assert {o.status for o in outcomes} == {"recorded"}, [(o.name, o.detail) for o in outcomes]
 

@@ -46,7 +46,6 @@ turns:
 
 def options(root: Path, concurrency: int = 4, check: bool = False) -> RecordOptions:
     return RecordOptions(
-        dialogue_dir=root / "dialogues",
         cassette_dir=root / "cassettes",
         snapshot_dir=root / "snapshots",
         concurrency=concurrency,

@@ -80,7 +80,7 @@ class CanaryTarget:
 
 
 def options(root: Path) -> RecordOptions:
-    return RecordOptions(root / "dialogues", root / "cassettes", root / "snapshots")
+    return RecordOptions(root / "cassettes", root / "snapshots")
 
 
 def test_canaries_on_the_wire_never_reach_the_cassette(tmp_path: Path) -> None:
