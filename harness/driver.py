@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from latticeflow.core.dtypes import (
@@ -49,6 +50,12 @@ class TurnResult:
     def assistant_message(self) -> Message:
         return _last_assistant_message(self.output)
 
+    @cached_property
+    def echo(self) -> Any:
+        """This turn's assistant message as AI GO! echoes it in every later request (built
+        once: a dialogue's requests repeat all earlier turns)."""
+        return model_output_to_message(self.output)
+
     @property
     def conversation_id(self) -> str:
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
@@ -74,7 +81,7 @@ def build_request_body(previous: list[TurnResult], user_text: str) -> str:
     messages: list[Any] = []
     for turn in previous:
         messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
-        messages.append(model_output_to_message(turn.output))
+        messages.append(turn.echo)
     messages.append(ChatCompletionInputMessage(role="user", content=user_text))
     return ChatCompletionInput(messages=messages).model_dump_json()
 
