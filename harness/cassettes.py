@@ -175,7 +175,7 @@ def json_body(r1: Request, r2: Request) -> None:
     """vcrpy matcher: the bodies are equal as parsed JSON (as text when either is
     not JSON). vcrpy passes the request being made first and the recorded one
     second; a mismatch raises AssertionError listing the fields that differ."""
-    now, recorded = _parsed_body(r1), _parsed_body(r2)
+    now, recorded = parsed_body(r1), parsed_body(r2)
     if now == recorded:
         return
     # vcrpy runs every matcher against every recorded interaction, so this
@@ -185,7 +185,7 @@ def json_body(r1: Request, r2: Request) -> None:
     raise AssertionError("\n".join(_capped(lines)))
 
 
-def _parsed_body(request: Request) -> Any:
+def parsed_body(request: Request) -> Any:
     """The body as parsed JSON, else as text (bytes if not UTF-8); no body is None.
     The result is shared between calls: read it, never change it."""
     body = read_body(request)
@@ -303,7 +303,7 @@ def request_differences(recorded: Request, now: Request) -> list[str]:
     old_query, new_query = _query(recorded), _query(now)
     if old_query != new_query:
         lines += [_difference_line(*c) for c in _deepdiff_changes(("query",), old_query, new_query)]
-    old_body, new_body = _parsed_body(recorded), _parsed_body(now)
+    old_body, new_body = parsed_body(recorded), parsed_body(now)
     if old_body != new_body:
         lines += [_difference_line(*c) for c in _deepdiff_changes(("body",), old_body, new_body)]
     return _capped(lines)

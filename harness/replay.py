@@ -18,7 +18,7 @@ from typing import Any
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from harness.cassettes import describe_unmatched_request, replaying
+from harness.cassettes import describe_unmatched_request, parsed_body, replaying
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.driver import RunInference, TurnFailure, TurnResult, drive_dialogue
@@ -68,21 +68,12 @@ class ReplayResult:
         return normalize_dialogue(self.dialogue, self.turns)
 
 
-def _json_body(request: Any) -> Any:
-    body = request.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8")
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
-
-
 def _responses_requests(cassette: Cassette) -> Iterator[dict[str, Any]]:
     for request in cassette.requests:
-        body = _json_body(request)
-        if request.method == "POST" and request.path.endswith("/responses") and body:
-            yield body
+        if request.method == "POST" and request.path.endswith("/responses"):
+            body = parsed_body(request)  # parsed once per cassette body, shared with matching
+            if isinstance(body, dict):
+                yield body
 
 
 def _user_text(body: dict[str, Any]) -> str | None:
