@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import vcr
-from deepdiff import DeepDiff
 from vcr.cassette import Cassette
 from vcr.patch import CassettePatcherBuilder
 from vcr.persisters.filesystem import FilesystemPersister
@@ -232,24 +231,12 @@ def _walk_changes(
         yield path, recorded, now
 
 
-def _deepdiff_changes(
+def _sorted_changes(
     prefix: tuple[Any, ...], recorded: Any, now: Any
 ) -> list[tuple[tuple[Any, ...], Any, Any]]:
-    """Like ``_walk_changes``, from DeepDiff (for the one-off explanation of a failure)."""
-    if not isinstance(recorded, dict | list) or not isinstance(now, dict | list):
-        return [] if recorded == now else [(prefix, recorded, now)]
-    diff = DeepDiff(recorded, now, view="tree", verbose_level=2)
-    changes = []
-    for levels in diff.values():
-        for level in levels:
-            old = MISSING if _not_present(level.t1) else level.t1
-            new = MISSING if _not_present(level.t2) else level.t2
-            changes.append(((*prefix, *level.path(output_format="list")), old, new))
+    """``_walk_changes`` in path order, for the one-off explanation of a failure."""
+    changes = _walk_changes(prefix, recorded, now)
     return sorted(changes, key=lambda change: [str(part) for part in change[0]])
-
-
-def _not_present(value: Any) -> bool:
-    return type(value).__name__ == "NotPresent"
 
 
 def _difference_line(path: tuple[Any, ...], recorded: Any, now: Any) -> str:
@@ -302,10 +289,10 @@ def request_differences(recorded: Request, now: Request) -> list[str]:
             lines.append(_difference_line((field,), old, new))
     old_query, new_query = _query(recorded), _query(now)
     if old_query != new_query:
-        lines += [_difference_line(*c) for c in _deepdiff_changes(("query",), old_query, new_query)]
+        lines += [_difference_line(*c) for c in _sorted_changes(("query",), old_query, new_query)]
     old_body, new_body = parsed_body(recorded), parsed_body(now)
     if old_body != new_body:
-        lines += [_difference_line(*c) for c in _deepdiff_changes(("body",), old_body, new_body)]
+        lines += [_difference_line(*c) for c in _sorted_changes(("body",), old_body, new_body)]
     return _capped(lines)
 
 
