@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from latticeflow.core.dtypes import OpenResponsesModelOutput
+from pydantic import BaseModel
 
 from harness.driver import TurnResult
 
@@ -34,21 +35,20 @@ class Aliases:
         return self._names[key]
 
 
-def item_to_dict(item: Any) -> dict[str, Any]:
-    """The item as AI GO! serializes it, with its `type` first so a reader sees what it is."""
-    data: dict[str, Any] = item.model_dump(mode="json")
-    item_type = getattr(item, "type", None)
-    if item_type is not None:
-        data = {"type": getattr(item_type, "value", item_type), **data}
-        # content parts have types too (output_text, ...): show them the same way.
-        if isinstance(data.get("content"), list):
-            data["content"] = [
-                {"type": getattr(getattr(part, "type", None), "value", getattr(part, "type", None))}
-                | part.model_dump(mode="json")
-                if hasattr(part, "model_dump")
-                else part
-                for part in item.content
-            ]
+def _typed_dump(model: BaseModel) -> dict[str, Any]:
+    """The model as AI GO! serializes it, with its `type` first so a reader sees what it is."""
+    data: dict[str, Any] = model.model_dump(mode="json")
+    kind = getattr(model, "type", None)
+    return data if kind is None else {"type": getattr(kind, "value", kind), **data}
+
+
+def item_to_dict(item: BaseModel) -> dict[str, Any]:
+    data = _typed_dump(item)
+    if isinstance(data.get("content"), list):  # content parts are typed too (output_text)
+        data["content"] = [
+            _typed_dump(part) if isinstance(part, BaseModel) else part
+            for part in getattr(item, "content", [])
+        ]
     return data
 
 
