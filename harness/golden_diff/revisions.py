@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.golden_diff.errors import GoldenDiffError
+from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
 
-# Where each kind of golden file lives, relative to the repository root (docs/contracts.md).
-DIALOGUES_DIR = "goldens/dialogues"
-SNAPSHOTS_DIR = "goldens/snapshots"
-CASSETTES_DIR = "cassettes"
+# Where each kind of golden file lives, relative to the repository root as git names it
+# (harness.paths is the one place that says where the project keeps them).
+DIALOGUES_DIR = DIALOGUE_DIR.relative_to(PROJECT_ROOT).as_posix()
+SNAPSHOTS_DIR = SNAPSHOT_DIR.relative_to(PROJECT_ROOT).as_posix()
+CASSETTES_DIR = CASSETTE_DIR.relative_to(PROJECT_ROOT).as_posix()
 GOLDEN_DIRS: dict[str, str] = {
     DIALOGUES_DIR: ".yaml",
     SNAPSHOTS_DIR: ".json",
