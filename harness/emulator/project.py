@@ -54,6 +54,10 @@ def bad_request(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, "invalid_request", message, param=param)
 
 
+def not_found(message: str, param: str | None = None) -> ApiError:
+    return ApiError(404, "not_found", message, param=param)
+
+
 @dataclass
 class StoredConversation:
     number: int
@@ -183,9 +187,7 @@ class FoundryProject:
     def _conversation(self, conversation_id: str) -> StoredConversation:
         found = self._conversations.get(conversation_id)
         if found is None:
-            raise ApiError(
-                404,
-                "not_found",
+            raise not_found(
                 f"Conversation {conversation_id!r} not found.",
                 param="conversation",
             )
@@ -205,9 +207,7 @@ class FoundryProject:
         agent = self._agents.get(name)
         if agent is None:
             known = ", ".join(sorted(self._agents))
-            raise ApiError(
-                404,
-                "not_found",
+            raise not_found(
                 f"Agent {name!r} not found. Known agents: {known}.",
                 param="agent_reference",
             )
@@ -263,9 +263,7 @@ class FoundryProject:
         with self._lock:
             found = self._responses.get(response_id)
         if found is None:
-            raise ApiError(
-                404, "not_found", f"Response {response_id!r} not found.", param="response_id"
-            )
+            raise not_found(f"Response {response_id!r} not found.", param="response_id")
         return found
 
     def create_response(self, body: Mapping[str, Any]) -> JsonObject:

@@ -24,7 +24,7 @@ from harness.emulator import payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import AgentSpec, JsonObject
 from harness.emulator.faults import Fault, FaultConfig
-from harness.emulator.project import ApiError, FoundryProject, bad_request
+from harness.emulator.project import ApiError, FoundryProject, bad_request, not_found
 from harness.emulator.stats import EmulatorStats, StatsRecorder
 
 log = logging.getLogger("harness.emulator")
@@ -157,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._authorize()
             if route is None:
-                raise ApiError(404, "not_found", f"No route for {self.command} {url.path}.")
+                raise not_found(f"No route for {self.command} {url.path}.")
             payload = route.operation(
                 self.server.project,
                 params,
