@@ -211,6 +211,12 @@ def _line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
+def _mentions(lowered: str, words: Iterable[str]) -> bool:
+    """A substring check before a regex: most bodies and cassettes hold none of these words,
+    and then the (case-insensitive, alternation-heavy) pattern need not walk them at all."""
+    return any(word in lowered for word in words)
+
+
 def scan_for_leaks(
     text: str,
     secrets: Mapping[str, str] | Iterable[str] = (),
@@ -234,24 +240,24 @@ def scan_for_leaks(
                 break
     for match in JWT_PATTERN.finditer(text):
         found("JWT", match.start(), match.group())
-    # Cheap substring checks first: a cassette is scanned on every recording, and most
-    # hold none of these words, so their regexes need not walk it.
-    has_bearer = "bearer" in lowered
-    has_field = any(field in lowered for field in TOKEN_FIELDS)
-    for match in BEARER_PATTERN.finditer(text) if has_bearer else ():
+    for match in BEARER_PATTERN.finditer(text) if _mentions(lowered, ("bearer",)) else ():
         found("bearer token", match.start(), match.group(3))
-    for pattern in (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD) if has_field else ():
+    for pattern in (
+        (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD) if _mentions(lowered, TOKEN_FIELDS) else ()
+    ):
         for match in pattern.finditer(text):
             value = match.group("value").strip().strip("'\"")
             if value.lower() not in _NOT_A_VALUE and not re.fullmatch(_MARKER, value):
                 found(f"token field {match.group('name').lower()}", match.start(), value)
-    has_header = any(name in lowered for name in _CREDENTIAL_HEADER_NAMES)
-    for match in _CREDENTIAL_HEADER.finditer(text) if has_header else ():
+    for match in (
+        _CREDENTIAL_HEADER.finditer(text) if _mentions(lowered, _CREDENTIAL_HEADER_NAMES) else ()
+    ):
         if re.search(_MARKER, match["value"]):
             continue  # a value some rule already scrubbed, e.g. "Bearer <JWT>"
         found(f"credential header {match.group('name').lower()}", match.start(), match["value"])
-    has_endpoint = any(part in lowered for part in _TOKEN_ENDPOINT_PARTS)
-    for match in _TOKEN_ENDPOINT_TEXT.finditer(text) if has_endpoint else ():
+    for match in (
+        _TOKEN_ENDPOINT_TEXT.finditer(text) if _mentions(lowered, _TOKEN_ENDPOINT_PARTS) else ()
+    ):
         found("token endpoint", match.start(), match.group())
     for host in {h.lower() for h in hosts if h and h.lower() != PLACEHOLDER_HOST}:
         index = lowered.find(host)
@@ -345,9 +351,12 @@ class Sanitizer:
         for form, marker in self._secret_forms:
             text = text.replace(form, marker)
         text = JWT_PATTERN.sub("<JWT>", text)
-        text = BEARER_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}<TOKEN>", text)
-        for pattern in (_JSON_FIELD, _FORM_FIELD):
-            text = pattern.sub(lambda m: m.group("key") + _field_marker(m), text)
+        lowered = text.lower()
+        if _mentions(lowered, ("bearer",)):
+            text = BEARER_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}<TOKEN>", text)
+        if _mentions(lowered, TOKEN_FIELDS):
+            for pattern in (_JSON_FIELD, _FORM_FIELD):
+                text = pattern.sub(lambda m: m.group("key") + _field_marker(m), text)
         return text
 
     def scrub_uri(self, uri: str) -> str:
