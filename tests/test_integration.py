@@ -15,24 +15,27 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from latticeflow.core.dtypes import (
     ChatCompletionInput,
-    ChatCompletionOutputMessage,
     FunctionCall,
     FunctionCallOutput,
     Message,
     OpenResponsesModelOutput,
-    model_output_to_message,
+)
+
+from harness.credentials import StaticTokenCredential
+from tests.foundry_items import (
+    USAGE,
+    approval_request,
+    approval_response,
+    echo,
+    list_tools,
+    mcp_call,
+    message,
 )
 
 CONV = "conv_01ABcDeFgHiJkLmNoPqRsTuV"
 ENDPOINT = "http://127.0.0.1:9/api/projects/unit"
-
-
-class StaticCredential:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("test-token", 4_102_444_800)
 
 
 @pytest.fixture(autouse=True)
@@ -40,84 +43,6 @@ def fresh_clients(snippet: ModuleType) -> Iterator[None]:
     snippet.reset_client_cache()
     yield
     snippet.reset_client_cache()
-
-
-# ---------------------------------------------------------------------------------------
-# Foundry-shaped output items (DESIGN.md lists the shapes)
-# ---------------------------------------------------------------------------------------
-
-
-def list_tools() -> dict[str, Any]:
-    return {
-        "type": "mcp_list_tools",
-        "id": "mcpl_01",
-        "server_label": "retail-tools",
-        "tools": [
-            {
-                "name": "get_customer_orders",
-                "description": "Orders of a customer",
-                "input_schema": {"type": "object"},
-                "annotations": None,
-            }
-        ],
-    }
-
-
-def mcp_call(
-    call_id: str = "mcp_01",
-    name: str = "get_customer_orders",
-    output: str | None = '[{"order_id": "ORD-1001"}]',
-    status: str = "completed",
-    error: Any = None,
-    approval_request_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "type": "mcp_call",
-        "id": call_id,
-        "status": status,
-        "approval_request_id": approval_request_id,
-        "server_label": "retail-tools",
-        "name": name,
-        "arguments": '{"email": "ana@example.com"}',
-        "output": output,
-        "error": error,
-    }
-
-
-def approval_request(request_id: str, name: str) -> dict[str, Any]:
-    return {
-        "type": "mcp_approval_request",
-        "id": request_id,
-        "server_label": "retail-tools",
-        "name": name,
-        "arguments": '{"order_id": "ORD-1001"}',
-    }
-
-
-def approval_response(request_id: str, approve: bool) -> dict[str, Any]:
-    return {"type": "mcp_approval_response", "approve": approve, "approval_request_id": request_id}
-
-
-def message(*texts: str, msg_id: str = "msg_01") -> dict[str, Any]:
-    return {
-        "type": "message",
-        "id": msg_id,
-        "status": "completed",
-        "role": "assistant",
-        "content": [
-            {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-            for text in texts
-        ],
-    }
-
-
-USAGE = {
-    "input_tokens": 201,
-    "input_tokens_details": {"cached_tokens": 0},
-    "output_tokens": 22,
-    "output_tokens_details": {"reasoning_tokens": 0},
-    "total_tokens": 223,
-}
 
 
 def convert(
@@ -151,13 +76,6 @@ def reply_text(output: OpenResponsesModelOutput) -> str:
     content = reply_of(output).content
     assert len(content) == 1
     return str(getattr(content[0], "text", ""))
-
-
-def echo(output: OpenResponsesModelOutput) -> ChatCompletionOutputMessage:
-    """The assistant message AI GO! sends back next turn."""
-    echoed = model_output_to_message(output)
-    assert isinstance(echoed, ChatCompletionOutputMessage)
-    return echoed
 
 
 def chat(*messages: dict[str, Any]) -> str:
@@ -271,7 +189,7 @@ def environment(**overrides: Any) -> dict[str, Any]:
     env: dict[str, Any] = {
         "AZURE_AI_PROJECT_ENDPOINT": ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": "retail-support",
-        "AZURE_TOKEN_CREDENTIAL": StaticCredential(),
+        "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
     }
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
@@ -644,12 +562,12 @@ def test_missing_usage_is_left_out(snippet: ModuleType) -> None:
 
 
 def test_clients_are_built_once_per_endpoint_and_identity(snippet: ModuleType) -> None:
-    credential = StaticCredential()
+    credential = StaticTokenCredential()
     env = environment(AZURE_TOKEN_CREDENTIAL=credential)
     client = snippet.get_foundry_client(env)
     assert snippet.get_foundry_client(dict(env)) is client
     assert snippet.get_foundry_client(environment(AZURE_TOKEN_CREDENTIAL=credential)) is client
-    other_credential = environment(AZURE_TOKEN_CREDENTIAL=StaticCredential())
+    other_credential = environment(AZURE_TOKEN_CREDENTIAL=StaticTokenCredential())
     assert snippet.get_foundry_client(other_credential) is not client
     other_endpoint = environment(
         AZURE_TOKEN_CREDENTIAL=credential, AZURE_AI_PROJECT_ENDPOINT=ENDPOINT + "2"
@@ -682,7 +600,7 @@ def test_service_principal_identity_uses_a_hash_of_the_secret(snippet: ModuleTyp
 
 
 def test_token_credential_wins_over_service_principal(snippet: ModuleType) -> None:
-    credential = StaticCredential()
+    credential = StaticTokenCredential()
     env = environment(
         AZURE_TOKEN_CREDENTIAL=credential,
         AZURE_TENANT_ID="tenant",

@@ -19,20 +19,16 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 from latticeflow.core.dtypes import (
-    ChatCompletionOutputMessage,
     FunctionCall,
     OpenResponsesModelOutput,
-    model_output_to_message,
 )
+
+from harness.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from tests.foundry_items import approval_request, echo, mcp_call, message
 
 PROJECT_PATH = "/api/projects/loopback"
 CONV = "conv_loopback_1"
-TOKEN = "test-token"
-
-
-class StaticCredential:
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(TOKEN, 4_102_444_800)
+TOKEN = STATIC_TEST_TOKEN
 
 
 class FailingCredential:
@@ -140,7 +136,7 @@ def env(foundry: ScriptedFoundry, **extra: Any) -> dict[str, Any]:
     }
 
 
-CREDENTIAL = StaticCredential()  # one object: one identity across calls
+CREDENTIAL = StaticTokenCredential()  # one object: one identity across calls
 
 
 def response(
@@ -178,46 +174,6 @@ def response(
     )
 
 
-def echo(output: OpenResponsesModelOutput) -> ChatCompletionOutputMessage:
-    echoed = model_output_to_message(output)
-    assert isinstance(echoed, ChatCompletionOutputMessage)
-    return echoed
-
-
-def message(text: str) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "id": "msg_1",
-        "status": "completed",
-        "role": "assistant",
-        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
-    }
-
-
-def approval_request(request_id: str, name: str) -> dict[str, Any]:
-    return {
-        "type": "mcp_approval_request",
-        "id": request_id,
-        "server_label": "retail-tools",
-        "name": name,
-        "arguments": "{}",
-    }
-
-
-def mcp_call(call_id: str, name: str, approval_request_id: str) -> dict[str, Any]:
-    return {
-        "type": "mcp_call",
-        "id": call_id,
-        "status": "completed",
-        "approval_request_id": approval_request_id,
-        "server_label": "retail-tools",
-        "name": name,
-        "arguments": "{}",
-        "output": '{"ok": true}',
-        "error": None,
-    }
-
-
 AGENT_REFERENCE = {"name": "retail-support", "type": "agent_reference"}
 
 
@@ -251,8 +207,8 @@ def test_approval_loop_answers_in_the_same_conversation(
         response([approval_request("mcpr_3", "get_orders")], input_tokens=20, output_tokens=6),
         response(
             [
-                mcp_call("mcp_1", "get_orders", "mcpr_1"),
-                mcp_call("mcp_3", "get_orders", "mcpr_3"),
+                mcp_call("mcp_1", "get_orders", approval_request_id="mcpr_1"),
+                mcp_call("mcp_3", "get_orders", approval_request_id="mcpr_3"),
                 message("Done, without the refund."),
             ],
             input_tokens=30,
