@@ -1,4 +1,4 @@
-"""Foundry-shaped output items (DESIGN.md lists the shapes) and the AI GO! echo, for tests."""
+"""Foundry-shaped output items (shapes as in tests/reference/) and the AI GO! echo, for tests."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Foundry-shaped JSON payloads, built with a fixed key order and serialized stably.
 
-The shapes follow real Foundry traffic (see DESIGN.md): conversations, responses addressed to an
-agent, their output items, conversation item lists and error bodies. Every field except the
-response's `agent` is one that openai's own models declare.
+The shapes follow real Foundry traffic (tests/reference/ holds copies of public recordings, each
+with its source): conversations, responses addressed to an agent, their output items,
+conversation item lists and error bodies. Every field except the response's `agent` is one that
+openai's own models declare.
 """
 
 from __future__ import annotations

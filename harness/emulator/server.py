@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from harness.credentials import STATIC_TEST_TOKEN
 from harness.emulator import payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import AgentSpec, JsonObject
@@ -75,6 +76,9 @@ class _Server(ThreadingHTTPServer):
         self.project_name = project_name
         self.faults = faults
         self.counters = StatsRecorder()
+        # Bearer tokens this project accepts: the harness's static test token, plus every
+        # token the emulator's own Entra ID stand-in issues (see `FoundryEmulator.accept_token`).
+        self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -344,6 +348,10 @@ class FoundryEmulator:
     def endpoint(self) -> str:
         """The project endpoint, as AZURE_AI_PROJECT_ENDPOINT takes it."""
         return f"{self.base_url}/api/projects/{self.project_name}"
+
+    def accept_token(self, token: str) -> None:
+        """Accept `token` as a bearer token from now on (an Entra ID sign-in issued it)."""
+        self._running().accepted_tokens.add(token)
 
     def stats(self) -> EmulatorStats:
         """Counters so far; after `stop()`, the final ones."""
