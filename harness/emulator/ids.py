@@ -5,7 +5,7 @@ Never the clock, never randomness, so the same seed fed the same requests yields
 The shapes are those of real ids (tests/reference/README.md, and every id in
 tests/reference/responses/*.json): `resp_`/`msg_`/`mcp_`/… + 50 hex characters, of which the
 first 18 are shared by a conversation's responses and items (the conversation's partition),
-the next 8 are the creation time in hex, and characters 27-30 are `8190`; a conversation id is
+the next 8 are the creation time in hex, then 4 more and `8190`; a conversation id is
 `conv_` + the same 18 hex + 32 letters and digits.
 """
 
@@ -52,7 +52,7 @@ class IdFactory:
         return (
             f"{prefix}_{self.partition(conversation)}{created:08x}"
             f"{noise[:4]}{_FIXED_INFIX}{noise[4:20]}"
-        )
+        )  # 18 + 8 + 4 + 4 + 16 = 50 hex
 
     def timestamp(self, conversation: int, turn: int = 0) -> int:
         """Seconds since the epoch: a seed-dependent start, one hour per conversation and a

@@ -316,9 +316,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in {**self._headers(status), **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
-        if self.path != ADMIN_STATS_PATH:
+        if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
             self.server.counters.status(status)
+        self.wfile.write(body)
 
 
 class FoundryEmulator:
