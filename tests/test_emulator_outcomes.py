@@ -16,8 +16,10 @@ from azure.ai.projects import AIProjectClient
 from openai.types.responses import Response, ResponseOutputMessage
 
 from harness.credentials import StaticTokenCredential
+from harness.dialogues import load_dialogues
 from harness.emulator import FoundryEmulator
 from harness.emulator.outcomes import Trigger
+from harness.paths import DIALOGUE_DIR
 
 CONTENT_FILTERS = Path(__file__).parent / "reference" / "content-filters.md"
 SUPPORT = {"agent_reference": {"name": "retail-support", "type": "agent_reference"}}
@@ -190,3 +192,57 @@ def test_a_file_citation_points_at_the_end_of_the_cited_text(client: openai.Open
     assert annotation.filename == "warranty.md" and annotation.file_id.startswith("assistant-")
     assert annotation.index == len(part.text)
     assert [tool.type for tool in response.tools] == ["file_search"]
+
+
+# --- every new dialogue reaches its path (over HTTP, whether or not the snippet records it) ----
+
+PENDING_DIR = DIALOGUE_DIR.parent / "dialogues-pending"
+
+
+def reached(response: Any) -> str:
+    """Which path one answer shows: an error code, a status with its reason, or the items."""
+    if isinstance(response, openai.APIStatusError):
+        body = response.body if isinstance(response.body, dict) else {}
+        return f"HTTP {response.status_code} {body.get('code')}"
+    assert isinstance(response, Response)
+    if response.status != "completed":
+        reason = response.incomplete_details.reason if response.incomplete_details else None
+        return f"{response.status} {reason or (response.error.code if response.error else '')}"
+    if "content_filters" in (response.model_extra or {}):
+        return "completed with content_filters"
+    kinds = [item.type for item in response.output]
+    cited = any(getattr(m.content[0], "annotations", None) for m in messages(response))
+    return f"completed {'+'.join(kinds)}{' cited' if cited else ''}"
+
+
+@pytest.mark.parametrize(
+    ("directory", "name", "path"),
+    [
+        (DIALOGUE_DIR, "multi_message_reply", "completed file_search_call+message+message cited"),
+        (
+            DIALOGUE_DIR,
+            "reasoning_then_reply",
+            "completed reasoning+file_search_call+message cited",
+        ),
+        (DIALOGUE_DIR, "file_search_citations", "completed file_search_call+message cited"),
+        (DIALOGUE_DIR, "content_filter_annotations", "completed with content_filters"),
+        (PENDING_DIR, "content_filter_blocked_prompt", "HTTP 400 content_filter"),
+        (PENDING_DIR, "content_filter_stopped_reply", "incomplete content_filter"),
+        (PENDING_DIR, "max_output_tokens", "incomplete max_output_tokens"),
+        (PENDING_DIR, "failed_response", "failed server_error"),
+    ],
+)
+def test_each_new_dialogue_reaches_its_path(
+    client: openai.OpenAI, directory: Path, name: str, path: str
+) -> None:
+    (dialogue,) = load_dialogues(directory, [name])
+    agent = {"agent_reference": {"name": dialogue.agent, "type": "agent_reference"}}
+    conversation = client.conversations.create().id
+    paths = []
+    for turn in dialogue.turns:
+        try:
+            paths.append(reached(say(client, conversation, turn.user, agent)))
+        except openai.APIStatusError as error:
+            paths.append(reached(error))
+    assert path in paths, paths
+    assert paths[-1].startswith("completed")  # and the conversation carries on afterwards
