@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,104 +25,15 @@ from harness.emulator.engine import (
     resume_approval,
     run_turn,
 )
-from harness.emulator.ids import CONVERSATION_ID, IdFactory
+from harness.emulator.errors import (
+    ApiError,
+    bad_request,
+    check_conversation_id,
+    not_found,
+    rejected_parameters,
+)
+from harness.emulator.ids import IdFactory
 from harness.emulator.outcomes import Trigger
-
-
-class ApiError(Exception):
-    """A request Foundry would refuse; the server renders it with the call's request id
-    (`payload(request_id)`), as `payloads.error_body` describes."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str | None,
-        message: str,
-        *,
-        param: str | None = None,
-        type: str | None = "invalid_request_error",
-        details: Sequence[JsonObject] = (),
-        extra: JsonObject | None = None,
-        short: bool = False,
-        tag_request_id: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.type = type
-        self.details = tuple(details)
-        self.extra = extra
-        self.short = short
-        self.tag_request_id = tag_request_id
-
-    def payload(self, request_id: str) -> JsonObject:
-        message = self.message
-        if self.tag_request_id:
-            message += f" [Request ID: {request_id}]"
-        return payloads.error_body(
-            self.code,
-            message,
-            request_id,
-            param=self.param,
-            type=self.type,
-            details=self.details,
-            extra=self.extra,
-            short=self.short,
-        )
-
-
-def bad_request(message: str, param: str | None = None) -> ApiError:
-    # Foundry's code for a request body it cannot accept (tests/reference/errors.json).
-    return ApiError(400, "invalid_payload", message, param=param, tag_request_id=True)
-
-
-def not_found(message: str, param: str | None = None) -> ApiError:
-    # Assumed: no public recording holds a Foundry 404 body; the envelope is invalid_payload's.
-    return ApiError(404, "not_found", message, param=param, tag_request_id=True)
-
-
-# Model parameters an agent fixes itself; Foundry refuses them beside an agent, one `details`
-# entry each (tests/reference/errors.json; tools and response_format reported the same way).
-AGENT_FIXED_PARAMETERS = ("temperature", "top_p", "tools", "response_format")
-
-
-def rejected_parameters(body: Mapping[str, Any]) -> ApiError | None:
-    """The deprecated `agent` key, or model parameters sent with an agent, as Foundry
-    rejects them (both bodies in tests/reference/errors.json)."""
-    if "agent" in body:
-        return ApiError(
-            400,
-            "invalid_payload",
-            "The 'agent' property is deprecated. Use 'agent_reference' instead.",
-            param="agent",
-            tag_request_id=True,
-        )
-    offending = [name for name in AGENT_FIXED_PARAMETERS if body.get(name) is not None]
-    if offending:
-        return ApiError(
-            400,
-            "invalid_payload",
-            "Invalid payload",
-            details=[
-                payloads.validation_detail(name, "Not allowed when agent is specified.")
-                for name in offending
-            ],
-        )
-    return None
-
-
-def check_conversation_id(conversation_id: str) -> None:
-    """An id the service could not have minted is a 400, not a 404 (tests/reference/errors.json:
-    the message is real; code, param and the rest of the body are assumed)."""
-    if not CONVERSATION_ID.match(conversation_id):
-        raise ApiError(
-            400,
-            "invalid_payload",
-            f"Invalid conversation id '{conversation_id}', Malformed identifier.",
-            param="conversation",
-        )
 
 
 @dataclass

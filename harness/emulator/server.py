@@ -25,9 +25,17 @@ from harness.credentials import STATIC_TEST_TOKEN
 from harness.emulator import payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import AgentSpec, JsonObject
+from harness.emulator.errors import (
+    ApiError,
+    bad_request,
+    not_found,
+    permission_denied,
+    rate_limited,
+    server_error,
+)
 from harness.emulator.faults import Fault, FaultConfig
 from harness.emulator.ids import IdFactory, as_uuid
-from harness.emulator.project import ApiError, FoundryProject, bad_request, not_found
+from harness.emulator.project import FoundryProject
 from harness.emulator.stats import EmulatorStats, StatsRecorder
 
 log = logging.getLogger("harness.emulator")
@@ -117,23 +125,6 @@ class _Server(ThreadingHTTPServer):
         return self.counters.snapshot(self.project.conversation_count)
 
 
-def _rate_limited(delay: float) -> ApiError:
-    # Assumed: no public recording holds a 429 body from the agent service
-    # (tests/reference/README.md); the envelope is that of its other errors.
-    return ApiError(
-        429,
-        "rate_limit_exceeded",
-        f"Rate limit is exceeded. Try again in {math.ceil(delay)} seconds.",
-        type="rate_limit_error",
-        tag_request_id=True,
-    )
-
-
-def _server_error(message: str) -> ApiError:
-    # Assumed, as the 429: the envelope of Foundry's other errors, with the request id.
-    return ApiError(500, "server_error", message, type="server_error", tag_request_id=True)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse shows in the counters
     # Headers and body go out in two writes; with Nagle on, the body waits for the client's
@@ -201,7 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except Exception as error:  # a bug in the emulator, not a Foundry behaviour
             log.exception("emulator failed on %s %s", self.command, self.path)
-            self._send_error(_server_error(f"emulator bug: {error!r}"))
+            self._send_error(server_error(f"emulator bug: {error!r}"))
             return
         if self.responses_call:
             self.server.tokens_used += int((payload.get("usage") or {}).get("total_tokens", 0))
@@ -222,29 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
         return None, {}
 
     def _authorize(self) -> None:
-        """A missing or unknown bearer token is Foundry's 401 `PermissionDenied`
-        (tests/reference/errors.json); the token itself never appears in the answer."""
+        """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`)."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() == "bearer" and token in self.server.accepted_tokens:
             return
-        if scheme.lower() != "bearer" or not token:
-            # Assumed wording: the public body is for a known principal without the role.
-            message = (
-                "Access denied: the request carries no bearer token. Send "
-                "`Authorization: Bearer <token>` with a Microsoft Entra ID token for "
-                "https://ai.azure.com."
-            )
-        else:
-            action = "write" if self.command in ("POST", "PUT", "PATCH", "DELETE") else "read"
-            message = (
-                "The principal of this token lacks the required data action "
-                f"`Microsoft.CognitiveServices/accounts/AIServices/agents/{action}` to perform "
-                f"`{self.command} /api/projects/{{projectName}}/openai/*` operation. For "
-                "instructions on granting the necessary permissions, see "
-                "https://aka.ms/FoundryPermissions."
-            )
-        raise ApiError(401, "PermissionDenied", message, short=True)
+        raise permission_denied(self.command, has_token=scheme.lower() == "bearer" and bool(token))
 
     @staticmethod
     def _json(body: bytes) -> JsonObject:
@@ -266,13 +240,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault is Fault.RATE_LIMIT:
             delay = self.server.faults.retry_after
             self._send_error(
-                _rate_limited(delay),
+                rate_limited(delay),
                 {"Retry-After": str(math.ceil(delay)), "retry-after-ms": str(round(delay * 1000))},
             )
         elif fault is Fault.SERVER_ERROR:
-            self._send_error(
-                _server_error("The server had an error while processing your request.")
-            )
+            self._send_error(server_error("The server had an error while processing your request."))
         else:
             self._send_raw(200, _MALFORMED_BODY)
         return True
