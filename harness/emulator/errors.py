@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.emulator import payloads
+from harness.emulator import outcomes, payloads
 from harness.emulator.engine import JsonObject
 from harness.emulator.ids import CONVERSATION_ID
 
@@ -148,3 +148,15 @@ def permission_denied(method: str, *, has_token: bool) -> ApiError:
             "https://aka.ms/FoundryPermissions."
         )
     return ApiError(401, "PermissionDenied", message, short=True)
+
+
+def prompt_blocked() -> ApiError:
+    """A prompt the content filter rejects (tests/reference/content-filters.md, shape 3)."""
+    return ApiError(
+        400,
+        "content_filter",
+        outcomes.BLOCKED_PROMPT_MESSAGE,
+        param="prompt",
+        type=None,
+        extra=outcomes.blocked_prompt_innererror(),
+    )

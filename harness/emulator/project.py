@@ -26,10 +26,10 @@ from harness.emulator.engine import (
     run_turn,
 )
 from harness.emulator.errors import (
-    ApiError,
     bad_request,
     check_conversation_id,
     not_found,
+    prompt_blocked,
     rejected_parameters,
 )
 from harness.emulator.ids import IdFactory
@@ -276,14 +276,7 @@ class FoundryProject:
                         "input",
                     )
             if Trigger.BLOCKED_PROMPT in triggers:  # refused before the agent reads it
-                raise ApiError(
-                    400,
-                    "content_filter",
-                    outcomes.BLOCKED_PROMPT_MESSAGE,
-                    param="prompt",
-                    type=None,
-                    extra=outcomes.blocked_prompt_innererror(),
-                )
+                raise prompt_blocked()
             return self._play_turn(agent, stored, turn_input, conversation_id, metadata, triggers)
 
     def _play_turn(
