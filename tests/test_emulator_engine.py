@@ -8,15 +8,22 @@ from collections.abc import Mapping
 import pytest
 
 from harness.emulator import catalog
-from harness.emulator.agents import AGENTS, RETAIL_SUPPORT, RETAIL_SUPPORT_GUARDED
+from harness.emulator.agents import (
+    AGENTS,
+    POLICY_ASSISTANT,
+    RETAIL_SUPPORT,
+    RETAIL_SUPPORT_GUARDED,
+)
 from harness.emulator.engine import (
     AgentSpec,
     ApprovalRequest,
     Call,
     ConversationState,
     Event,
+    FileSearch,
     Intent,
     ListTools,
+    Reasoning,
     Reply,
     SlotSpec,
     ToolCall,
@@ -42,7 +49,7 @@ def play(agent: AgentSpec, *texts: str) -> tuple[ConversationState, list[list[Ev
 
 
 def test_agents_are_registered_by_name() -> None:
-    assert set(AGENTS) == {"retail-support", "retail-support-guarded"}
+    assert set(AGENTS) == {"retail-support", "retail-support-guarded", "policy-assistant"}
     assert RETAIL_SUPPORT_GUARDED.require_approval == {"start_return"}
     assert {t.name for t in RETAIL_SUPPORT.tools} == {
         "search_products",
@@ -199,3 +206,40 @@ def test_an_agent_is_data_the_engine_needs_no_change_for() -> None:
     assert reply(turns[0]) == "Which word?"
     assert reply(turns[1]) == "Echo: hello"
     assert reply(turns[2]) == "Echo: again"
+
+
+# --- policy-assistant: file_search, citations, several messages, reasoning -----------------------
+
+
+def test_a_policy_question_searches_the_files_and_cites_one() -> None:
+    _, (events,) = play(POLICY_ASSISTANT, "What does the warranty cover?")
+    assert [type(e) for e in events] == [FileSearch, Reply]  # no MCP server: no tool listing
+    assert events[0] == FileSearch(("warranty coverage",))
+    answer = events[1]
+    assert isinstance(answer, Reply) and "two-year warranty" in answer.text
+    (citation,) = answer.citations
+    assert (citation.filename, citation.index) == ("warranty.md", len(answer.text))
+    assert citation.file_id.startswith("assistant-")
+
+
+def test_two_policies_in_one_question_are_two_messages_after_one_search() -> None:
+    _, (events,) = play(POLICY_ASSISTANT, "Hi! What are your return and shipping policies?")
+    assert [type(e) for e in events] == [FileSearch, Reply, Reply]
+    search, returns, shipping = events
+    assert isinstance(search, FileSearch) and len(search.queries) == 2
+    assert isinstance(returns, Reply) and returns.text.startswith("Hello!")  # small talk joins
+    assert [c.filename for c in returns.citations] == ["returns-policy.md"]
+    assert isinstance(shipping, Reply) and "express" in shipping.text
+    assert [c.filename for c in shipping.citations] == ["shipping-policy.md"]
+
+
+def test_an_eligibility_question_is_reasoned_about_first() -> None:
+    _, (events,) = play(POLICY_ASSISTANT, "Can I still return headphones I opened 3 weeks ago?")
+    assert [type(e) for e in events] == [Reasoning, FileSearch, Reply]
+    assert "14-day" in events[0].summary  # type: ignore[union-attr]
+    assert "14 days" in reply(events)
+
+
+def test_the_retail_agent_still_answers_in_one_message() -> None:
+    _, (events,) = play(RETAIL_SUPPORT, "my email is ana@example.com, and track ORD-1001")
+    assert sum(isinstance(e, Reply) for e in events) == 1

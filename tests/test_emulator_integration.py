@@ -4,6 +4,7 @@ each request holds the whole chat so far, and the previous assistant message (wi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -150,6 +151,7 @@ def test_persistent_rate_limiting_surfaces_as_a_foundry_error(fresh_clients: Mod
         stats = emulator.stats()
     assert raised.value.status_code == 429 and raised.value.code == "rate_limit_exceeded"
     assert stats.requests["POST /responses"] == 3  # the call and the client's two retries
+    assert re.search(r"\[request id [0-9a-f]{32}\]$", str(raised.value))
 
 
 def test_a_malformed_body_fails_the_turn_and_the_next_turn_works(fresh_clients: ModuleType) -> None:
@@ -172,3 +174,7 @@ def test_unknown_agent_is_a_foundry_error(fresh_clients: ModuleType) -> None:
         converse(fresh_clients, environment(emulator, "no-such-agent"), "Hello")
     assert raised.value.status_code == 404 and raised.value.code == "not_found"
     assert "no-such-agent" in str(raised.value)
+    # The request id Foundry put in the body and the x-request-id header reaches the error.
+    assert raised.value.request_id is not None
+    assert raised.value.request_id in raised.value.message  # "[Request ID: …]" in the body
+    assert str(raised.value).endswith(f"[request id {raised.value.request_id}]")

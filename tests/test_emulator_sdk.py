@@ -109,7 +109,12 @@ def test_every_response_parses_with_no_unrecognized_field_but_agent(client: open
 
     kinds = set()
     for response in responses:
-        assert unrecognized_fields(response) == [".agent"]
+        messages = [
+            f".output[{index}].created_by"
+            for index, item in enumerate(response.output)
+            if item.type == "message"
+        ]
+        assert unrecognized_fields(response) == [".agent", *messages]
         assert response.model_extra == {
             "agent": {"type": "agent_id", "name": "retail-support-guarded", "version": "1"}
         }
@@ -265,7 +270,7 @@ def test_the_unguarded_agent_runs_the_same_tool_without_approval(client: openai.
     assert [name for name, _ in tool_calls(response)] == ["start_return"]
 
 
-def test_agent_may_be_named_as_agent_and_conversation_as_an_object(client: openai.OpenAI) -> None:
+def test_conversation_may_be_an_object_and_input_a_list_of_items(client: openai.OpenAI) -> None:
     conversation = client.conversations.create().id
     response = client.responses.create(
         input=[
@@ -275,10 +280,7 @@ def test_agent_may_be_named_as_agent_and_conversation_as_an_object(client: opena
                 "content": [{"type": "input_text", "text": "Hello"}],
             }
         ],
-        extra_body={
-            "agent": {"name": "retail-support", "type": "agent_reference"},
-            "conversation": {"id": conversation},
-        },
+        extra_body={**SUPPORT, "conversation": {"id": conversation}},
     )
     assert response.conversation is not None and response.conversation.id == conversation
     assert "Contoso Retail" in reply_text(response)
@@ -309,22 +311,45 @@ def test_api_version_path_forms(emulator: FoundryEmulator) -> None:
 # --- errors ------------------------------------------------------------------------------------
 
 
+ERROR_KEYS = {"code", "message", "param", "type", "details", "additionalInfo"}
+UNKNOWN_CONVERSATION = "conv_0123456789abcdef01" + "A1b2C3d4" * 4  # well-formed, never minted
+
+
 def error_of(response: httpx2.Response) -> dict[str, Any]:
     body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "type", "param"}
+    assert set(body) == {"error"} and set(body["error"]) == ERROR_KEYS
+    assert body["error"]["additionalInfo"] == {"request_id": response.headers["x-request-id"]}
     return dict(body["error"])
 
 
-def test_no_authorization_is_401(http: httpx2.Client) -> None:
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
+def test_a_missing_or_unknown_bearer_token_is_401_permission_denied(
+    emulator: FoundryEmulator, http: httpx2.Client
+) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer not-a-token-this-project-issued"},
+    ):
         response = http.post("/conversations", json={}, headers=headers)
         assert response.status_code == 401
-        assert error_of(response)["code"] == "unauthorized"
+        error = response.json()["error"]
+        assert set(error) == {"code", "message", "additionalInfo"}
+        assert error["code"] == "PermissionDenied"
+        assert error["additionalInfo"] == {"request_id": response.headers["x-request-id"]}
+        assert "not-a-token" not in response.text
+    emulator.accept_token("issued-by-entra")
+    assert (
+        http.post(
+            "/conversations", json={}, headers={"Authorization": "Bearer issued-by-entra"}
+        ).status_code
+        == 200
+    )
 
 
 def test_unknown_conversation_and_agent_are_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as missing_conversation:
-        say(client, "conv_does_not_exist", "hi")
+        say(client, UNKNOWN_CONVERSATION, "hi")
     assert missing_conversation.value.body["code"] == "not_found"  # type: ignore[index]
     assert missing_conversation.value.body["param"] == "conversation"  # type: ignore[index]
 
@@ -338,7 +363,7 @@ def test_unknown_conversation_and_agent_are_404(client: openai.OpenAI) -> None:
         )
     assert "nobody" in missing_agent.value.body["message"]  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
-        client.conversations.items.list("conv_does_not_exist")
+        client.conversations.items.list(UNKNOWN_CONVERSATION)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +394,7 @@ def test_malformed_requests_are_400(http: httpx2.Client, body: bytes, param: str
     )
     assert response.status_code == 400
     error = error_of(response)
-    assert error["code"] == "invalid_request" and error["param"] == param
+    assert error["code"] == "invalid_payload" and error["param"] == param
 
 
 def test_unknown_routes_and_projects_are_404(

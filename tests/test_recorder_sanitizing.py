@@ -69,6 +69,7 @@ class CanaryTarget:
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
         with FoundryEmulator(seed=dialogue.name, project=PROJECT) as emulator:
+            emulator.accept_token(CANARY_JWT)  # the emulator refuses tokens it did not issue
             self.endpoints.append(emulator.endpoint)
             environment: dict[str, Any] = {
                 **SECRETS,

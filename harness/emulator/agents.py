@@ -10,7 +10,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from harness.emulator import catalog
-from harness.emulator.engine import AgentSpec, Call, Intent, SlotSpec, ToolResult, ToolSpec
+from harness.emulator.engine import (
+    AgentSpec,
+    Call,
+    Document,
+    Intent,
+    KnowledgeBase,
+    SlotSpec,
+    ToolResult,
+    ToolSpec,
+)
 
 # --- how the agent talks about each tool's output ----------------------------------------------
 
@@ -295,6 +304,134 @@ RETAIL_SUPPORT_GUARDED = replace(
     require_approval=frozenset({"start_return"}),
 )
 
+# --- policy-assistant: answers from files (file_search), thinks first (a reasoning model) -------
+
+_RETURNS_POLICY = (
+    "Contoso Retail returns policy. You can return most items within 30 days of delivery for a "
+    "full refund to the original payment method. Opened electronics can be returned within 14 "
+    "days if all accessories and the original packaging are included. Items marked final sale, "
+    "gift cards and personalised products cannot be returned. To start a return, sign in, open "
+    "the order and choose Return items, or ask the support assistant; you will receive a prepaid "
+    "return label by email. Refunds are issued within 5 business days after the warehouse "
+    "receives the parcel. Exchanges are handled as a return plus a new order. Damaged or wrong "
+    "items can be returned at any time within 60 days, and Contoso pays the return shipping."
+)
+_SHIPPING_POLICY = (
+    "Contoso Retail shipping policy. Standard shipping takes 3 to 5 business days and is free "
+    "for orders over 50 EUR; below that it costs 4.90 EUR. Express shipping delivers the next "
+    "business day when ordered before 2 pm and costs 9.90 EUR. We ship to Germany, Austria, "
+    "Switzerland, France and Japan. Every shipped order gets a tracking number by email."
+)
+_WARRANTY = (
+    "Contoso Retail warranty. Electronics carry a two-year warranty from the delivery date that "
+    "covers manufacturing defects, not accidental damage. Claims need the order number and a "
+    "short description of the fault; Contoso repairs, replaces or refunds the item."
+)
+
+POLICY_FILES = (
+    Document("assistant-7Rt2kQ9wXbLm4Np8Vs3Yc1", "returns-policy.md", _RETURNS_POLICY),
+    Document("assistant-3Hd8Gf5Jk2Lq9Wz4Xc7Vb6", "shipping-policy.md", _SHIPPING_POLICY),
+    Document("assistant-9Pm1Nb4Vc7Xz2Lk5Jh8Gf3", "warranty.md", _WARRANTY),
+)
+
+POLICY_INTENTS: tuple[Intent, ...] = (
+    Intent(
+        "greeting",
+        (r"(?i)^\s*(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening))\b",),
+        reply="Hello! I answer questions about Contoso Retail's policies.",
+        small_talk=True,
+        offer_help=True,
+    ),
+    Intent(
+        "thanks",
+        (r"(?i)\b(?:thanks|thank you|danke)\b",),
+        reply="You're welcome!",
+        small_talk=True,
+    ),
+    # Asking for the policies in full quotes every file: more than the agent's output budget
+    # (max_output_tokens), so the reply is cut.
+    Intent(
+        "full_policies",
+        (r"(?i)\b(?:full|whole|entire|complete)\b.*\bpolic(?:y|ies)\b",),
+        search="all policies full text",
+        reply="Here are our policies in full. "
+        + " ".join((_RETURNS_POLICY, _SHIPPING_POLICY, _WARRANTY)),
+        cites=("returns-policy.md", "shipping-policy.md", "warranty.md"),
+    ),
+    Intent(
+        "return_eligibility",
+        (r"(?i)\b(?:can i|could i|am i (?:still )?(?:able|allowed|eligible))\b.*\breturn",),
+        reasoning=(
+            "The customer asks whether an opened item can still be returned after some time. "
+            "The returns policy has a general 30-day window and a shorter 14-day window for "
+            "opened electronics, so the answer depends on the item type; I should check the "
+            "policy file and state both limits."
+        ),
+        search="return window opened electronics",
+        reply=(
+            "It depends on the item: unopened items can be returned within 30 days of delivery, "
+            "but opened electronics only within 14 days, with all accessories and the original "
+            "packaging. After that, only damaged or wrong items can still be returned (within "
+            "60 days)."
+        ),
+        cites=("returns-policy.md",),
+    ),
+    Intent(
+        "returns_policy",
+        (
+            r"(?i)^(?!.*\b(?:can|could|am) i\b)(?!.*\b(?:full|whole|entire|complete)\b)"
+            r".*\b(?:returns?|refunds?)\b",
+        ),
+        search="returns policy",
+        reply=(
+            "You can return most items within 30 days of delivery for a full refund; opened "
+            "electronics within 14 days. Refunds arrive within 5 business days after the "
+            "warehouse receives the parcel."
+        ),
+        cites=("returns-policy.md",),
+    ),
+    Intent(
+        "shipping_policy",
+        (r"(?i)^(?!.*\b(?:full|whole|entire|complete)\b).*\b(?:shipping|delivery|deliver)\b",),
+        search="shipping policy costs and times",
+        reply=(
+            "Standard shipping takes 3 to 5 business days and is free over 50 EUR (otherwise "
+            "4.90 EUR); express delivers the next business day for 9.90 EUR."
+        ),
+        cites=("shipping-policy.md",),
+    ),
+    Intent(
+        "warranty",
+        (r"(?i)^(?!.*\b(?:full|whole|entire|complete)\b).*\b(?:warranty|guarantee|defect)",),
+        search="warranty coverage",
+        reply=(
+            "Electronics carry a two-year warranty from delivery covering manufacturing "
+            "defects (not accidental damage); Contoso repairs, replaces or refunds the item."
+        ),
+        cites=("warranty.md",),
+    ),
+)
+
+POLICY_ASSISTANT = AgentSpec(
+    name="policy-assistant",
+    version="2",
+    model="o4-mini",
+    instructions=(
+        "You answer questions about Contoso Retail's returns, shipping and warranty policies "
+        "from the attached files only, and cite them. Answer each policy in its own message."
+    ),
+    server_label="",
+    server_url="",
+    tools=(),
+    slots=(),
+    intents=POLICY_INTENTS,
+    help_text="Ask me about returns, shipping or the warranty.",
+    fallback="Sorry, I can only answer questions about our policies.",
+    knowledge=KnowledgeBase("vs_Pq7Lm2Xr9Tb4Wd1Nc8Hk5Zf", POLICY_FILES),
+    message_per_intent=True,
+    max_output_tokens=300,
+)
+
 AGENTS: Mapping[str, AgentSpec] = {
-    agent.name: agent for agent in (RETAIL_SUPPORT, RETAIL_SUPPORT_GUARDED)
+    agent.name: agent for agent in (RETAIL_SUPPORT, RETAIL_SUPPORT_GUARDED, POLICY_ASSISTANT)
 }

@@ -87,6 +87,33 @@ class Intent:
     """A newly given value of these slots starts this intent when nothing else was asked."""
     consumes: tuple[str, ...] = ()
     """Slots forgotten once the intent is complete (e.g. a return reason)."""
+    search: str = ""
+    """A query for the agent's file_search tool: the turn makes one `file_search_call`."""
+    cites: tuple[str, ...] = ()
+    """Knowledge-base files the reply cites (`file_citation` annotations at its end)."""
+    reasoning: str = ""
+    """A reasoning summary: the turn starts with a `reasoning` item (reasoning models)."""
+
+
+@dataclass(frozen=True)
+class Document:
+    file_id: str
+    filename: str
+    text: str
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    """The files behind an agent's file_search tool, in one vector store."""
+
+    vector_store_id: str
+    documents: tuple[Document, ...]
+
+    def document(self, filename: str) -> Document:
+        for document in self.documents:
+            if document.filename == filename:
+                return document
+        raise KeyError(f"the knowledge base has no file {filename!r}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,12 @@ class AgentSpec:
     help_text: str
     fallback: str
     require_approval: frozenset[str] = frozenset()
+    knowledge: KnowledgeBase | None = None
+    """Files the agent's file_search tool searches; None: no file_search tool."""
+    message_per_intent: bool = False
+    """Answer each intent of a turn in its own message item (small talk joins the next)."""
+    max_output_tokens: int | None = None
+    """Output budget per response; a longer answer is cut (`incomplete`, `max_output_tokens`)."""
 
     def tool(self, name: str) -> ToolSpec:
         for tool in self.tools:
@@ -142,11 +175,30 @@ class ApprovalRequest:
 
 
 @dataclass(frozen=True)
+class Citation:
+    file_id: str
+    filename: str
+    index: int
+    """Offset in the message text the citation belongs after."""
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
+    citations: tuple[Citation, ...] = ()
 
 
-Event = ListTools | ToolCall | ApprovalRequest | Reply
+@dataclass(frozen=True)
+class Reasoning:
+    summary: str
+
+
+@dataclass(frozen=True)
+class FileSearch:
+    queries: tuple[str, ...]
+
+
+Event = ListTools | ToolCall | ApprovalRequest | Reply | Reasoning | FileSearch
 
 
 @dataclass
@@ -206,10 +258,39 @@ def _choose_intents(
     return tasks, small_talk
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One thing the agent says: its text, the files it cites, whether it answers a task."""
+
+    text: str
+    cites: tuple[str, ...] = ()
+    task: bool = False
+
+
+def _replies(agent: AgentSpec, parts: list[_Part]) -> list[Reply]:
+    """The turn's message items: one, or one per answered task (`message_per_intent`)."""
+    groups: list[list[_Part]] = [[]]
+    for part in parts:
+        if agent.message_per_intent and part.task and any(p.task for p in groups[-1]):
+            groups.append([])
+        groups[-1].append(part)
+    replies = []
+    for group in groups:
+        text, citations = "", []
+        for part in group:
+            text = f"{text} {part.text}" if text else part.text
+            for filename in part.cites:
+                assert agent.knowledge is not None, f"{agent.name} cites without a knowledge base"
+                document = agent.knowledge.document(filename)
+                citations.append(Citation(document.file_id, document.filename, len(text)))
+        replies.append(Reply(text, tuple(citations)))
+    return replies
+
+
 def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Event]:
     """Play one user turn; updates `state` and returns the turn's events."""
     events: list[Event] = []
-    if not state.tools_listed:
+    if agent.tools and not state.tools_listed:
         events.append(ListTools())
         state.tools_listed = True
 
@@ -218,7 +299,15 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
     state.slots.update(found)
     tasks, small_talk = _choose_intents(agent, state, text, new_slots, free_text)
 
-    said = [intent.reply.format_map(state.slots) for intent in small_talk]
+    # A reasoning model thinks first, then searches its files, then answers.
+    reasoning = " ".join(i.reasoning for i in (*small_talk, *tasks) if i.reasoning)
+    if reasoning:
+        events.append(Reasoning(reasoning))
+    queries = tuple(i.search for i in tasks if i.search)
+    if queries:
+        events.append(FileSearch(queries))
+
+    said = [_Part(intent.reply.format_map(state.slots)) for intent in small_talk]
     state.pending = []
     missing_slot: str | None = None
     done: set[tuple[str, str]] = set()
@@ -237,33 +326,35 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
             tool = agent.tool(call.tool)
             if tool.name in agent.require_approval:
                 # The turn waits for the approval: no message until it is answered.
-                events.append(ApprovalRequest(tool.name, arguments, tuple(said)))
+                events.append(
+                    ApprovalRequest(tool.name, arguments, tuple(part.text for part in said))
+                )
                 for slot in intent.consumes:
                     state.slots.pop(slot, None)
                 state.awaiting = None
                 return events
             result = tool.run(arguments)
             events.append(ToolCall(tool.name, arguments, result))
-            said.append(tool.render(arguments, result, state.slots))
+            said.append(_Part(tool.render(arguments, result, state.slots), task=True))
         missing = [slot for slot in intent.needs if slot not in state.slots]
         if missing:
             state.pending.append(intent.name)
             missing_slot = missing_slot or missing[0]
         else:
             if intent.reply:
-                said.append(intent.reply.format_map(state.slots))
+                said.append(_Part(intent.reply.format_map(state.slots), intent.cites, task=True))
             for slot in intent.consumes:
                 state.slots.pop(slot, None)
 
     state.awaiting = missing_slot
     if missing_slot:
-        said.append(agent.slot(missing_slot).question)
+        said.append(_Part(agent.slot(missing_slot).question))
     if not tasks:
         if not small_talk:
-            said += [agent.fallback, agent.help_text]
+            said += [_Part(agent.fallback), _Part(agent.help_text)]
         elif any(intent.offer_help for intent in small_talk):
-            said.append(agent.help_text)
-    events.append(Reply(" ".join(said)))
+            said.append(_Part(agent.help_text))
+    events += _replies(agent, said)
     return events
 
 
@@ -276,13 +367,13 @@ def resume_approval(
 ) -> list[Event]:
     """Continue a turn that waited for approval: run the tool or say it was not run."""
     tool = agent.tool(pending.name)
-    said = list(pending.said_before)
+    said = [_Part(text) for text in pending.said_before]
     events: list[Event] = []
     if approve:
         result = tool.run(pending.arguments)
         events.append(ToolCall(tool.name, pending.arguments, result, approval_request_id))
-        said.append(tool.render(pending.arguments, result, state.slots))
+        said.append(_Part(tool.render(pending.arguments, result, state.slots), task=True))
     else:
-        said.append(tool.denied.format_map({**pending.arguments, "tool": tool.name}))
-    events.append(Reply(" ".join(said)))
+        said.append(_Part(tool.denied.format_map({**pending.arguments, "tool": tool.name})))
+    events += _replies(agent, said)
     return events

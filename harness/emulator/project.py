@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.emulator import payloads
+from harness.emulator import outcomes, payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import (
     AgentSpec,
@@ -21,41 +21,19 @@ from harness.emulator.engine import (
     ConversationState,
     Event,
     JsonObject,
+    Reply,
     resume_approval,
     run_turn,
 )
+from harness.emulator.errors import (
+    bad_request,
+    check_conversation_id,
+    not_found,
+    prompt_blocked,
+    rejected_parameters,
+)
 from harness.emulator.ids import IdFactory
-
-
-class ApiError(Exception):
-    """A request Foundry would refuse; rendered as `{"error": {code, message, type, param}}`."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        param: str | None = None,
-        type: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.param = param
-        self.type = type
-
-    def payload(self) -> JsonObject:
-        return payloads.error(self.code, self.message, type=self.type, param=self.param)
-
-
-def bad_request(message: str, param: str | None = None) -> ApiError:
-    return ApiError(400, "invalid_request", message, param=param)
-
-
-def not_found(message: str, param: str | None = None) -> ApiError:
-    return ApiError(404, "not_found", message, param=param)
+from harness.emulator.outcomes import Trigger
 
 
 @dataclass
@@ -163,6 +141,7 @@ def _reference_id(value: Any, field_name: str) -> str | None:
 
 class FoundryProject:
     def __init__(self, seed: str, agents: Mapping[str, AgentSpec] = AGENTS) -> None:
+        self.seed = seed
         self._ids = IdFactory(seed)
         self._agents = dict(agents)
         self._lock = threading.Lock()
@@ -179,12 +158,13 @@ class FoundryProject:
         number = next(self._conversation_numbers)
         return StoredConversation(
             number=number,
-            id=self._ids.make("conv", number),
+            id=self._ids.conversation_id(number),
             created_at=self._ids.timestamp(number),
             metadata=metadata,
         )
 
     def _conversation(self, conversation_id: str) -> StoredConversation:
+        check_conversation_id(conversation_id)
         found = self._conversations.get(conversation_id)
         if found is None:
             raise not_found(
@@ -194,7 +174,10 @@ class FoundryProject:
         return found
 
     def _agent(self, body: Mapping[str, Any]) -> AgentSpec:
-        reference = body.get("agent_reference", body.get("agent"))
+        rejected = rejected_parameters(body)
+        if rejected is not None:
+            raise rejected
+        reference = body.get("agent_reference")
         if reference is None:
             raise bad_request(
                 "name the agent: `agent_reference: {name, type: agent_reference}` "
@@ -206,10 +189,11 @@ class FoundryProject:
             raise bad_request("agent_reference needs a string `name`", "agent_reference")
         agent = self._agents.get(name)
         if agent is None:
-            known = ", ".join(sorted(self._agents))
+            raise not_found(f"Agent '{name}' not found.", param="agent_reference")
+        version = reference.get("version")
+        if version is not None and str(version) != agent.version:
             raise not_found(
-                f"Agent {name!r} not found. Known agents: {known}.",
-                param="agent_reference",
+                f"Agent '{name}' has no version '{version}'.", param="agent_reference.version"
             )
         return agent
 
@@ -267,15 +251,17 @@ class FoundryProject:
         return found
 
     def create_response(self, body: Mapping[str, Any]) -> JsonObject:
+        agent = self._agent(body)  # first: Foundry validates the payload before anything else
         if body.get("stream"):
             raise bad_request("streaming is not emulated; call without stream", "stream")
         if body.get("previous_response_id"):
             raise bad_request(
                 "previous_response_id is not emulated; use conversation", "previous_response_id"
             )
-        agent = self._agent(body)
         conversation_id = _reference_id(body.get("conversation"), "conversation")
         turn_input = parse_input(body.get("input"))
+        triggers, texts = outcomes.find_triggers(turn_input.texts)
+        turn_input = TurnInput(texts, turn_input.approvals)
         metadata = body.get("metadata") or {}
         with self._lock:
             if conversation_id is None:  # a one-off exchange: numbered, but not kept
@@ -289,7 +275,9 @@ class FoundryProject:
                         "in this conversation",
                         "input",
                     )
-            return self._play_turn(agent, stored, turn_input, conversation_id, metadata)
+            if Trigger.BLOCKED_PROMPT in triggers:  # refused before the agent reads it
+                raise prompt_blocked()
+            return self._play_turn(agent, stored, turn_input, conversation_id, metadata, triggers)
 
     def _play_turn(
         self,
@@ -298,9 +286,11 @@ class FoundryProject:
         turn_input: TurnInput,
         conversation_id: str | None,
         metadata: JsonObject,
+        triggers: set[Trigger],
     ) -> JsonObject:
         stored.turns += 1
         number, turn = stored.number, stored.turns
+        response_id = self._ids.make("resp", number, turn)
         index = itertools.count()
         inputs: list[JsonObject] = []
         events: list[Event] = []
@@ -329,18 +319,54 @@ class FoundryProject:
             )
             if isinstance(event, ApprovalRequest):
                 stored.state.approvals[item_id] = event
-            output.append(payloads.output_item(item_id, agent, event))
+            output.append(payloads.output_item(item_id, agent, event, response_id))
 
-        usage = payloads.usage([*stored.items, *inputs], output, agent.instructions)
+        outcome = _Outcome()
+        if Trigger.FAILED_RESPONSE in triggers:
+            output = [item for item in output if item["type"] != "message"]
+            outcome = _Outcome("failed", error=dict(outcomes.FAILED_ERROR))
+        elif Trigger.FILTERED_REPLY in triggers:
+            output = outcomes.stop_first_message(output)
+            outcome = _Outcome("incomplete", reason="content_filter")
+        elif agent.max_output_tokens is not None:
+            written = payloads.usage((), [i for i in output if i["type"] != "message"], agent)
+            budget = agent.max_output_tokens - written["output_tokens"]
+            cut = outcomes.fit_messages(output, 4 * budget)  # count_tokens: 4 characters a token
+            if cut is not None:
+                output = cut
+                outcome = _Outcome("incomplete", reason="max_output_tokens")
+
+        retrieved = [
+            agent.knowledge.document(citation.filename).text
+            for event in events
+            if isinstance(event, Reply) and agent.knowledge is not None
+            for citation in event.citations
+        ]
+        usage = payloads.usage([*stored.items, *inputs], output, agent, retrieved)
         stored.items += [*inputs, *output]
         result = payloads.response(
-            response_id=self._ids.make("resp", number, turn),
+            response_id=response_id,
             created_at=self._ids.timestamp(number, turn),
             agent=agent,
             output=output,
             usage=usage,
             conversation_id=conversation_id,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            status=outcome.status,
+            error=outcome.error,
+            incomplete_reason=outcome.reason,
+            content_filters=(
+                outcomes.content_filters_annotation()
+                if Trigger.FILTER_ANNOTATIONS in triggers
+                else None
+            ),
         )
         self._responses[result["id"]] = result
         return result
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str = "completed"
+    error: JsonObject | None = None
+    reason: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -24,8 +25,17 @@ from harness.credentials import STATIC_TEST_TOKEN
 from harness.emulator import payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import AgentSpec, JsonObject
+from harness.emulator.errors import (
+    ApiError,
+    bad_request,
+    not_found,
+    permission_denied,
+    rate_limited,
+    server_error,
+)
 from harness.emulator.faults import Fault, FaultConfig
-from harness.emulator.project import ApiError, FoundryProject, bad_request, not_found
+from harness.emulator.ids import IdFactory, as_uuid
+from harness.emulator.project import FoundryProject
 from harness.emulator.stats import EmulatorStats, StatsRecorder
 
 log = logging.getLogger("harness.emulator")
@@ -33,6 +43,9 @@ log = logging.getLogger("harness.emulator")
 ADMIN_STATS_PATH = "/_emulator/stats"
 # `{endpoint}/openai/v1/…` as azure-ai-projects builds it; also `/openai/…?api-version=…`.
 _API_PATH = re.compile(r"^(?:/api/projects/(?P<project>[^/]+))?/openai(?:/v1)?(?P<rest>/.*)$")
+# Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
+RATE_LIMIT_REQUESTS = 1_500
+RATE_LIMIT_TOKENS = 250_000
 _MALFORMED_BODY = b'{"id":"resp_malformed","object":"response","output":[{"type":"mess'
 
 Operation = Callable[[FoundryProject, Mapping[str, str], Mapping[str, str], Any], JsonObject]
@@ -79,6 +92,9 @@ class _Server(ThreadingHTTPServer):
         # Bearer tokens this project accepts: the harness's static test token, plus every
         # token the emulator's own Entra ID stand-in issues (see `FoundryEmulator.accept_token`).
         self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
+        self.ids = IdFactory(project.seed)
+        self._request_numbers = itertools.count(1)
+        self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -102,6 +118,9 @@ class _Server(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
+    def next_request_id(self) -> str:
+        return self.ids.request_id(next(self._request_numbers))
+
     def stats(self) -> EmulatorStats:
         return self.counters.snapshot(self.project.conversation_count)
 
@@ -113,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 30  # an idle keep-alive connection is closed after this many seconds
     server: _Server
+    request_id: str | None = None
+    responses_call = 0  # the call number of a `POST …/responses`, else 0
 
     # No Date header and a fixed Server header: responses stay byte-identical across runs.
     def send_response(self, code: int, message: str | None = None) -> None:
@@ -147,17 +168,15 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == ADMIN_STATS_PATH and self.command == "GET":
             self._send_json(200, self.server.stats().as_dict())
             return
+        self.request_id = self.server.next_request_id()
         route, params = self._route(url.path)
         call = self.server.counters.request(route.name if route else "unrouted")
+        self.responses_call = call if route is not None and route.name == "POST /responses" else 0
         faults = self.server.faults
         if faults.latency:
             time.sleep(faults.latency)
         try:
-            if (
-                route is not None
-                and route.name == "POST /responses"
-                and self._inject(faults.fault_for(call))
-            ):
+            if self.responses_call and self._inject(faults.fault_for(call)):
                 return
             self._authorize()
             if route is None:
@@ -169,14 +188,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(body) if self.command == "POST" else None,
             )
         except ApiError as error:
-            self._send_json(error.status, error.payload())
+            self._send_error(error)
             return
         except Exception as error:  # a bug in the emulator, not a Foundry behaviour
             log.exception("emulator failed on %s %s", self.command, self.path)
-            self._send_json(
-                500, payloads.error("server_error", f"emulator bug: {error!r}", type="server_error")
-            )
+            self._send_error(server_error(f"emulator bug: {error!r}"))
             return
+        if self.responses_call:
+            self.server.tokens_used += int((payload.get("usage") or {}).get("total_tokens", 0))
         self._send_json(200, payload)
 
     def _read_body(self) -> bytes:
@@ -194,15 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
         return None, {}
 
     def _authorize(self) -> None:
+        """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`)."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(
-                401,
-                "unauthorized",
-                "Access denied due to missing or invalid authentication: "
-                "send `Authorization: Bearer <token>`.",
-                type="authentication_error",
-            )
+        token = token.strip()
+        if scheme.lower() == "bearer" and token in self.server.accepted_tokens:
+            return
+        raise permission_denied(self.command, has_token=scheme.lower() == "bearer" and bool(token))
 
     @staticmethod
     def _json(body: bytes) -> JsonObject:
@@ -223,27 +239,42 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # closed without a byte of response
         elif fault is Fault.RATE_LIMIT:
             delay = self.server.faults.retry_after
-            self._send_json(
-                429,
-                payloads.error(
-                    "rate_limit_exceeded",
-                    "Rate limit is exceeded. Try again later.",
-                    type="rate_limit_error",
-                ),
+            self._send_error(
+                rate_limited(delay),
                 {"Retry-After": str(math.ceil(delay)), "retry-after-ms": str(round(delay * 1000))},
             )
         elif fault is Fault.SERVER_ERROR:
-            self._send_json(
-                500,
-                payloads.error(
-                    "server_error",
-                    "The server had an error processing your request.",
-                    type="server_error",
-                ),
-            )
+            self._send_error(server_error("The server had an error while processing your request."))
         else:
             self._send_raw(200, _MALFORMED_BODY)
         return True
+
+    def _send_error(self, error: ApiError, headers: Mapping[str, str] | None = None) -> None:
+        """An error body that carries this call's request id, which the headers carry too."""
+        request_id = self.request_id or self.server.next_request_id()
+        self._send_json(error.status, error.payload(request_id), headers)
+
+    def _headers(self, status: int) -> dict[str, str]:
+        """The headers a client reads: the request id (openai's `request_id` is
+        `x-request-id`; Azure's gateway adds `apim-request-id`) and, on responses calls,
+        the rate-limit counters (a 429 has none left)."""
+        request_id = getattr(self, "request_id", None)
+        if request_id is None:  # the admin route
+            return {}
+        headers = {"x-request-id": request_id, "apim-request-id": as_uuid(request_id)}
+        if self.responses_call:
+            used = self.server.tokens_used
+            headers |= {
+                "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+                "x-ratelimit-remaining-requests": str(
+                    0 if status == 429 else RATE_LIMIT_REQUESTS - self.responses_call
+                ),
+                "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
+                "x-ratelimit-remaining-tokens": str(
+                    0 if status == 429 else max(RATE_LIMIT_TOKENS - used, 0)
+                ),
+            }
+        return headers
 
     def _send_json(
         self, status: int, payload: JsonObject, headers: Mapping[str, str] | None = None
@@ -254,12 +285,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**self._headers(status), **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
-        if self.path != ADMIN_STATS_PATH:
+        if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
             self.server.counters.status(status)
+        self.wfile.write(body)
 
 
 class FoundryEmulator:
