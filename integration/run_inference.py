@@ -130,6 +130,7 @@ class RawModelOutput(BaseModel):
     content_filters: list[dict[str, Any]] = Field(default_factory=list)
     blocked: dict[str, Any] | None = None
     seeded_messages: int = 0  # earlier messages a new conversation was seeded with
+    left_out_messages: int = 0  # earlier messages not seeded: blocked prompts and refusals
 
     def add_response(self, response: dict[str, Any]) -> None:
         """One round's response: its items, usage, status and content-filter annotations."""
@@ -307,11 +308,11 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
         if not conversation_id:
             seed = _seed_items(model_input, settings)
             conversation_id = _create_conversation(client, seed)
-        raw = RawModelOutput(
-            conversation_id=conversation_id,
-            output=[],
-            seeded_messages=0 if model_input.conversation_id else len(model_input.history),
-        )
+        raw = RawModelOutput(conversation_id=conversation_id, output=[])
+        if not model_input.conversation_id:
+            kept = _without_blocked_prompts(model_input.history)
+            raw.seeded_messages = len(kept)
+            raw.left_out_messages = len(model_input.history) - len(kept)
         _run_rounds(client, raw, model_input.user_message, settings)
     return raw
 
@@ -326,9 +327,26 @@ def _seed_items(model_input: ModelInput, settings: FoundrySettings) -> list[dict
     system = model_input.system_messages if settings.system_message == "include" else []
     items = [{"type": "message", "role": "system", "content": text} for text in system]
     items += [
-        {"type": "message", "role": turn.role, "content": turn.text} for turn in model_input.history
+        {"type": "message", "role": turn.role, "content": turn.text}
+        for turn in _without_blocked_prompts(model_input.history)
     ]
     return items
+
+
+def _without_blocked_prompts(history: list[ChatTurn]) -> list[ChatTurn]:
+    """The history less each prompt the content filter blocked and the refusal that answered it.
+
+    Seeded back into a new conversation, a blocked prompt would be filtered again with every
+    later turn; left out, the conversation goes on as it did when the id was echoed.
+    """
+    kept: list[ChatTurn] = []
+    for turn in history:
+        if turn.role == "assistant" and turn.text.startswith(_BLOCKED_PROMPT_REFUSAL):
+            if kept and kept[-1].role == "user":
+                kept.pop()
+            continue
+        kept.append(turn)
+    return kept
 
 
 def _run_rounds(
@@ -741,9 +759,13 @@ def convert_model_output(raw: RawModelOutput) -> OpenResponsesModelOutput:
         content_filters=raw.content_filters,
         blocked=raw.blocked,
         seeded_messages=raw.seeded_messages,
+        left_out_messages=raw.left_out_messages,
     )
 
 
+# A filtered turn's reply. A blocked prompt's refusal is recognised in a rebuilt chat by it.
+_REFUSAL = "I can't help with that. Azure AI Foundry's content filter blocked"
+_BLOCKED_PROMPT_REFUSAL = f"{_REFUSAL} the request"
 # What Open Responses allows in OutputTextContent.annotations.
 Annotation = UrlCitationBody | TextCitationBody
 # Items that carry no tool call: the tool catalogue and the model's reasoning summary.
@@ -785,6 +807,7 @@ class OpenResponsesConverter:
         content_filters: list[dict[str, Any]] | None = None,
         blocked: dict[str, Any] | None = None,
         seeded_messages: int = 0,
+        left_out_messages: int = 0,
     ) -> OpenResponsesModelOutput:
         items: list[TraceItem] = []
         reply = _Reply()
@@ -836,11 +859,13 @@ class OpenResponsesConverter:
             extra["incomplete_details"] = {"reason": incomplete_reason or "unknown"}
         if filters:
             extra["content_filters"] = filters
-        if seeded_messages:
+        if seeded_messages or left_out_messages:
             extra["conversation_seeded"] = {
                 "messages": seeded_messages,
                 "reason": "the request's assistant messages carry no conversation_id",
             }
+            if left_out_messages:
+                extra["conversation_seeded"]["left_out_blocked"] = left_out_messages
         items.append(
             self.build_assistant_message(
                 text, conversation_id, annotations, status=message_status, **extra
@@ -1087,6 +1112,7 @@ def refusal_text(source_type: str, content_filters: list[dict[str, Any]]) -> str
             label = f"{category}: {severity}" if isinstance(severity, str) else str(category)
             if label not in flagged:
                 flagged.append(label)
-    what = "the request" if source_type == "prompt" else "the reply"
     why = f" ({', '.join(flagged)})" if flagged else ""
-    return f"I can't help with that. Azure AI Foundry's content filter blocked {what}{why}."
+    if source_type == "prompt":
+        return f"{_BLOCKED_PROMPT_REFUSAL}{why}."
+    return f"{_REFUSAL} the reply{why}."
