@@ -314,6 +314,9 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
             raw.seeded_messages = len(kept)
             raw.left_out_messages = len(model_input.history) - len(kept)
         _run_rounds(client, raw, model_input.user_message, settings)
+    if raw.blocked and raw.blocked.get("message"):
+        # Foundry's words go into the output AI GO! stores: scrubbed like an error message.
+        raw.blocked["message"] = redact(str(raw.blocked["message"]), environment)
     return raw
 
 

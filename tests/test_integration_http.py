@@ -439,6 +439,20 @@ def test_blocked_prompt_is_a_refusal_and_the_conversation_goes_on(
     }
 
 
+def test_a_blocked_prompts_message_is_scrubbed_like_an_error(
+    snippet: ModuleType, foundry: ScriptedFoundry
+) -> None:
+    body = json.loads(json.dumps(PROMPT_BLOCKED_BODY))
+    body["error"]["message"] += " Authorization: Bearer test-token; client_secret=sp-secret-value"
+    foundry.responses = [Reply(400, body)]
+    returned = snippet.run_inference(
+        chat_body({"role": "user", "content": "..."}),
+        env(foundry, AZURE_CLIENT_SECRET="sp-secret-value"),
+    )
+    assert "content management policy" in returned
+    assert "test-token" not in returned and "sp-secret-value" not in returned
+
+
 def test_blocked_prompt_raises_when_the_setting_says_so(
     snippet: ModuleType, foundry: ScriptedFoundry
 ) -> None:
