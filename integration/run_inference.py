@@ -304,15 +304,13 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
         )
     client = get_foundry_client(environment)
     with _foundry_errors(environment):
-        conversation_id = model_input.conversation_id
-        if not conversation_id:
-            seed = _seed_items(model_input, settings)
-            conversation_id = _create_conversation(client, seed)
-        raw = RawModelOutput(conversation_id=conversation_id, output=[])
-        if not model_input.conversation_id:
-            kept = _without_blocked_prompts(model_input.history)
-            raw.seeded_messages = len(kept)
-            raw.left_out_messages = len(model_input.history) - len(kept)
+        raw = RawModelOutput(conversation_id=model_input.conversation_id, output=[])
+        if not raw.conversation_id:
+            history = _without_blocked_prompts(model_input.history)
+            raw.seeded_messages = len(history)
+            raw.left_out_messages = len(model_input.history) - len(history)
+            system = model_input.system_messages if settings.system_message == "include" else []
+            raw.conversation_id = _create_conversation(client, _seed_items(system, history))
         _run_rounds(client, raw, model_input.user_message, settings)
     if raw.blocked and raw.blocked.get("message"):
         # Foundry's words go into the output AI GO! stores: scrubbed like an error message.
@@ -320,19 +318,15 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
     return raw
 
 
-def _seed_items(model_input: ModelInput, settings: FoundrySettings) -> list[dict[str, Any]]:
+def _seed_items(system: list[str], history: list[ChatTurn]) -> list[dict[str, Any]]:
     """A new conversation's first items: the system message(s), then the earlier turns.
 
     The earlier turns matter when AI GO! rebuilt the request from a trace (latticeflow-core's
     trace_items_to_model_input keeps only the text of assistant messages, so no conversation
     id comes back): a conversation seeded with them keeps the agent's memory.
     """
-    system = model_input.system_messages if settings.system_message == "include" else []
     items = [{"type": "message", "role": "system", "content": text} for text in system]
-    items += [
-        {"type": "message", "role": turn.role, "content": turn.text}
-        for turn in _without_blocked_prompts(model_input.history)
-    ]
+    items += [{"type": "message", "role": turn.role, "content": turn.text} for turn in history]
     return items
 
 
@@ -704,8 +698,7 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
             code,
             redact(message, environment),
             status_code=exc.status_code,
-            request_id=exc.request_id
-            or (_body_request_id(exc.body) if isinstance(exc.body, dict) else None),
+            request_id=exc.request_id or _body_request_id(_object(exc.body)),
         ) from None
     except openai.APITimeoutError:
         raise FoundryError("timeout", "the request to Foundry timed out") from None
