@@ -1000,7 +1000,7 @@ class OpenResponsesConverter:
             return None  # nothing to cite
         if kind != "text_citation":
             fields["foundry_type"] = kind
-        return TextCitationBody(content=source, **fields)
+        return TextCitationBody(type="text_citation", content=source, **fields)
 
     def build_usage(self, usage: dict[str, Any]) -> ModelUsage | None:
         prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")

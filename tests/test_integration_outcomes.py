@@ -87,6 +87,20 @@ def test_file_citation_survives_as_a_text_citation_with_foundrys_fields(
         "filename": "product_info.md",
         "foundry_type": "file_citation",
     }
+    # The returned JSON names the Open Responses type beside Foundry's.
+    returned = snippet.convert_model_output(
+        snippet.RawModelOutput(conversation_id=CONV, output=body["output"])
+    ).model_dump_json()
+    assert json.loads(returned)["items"][-1]["content"][0]["annotations"] == [
+        {
+            "type": "text_citation",
+            "content": "product_info.md",
+            "file_id": "assistant-7Da9yX5hoBauj5UKoVTynC",
+            "index": 335,
+            "filename": "product_info.md",
+            "foundry_type": "file_citation",
+        }
+    ]
     # What AI GO! echoes next turn is still the plain text with the conversation id.
     echoed = echo(output)
     assert echoed.content == getattr(part, "text", "")
