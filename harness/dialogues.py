@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -53,7 +54,23 @@ class Dialogue(BaseModel):
     agent: str | None = Field(
         default=None, description="Agent to address; default AZURE_FOUNDRY_AGENT_NAME."
     )
+    request_mode: Literal["echo", "rebuild"] = Field(
+        default="echo",
+        description="How AI GO! builds each turn's request: `echo` repeats earlier replies as "
+        "model_output_to_message made them (with conversation_id); `rebuild` rebuilds the chat "
+        "from the trace with latticeflow-core's converters (text only).",
+    )
+    system: str | None = Field(
+        default=None, description="A system message leading every request, as AI GO! sends it."
+    )
     turns: list[Turn] = Field(min_length=1)
+
+    @field_validator("system")
+    @classmethod
+    def _system_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the system message is empty; write it or leave `system` out")
+        return value
 
     @field_validator("name")
     @classmethod

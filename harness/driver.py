@@ -1,8 +1,16 @@
 """Drives one dialogue through `run_inference`, turn by turn, exactly as AI GO! does.
 
-Each request holds the whole chat so far; every earlier assistant message is
-`model_output_to_message` of that turn's output, so the extra `conversation_id` field rides
-along as it does in AI GO!. Every turn's output is checked the way AI GO! reads it.
+Each request holds the whole chat so far, built either way AI GO! builds it (the dialogue's
+`request_mode`), optionally after a leading system message (`system`):
+
+- `echo`: every earlier assistant message is `model_output_to_message` of that turn's output,
+  so the extra `conversation_id` field rides along and the snippet continues one conversation;
+- `rebuild`: the chat is rebuilt from the trace with latticeflow-core's converters
+  (`model_input_to_trace_items`, `model_output_to_trace_items`, `trace_items_to_model_input`),
+  which keep the text of assistant messages only: no conversation id comes back, so every turn
+  the snippet starts a new conversation seeded with the earlier turns, and says so.
+
+Every turn's output is checked the way AI GO! reads it.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from latticeflow.core.dtypes import (
     ChatCompletionInput,
@@ -19,7 +27,11 @@ from latticeflow.core.dtypes import (
     Message,
     MessageRole,
     OpenResponsesModelOutput,
+    TraceItem,
+    model_input_to_trace_items,
     model_output_to_message,
+    model_output_to_trace_items,
+    trace_items_to_model_input,
 )
 from pydantic import ValidationError
 
@@ -56,9 +68,20 @@ class TurnResult:
         once: a dialogue's requests repeat all earlier turns)."""
         return model_output_to_message(self.output)
 
+    @cached_property
+    def trace_items(self) -> list[TraceItem]:
+        """This turn in the trace AI GO! keeps: the user message, then the output's items."""
+        return [*_trace_items("user", self.user), *model_output_to_trace_items(self.output)]
+
     @property
     def conversation_id(self) -> str:
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
+
+    @property
+    def seeded_messages(self) -> int:
+        """How many earlier messages the snippet seeded a new conversation with (0: none)."""
+        seeded = (self.assistant_message.model_extra or {}).get("conversation_seeded") or {}
+        return int(seeded.get("messages") or 0) if isinstance(seeded, dict) else 0
 
     @property
     def reply(self) -> str:
@@ -76,14 +99,67 @@ def _last_assistant_message(output: OpenResponsesModelOutput) -> Message:
     raise LookupError("no assistant message")
 
 
-def build_request_body(previous: list[TurnResult], user_text: str) -> str:
-    """The chat-completion body AI GO! sends for the next turn."""
+RequestMode = Literal["echo", "rebuild"]
+
+
+def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
+    message = ChatCompletionInputMessage(role=role, content=text)
+    return model_input_to_trace_items(ChatCompletionInput(messages=[message]))
+
+
+def build_request_body(
+    previous: list[TurnResult],
+    user_text: str,
+    *,
+    mode: RequestMode = "echo",
+    system: str | None = None,
+) -> str:
+    """The chat-completion body AI GO! sends for the next turn (see the module docstring)."""
     messages: list[Any] = []
-    for turn in previous:
-        messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
-        messages.append(turn.echo)
+    if mode == "echo":
+        if system is not None:
+            messages.append(ChatCompletionInputMessage(role="system", content=system))
+        for turn in previous:
+            messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
+            messages.append(turn.echo)
+    else:
+        trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
+        for turn in previous:
+            trace += turn.trace_items
+        if trace:
+            rebuilt = trace_items_to_model_input(trace)
+            assert isinstance(rebuilt, ChatCompletionInput)  # chat items only
+            messages += rebuilt.messages
     messages.append(ChatCompletionInputMessage(role="user", content=user_text))
     return ChatCompletionInput(messages=messages).model_dump_json()
+
+
+def conversations_expected(dialogue: Dialogue) -> int:
+    """Conversations a recording of `dialogue` creates: one when the id is echoed; in
+    `rebuild` mode one per turn (each seeded with the turns before it)."""
+    return 1 if dialogue.request_mode == "echo" else len(dialogue.turns)
+
+
+def check_conversation(dialogue: Dialogue, result: TurnResult, first: TurnResult | None) -> None:
+    """Echo: the conversation id never changes. Rebuild: each turn after the first says it
+    seeded its new conversation with every earlier message, so the agent keeps its memory."""
+    if dialogue.request_mode == "echo":
+        if first is not None and result.conversation_id != first.conversation_id:
+            raise TurnFailure(
+                dialogue.name,
+                result.number,
+                f"conversation id changed from {first.conversation_id!r} "
+                f"to {result.conversation_id!r}",
+            )
+        return
+    expected = 2 * (result.number - 1)
+    if result.seeded_messages != expected:
+        raise TurnFailure(
+            dialogue.name,
+            result.number,
+            f"the request was rebuilt from the trace, so the new conversation should be seeded "
+            f"with the {expected} earlier messages; the reply says {result.seeded_messages}",
+        )
 
 
 def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesModelOutput:
@@ -135,20 +211,16 @@ def drive_dialogue(
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
-        body = build_request_body(results, turn.user)
+        body = build_request_body(
+            results, turn.user, mode=dialogue.request_mode, system=dialogue.system
+        )
         try:
             output_json = run_inference(body, dict(environment))
         except Exception as exc:
             raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
         output = check_turn(dialogue.name, number, output_json)
         result = TurnResult(number, turn.user, body, output_json, output)
-        if results and result.conversation_id != results[0].conversation_id:
-            raise TurnFailure(
-                dialogue.name,
-                number,
-                f"conversation id changed from {results[0].conversation_id!r} "
-                f"to {result.conversation_id!r}",
-            )
+        check_conversation(dialogue, result, results[0] if results else None)
         if check_expected:
             check_expectations(dialogue.name, turn, result)
         results.append(result)

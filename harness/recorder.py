@@ -26,7 +26,7 @@ from vcr.cassette import Cassette
 
 from harness.cassettes import recording_vcr
 from harness.dialogues import Dialogue
-from harness.driver import TurnFailure, drive_dialogue
+from harness.driver import TurnFailure, conversations_expected, drive_dialogue
 from harness.integration_loader import load_integration
 from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
@@ -86,11 +86,12 @@ def _record_one(
                     on_turn=on_turn,
                 )
                 created = conversations_created(cassette)
-                if created != 1:
+                if created != conversations_expected(dialogue):
                     raise TurnFailure(
                         dialogue.name,
                         outcome.turns_done,
-                        f"{created} conversations were created, expected exactly 1",
+                        f"{created} conversations were created, "
+                        f"expected exactly {conversations_expected(dialogue)}",
                     )
         recorded = cassette
     except Cancelled as exc:

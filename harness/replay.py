@@ -21,7 +21,13 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from harness.cassettes import describe_unmatched_request, parsed_body, replaying
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
-from harness.driver import RunInference, TurnFailure, TurnResult, drive_dialogue
+from harness.driver import (
+    RunInference,
+    TurnFailure,
+    TurnResult,
+    conversations_expected,
+    drive_dialogue,
+)
 from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
@@ -197,9 +203,10 @@ def replay_dialogue(
                 f"the recording does not have\n{detail}\n{rerecord_hint(dialogue.name)}"
             ) from None
         created = conversations_created(cassette)
-        if created != 1:
+        if created != conversations_expected(dialogue):
             raise ReplayError(
-                f"{dialogue.name}: the recording created {created} conversations, expected 1"
+                f"{dialogue.name}: the recording created {created} conversations, "
+                f"expected {conversations_expected(dialogue)}"
             )
         if not cassette.all_played:
             unplayed = [

@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, NamedTuple
 
@@ -38,7 +38,9 @@ from latticeflow.core.dtypes import (
     ModelUsage,
     OpenResponsesModelOutput,
     OutputTextContent,
+    TextCitationBody,
     TraceItem,
+    UrlCitationBody,
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,6 +56,8 @@ CLIENT_SECRET_KEY = "AZURE_CLIENT_SECRET"
 TOKEN_CREDENTIAL_KEY = "AZURE_TOKEN_CREDENTIAL"
 MCP_APPROVAL_KEY = "FOUNDRY_MCP_APPROVAL"
 MAX_APPROVAL_ROUNDS_KEY = "FOUNDRY_MAX_APPROVAL_ROUNDS"
+CONTENT_FILTER_KEY = "FOUNDRY_CONTENT_FILTER"
+SYSTEM_MESSAGE_KEY = "FOUNDRY_SYSTEM_MESSAGE"
 
 DEFAULT_MAX_APPROVAL_ROUNDS = 5
 
@@ -89,23 +93,56 @@ class FoundryError(RuntimeError):
 # --------------------------------------------------------------------------------------
 
 
+class ChatTurn(BaseModel):
+    """An earlier message of the chat, as text (what a new conversation is seeded with)."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
 class ModelInput(BaseModel):
     """What the Foundry call needs from one AI GO! request."""
 
     conversation_id: str = ""  # empty on the first turn: a new conversation is created
     user_message: str
+    # AI GO!'s system prompt(s); a new conversation starts with them (FOUNDRY_SYSTEM_MESSAGE).
+    system_messages: list[str] = Field(default_factory=list)
+    # Only without a conversation id: the messages before the newest user message, which a
+    # new conversation is seeded with so the agent keeps its memory (see query_model).
+    history: list[ChatTurn] = Field(default_factory=list)
 
 
 class RawModelOutput(BaseModel):
     """Foundry's output items of every round of the turn, the conversation used, summed usage.
 
     Approval answers the snippet sent are kept in ``output`` (as ``mcp_approval_response``
-    items, in order) so the converter can show denied tool calls.
+    items, in order) so the converter can show denied tool calls. ``status`` and
+    ``incomplete_reason`` are the last round's; ``content_filters`` collects every round's
+    annotations; ``blocked`` is set when Foundry's content filter rejected the input (HTTP 400)
+    and FOUNDRY_CONTENT_FILTER says to answer with a refusal.
     """
 
     conversation_id: str
     output: list[dict[str, Any]]
     usage: dict[str, Any] = Field(default_factory=dict)
+    status: str = "completed"
+    incomplete_reason: str | None = None
+    content_filters: list[dict[str, Any]] = Field(default_factory=list)
+    blocked: dict[str, Any] | None = None
+    seeded_messages: int = 0  # earlier messages a new conversation was seeded with
+    left_out_messages: int = 0  # earlier messages not seeded: blocked prompts and refusals
+
+    def add_response(self, response: dict[str, Any]) -> None:
+        """One round's response: its items, usage, status and content-filter annotations."""
+        self.output.extend(response.get("output") or [])
+        self.usage = sum_usage(self.usage, response.get("usage") or {})
+        self.status = str(response.get("status") or "completed")
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        self.incomplete_reason = str(reason) if reason else None
+        # tests/reference/content-filters.md, shape 1: a top-level `content_filters` array.
+        filters = response.get("content_filters")
+        if isinstance(filters, list):
+            self.content_filters.extend(f for f in filters if isinstance(f, dict))
 
 
 class ApprovalPolicy(BaseModel):
@@ -129,6 +166,13 @@ class FoundrySettings(BaseModel):
     agent_name: str
     approval_policy: ApprovalPolicy = ApprovalPolicy()
     max_approval_rounds: int = DEFAULT_MAX_APPROVAL_ROUNDS
+    # refuse: a filtered prompt or reply becomes a refusal message (the evaluation scores
+    # it, the conversation goes on); raise: FoundryError with code content_filter.
+    content_filter: Literal["refuse", "raise"] = "refuse"
+    # include: a new conversation starts with the system message(s) as its first items (the
+    # agent's own instructions stay; Foundry rejects `instructions` beside an agent);
+    # ignore: dropped; reject: ValueError.
+    system_message: Literal["include", "ignore", "reject"] = "include"
 
 
 # --------------------------------------------------------------------------------------
@@ -179,10 +223,30 @@ def convert_user_input(data: ChatCompletionInput) -> ModelInput:
     user_text = _message_text(last_user.content)
     if not user_text.strip():
         raise ValueError("the newest user message has no text")
+    conversation_id = _latest_conversation_id(messages)
     return ModelInput(
-        conversation_id=_latest_conversation_id(messages),
+        conversation_id=conversation_id,
         user_message=user_text,
+        system_messages=_system_texts(messages),
+        # With a conversation id, Foundry holds the earlier turns already.
+        history=[] if conversation_id else _earlier_turns(messages, last_user),
     )
+
+
+def _system_texts(messages: list[Any]) -> list[str]:
+    texts = (_message_text(m.content) for m in messages if m.role == "system")
+    return [text for text in texts if text.strip()]
+
+
+def _earlier_turns(messages: list[Any], newest_user: Any) -> list[ChatTurn]:
+    """User and assistant messages before the newest user message, in order, with text."""
+    earlier = messages[: next(i for i, m in enumerate(messages) if m is newest_user)]
+    turns = (
+        ChatTurn(role=m.role, text=_message_text(m.content))
+        for m in earlier
+        if m.role in ("user", "assistant")
+    )
+    return [turn for turn in turns if turn.text.strip()]
 
 
 def _flatten_text_parts(message: Any) -> Any:
@@ -233,45 +297,116 @@ def _latest_conversation_id(messages: list[Any]) -> str:
 
 def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawModelOutput:
     settings = read_settings(environment)
+    if model_input.system_messages and settings.system_message == "reject":
+        raise ValueError(
+            f"the chat has a system message and {SYSTEM_MESSAGE_KEY} is 'reject'; the agent's "
+            "instructions live on the agent: drop the system message or set 'include'"
+        )
     client = get_foundry_client(environment)
     with _foundry_errors(environment):
-        conversation_id = model_input.conversation_id or _create_conversation(client)
-        first = _create_response(
-            client, conversation_id, model_input.user_message, settings.agent_name
-        )
-        output, usage = _answer_approvals(client, conversation_id, first, settings)
-    return RawModelOutput(conversation_id=conversation_id, output=output, usage=usage)
+        raw = RawModelOutput(conversation_id=model_input.conversation_id, output=[])
+        if not raw.conversation_id:
+            history = _without_blocked_prompts(model_input.history)
+            raw.seeded_messages = len(history)
+            raw.left_out_messages = len(model_input.history) - len(history)
+            system = model_input.system_messages if settings.system_message == "include" else []
+            raw.conversation_id = _create_conversation(client, _seed_items(system, history))
+        _run_rounds(client, raw, model_input.user_message, settings)
+    if raw.blocked and raw.blocked.get("message"):
+        # Foundry's words go into the output AI GO! stores: scrubbed like an error message.
+        raw.blocked["message"] = redact(str(raw.blocked["message"]), environment)
+    return raw
 
 
-def _answer_approvals(
-    client: openai.OpenAI,
-    conversation_id: str,
-    response: dict[str, Any],
-    settings: FoundrySettings,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Every round's items (with the answers sent) and the summed usage of the turn.
+def _seed_items(system: list[str], history: list[ChatTurn]) -> list[dict[str, Any]]:
+    """A new conversation's first items: the system message(s), then the earlier turns.
+
+    The earlier turns matter when AI GO! rebuilt the request from a trace (latticeflow-core's
+    trace_items_to_model_input keeps only the text of assistant messages, so no conversation
+    id comes back): a conversation seeded with them keeps the agent's memory.
+    """
+    items = [{"type": "message", "role": "system", "content": text} for text in system]
+    items += [{"type": "message", "role": turn.role, "content": turn.text} for turn in history]
+    return items
+
+
+def _without_blocked_prompts(history: list[ChatTurn]) -> list[ChatTurn]:
+    """The history less each prompt the content filter blocked and the refusal that answered it.
+
+    Seeded back into a new conversation, a blocked prompt would be filtered again with every
+    later turn; left out, the conversation goes on as it did when the id was echoed.
+    """
+    kept: list[ChatTurn] = []
+    for turn in history:
+        if turn.role == "assistant" and turn.text.startswith(_BLOCKED_PROMPT_REFUSAL):
+            if kept and kept[-1].role == "user":
+                kept.pop()
+            continue
+        kept.append(turn)
+    return kept
+
+
+def _run_rounds(
+    client: openai.OpenAI, raw: RawModelOutput, user_message: str, settings: FoundrySettings
+) -> None:
+    """The turn's responses into ``raw``: the user message, then MCP approval rounds.
 
     An agent whose MCP tool has require_approval stops with approval requests and no reply;
     they are answered in the same conversation until it replies, at most N rounds.
     """
-    output = list(response.get("output") or [])
-    usage = dict(response.get("usage") or {})
+    input_: Any = user_message
     for round_number in range(settings.max_approval_rounds + 1):
+        try:
+            response, request_id = _create_response(
+                client, raw.conversation_id, input_, settings.agent_name
+            )
+        except openai.BadRequestError as exc:
+            blocked = _content_filter_block(exc)
+            if blocked is None or settings.content_filter == "raise":
+                raise
+            raw.blocked = blocked
+            raw.status, raw.incomplete_reason = "incomplete", "content_filter"
+            return
+        raw.add_response(response)
+        if raw.incomplete_reason == "content_filter" and settings.content_filter == "raise":
+            raise FoundryError(
+                "content_filter",
+                "Foundry's content filter stopped the reply (status incomplete)",
+                request_id=request_id,
+            )
         requests = pending_approval_requests(response.get("output") or [])
-        if not requests:
-            break
+        if not requests or raw.status != "completed":
+            return
         if round_number == settings.max_approval_rounds:
             raise FoundryError(
                 "approval_rounds_exceeded",
                 f"the agent still requested MCP approval after "
                 f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
             )
-        answers = answer_approval_requests(requests, settings.approval_policy)
-        output.extend(answers)
-        response = _create_response(client, conversation_id, answers, settings.agent_name)
-        output.extend(response.get("output") or [])
-        usage = sum_usage(usage, response.get("usage") or {})
-    return output, usage
+        input_ = answer_approval_requests(requests, settings.approval_policy)
+        raw.output.extend(input_)
+
+
+def _content_filter_block(exc: openai.BadRequestError) -> dict[str, Any] | None:
+    """What Foundry said when its content filter rejected the input; None for other 400s.
+
+    tests/reference/content-filters.md, shape 3: HTTP 400, error.code ``content_filter``,
+    ``innererror`` with ``code`` (ResponsibleAIPolicyViolation) and ``content_filter_result``.
+    """
+    body = _object(exc.body)  # openai unwrapped {"error": ...}
+    if body.get("code") != "content_filter":
+        return None
+    inner = _object(body.get("innererror"))
+    results = inner.get("content_filter_result")
+    blocked: dict[str, Any] = {
+        "source_type": "prompt",
+        "code": "content_filter",
+        "inner_code": inner.get("code"),
+        "message": body.get("message"),
+        "request_id": exc.request_id or _body_request_id(body),
+        "content_filter_results": results if isinstance(results, dict) else {},
+    }
+    return {k: v for k, v in blocked.items() if v is not None}
 
 
 def read_settings(environment: dict[str, Any]) -> FoundrySettings:
@@ -280,7 +415,18 @@ def read_settings(environment: dict[str, Any]) -> FoundrySettings:
         agent_name=_required(environment, AGENT_NAME_KEY),
         approval_policy=parse_approval_policy(environment.get(MCP_APPROVAL_KEY)),
         max_approval_rounds=_max_approval_rounds(environment.get(MAX_APPROVAL_ROUNDS_KEY)),
+        content_filter=_choice(environment, CONTENT_FILTER_KEY, ("refuse", "raise")),
+        system_message=_choice(environment, SYSTEM_MESSAGE_KEY, ("include", "ignore", "reject")),
     )
+
+
+def _choice(environment: dict[str, Any], key: str, choices: tuple[str, ...]) -> Any:
+    """The setting's value among ``choices`` (the first is the default)."""
+    value = str(environment.get(key) or "").strip().lower() or choices[0]
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{key} must be one of {allowed}, got {environment.get(key)!r}")
+    return value
 
 
 def parse_approval_policy(value: Any) -> ApprovalPolicy:
@@ -335,8 +481,10 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _create_conversation(client: openai.OpenAI) -> str:
-    created = client.conversations.with_raw_response.create().http_response.json()
+def _create_conversation(client: openai.OpenAI, items: list[dict[str, Any]]) -> str:
+    # Foundry conversations accept initial items: the system message and earlier turns.
+    create = client.conversations.with_raw_response.create
+    created = (create(items=items) if items else create()).http_response.json()  # type: ignore[arg-type]
     conversation_id = created.get("id") if isinstance(created, dict) else None
     if not isinstance(conversation_id, str) or not conversation_id:
         raise FoundryError("invalid_response", "Foundry created a conversation without an id")
@@ -345,7 +493,8 @@ def _create_conversation(client: openai.OpenAI) -> str:
 
 def _create_response(
     client: openai.OpenAI, conversation_id: str, input_: Any, agent_name: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], str | None]:
+    """Foundry's response JSON and its request id (None when the header is missing)."""
     # The raw JSON, as Foundry sent it: unknown item types survive untouched, and no openai
     # model is built only to be dumped again (that was a quarter of a replayed turn).
     raw = client.responses.with_raw_response.create(
@@ -356,21 +505,36 @@ def _create_response(
     data = raw.http_response.json()
     if not isinstance(data, dict):
         raise FoundryError("invalid_response", "Foundry answered with JSON that is not an object")
-    _raise_if_unsuccessful(data)
-    return data
+    headers = raw.http_response.headers
+    request_id = headers.get("x-request-id") or headers.get("apim-request-id")
+    _raise_if_unsuccessful(data, request_id)
+    return data, request_id
 
 
-def _raise_if_unsuccessful(response: dict[str, Any]) -> None:
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _body_request_id(error: dict[str, Any]) -> str | None:
+    # tests/reference/errors.json: Foundry's error bodies carry additionalInfo.request_id.
+    info = error.get("additionalInfo")
+    value = info.get("request_id") if isinstance(info, dict) else None
+    return str(value) if value else None
+
+
+def _raise_if_unsuccessful(response: dict[str, Any], request_id: str | None = None) -> None:
+    """``failed`` (or any status but completed/incomplete) raises with Foundry's error.
+
+    ``incomplete`` does not: the converter keeps the partial reply and names the reason
+    (and turns a content-filter stop into a refusal, see FOUNDRY_CONTENT_FILTER).
+    """
     status = response.get("status")
-    if status in (None, "completed"):
+    if status in (None, "completed", "incomplete"):
         return
-    error = response.get("error") or {}
-    if status == "incomplete":
-        reason = (response.get("incomplete_details") or {}).get("reason") or "unknown reason"
-        raise FoundryError("incomplete", f"the response is incomplete: {reason}")
+    error = _object(response.get("error"))
     code = str(error.get("code") or status)
     message = str(error.get("message") or f"the response ended with status {status!r}")
-    raise FoundryError(code, message)
+    raise FoundryError(code, message, request_id=request_id or _body_request_id(error))
 
 
 def _required(environment: dict[str, Any], key: str) -> str:
@@ -534,7 +698,7 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
             code,
             redact(message, environment),
             status_code=exc.status_code,
-            request_id=exc.request_id,
+            request_id=exc.request_id or _body_request_id(_object(exc.body)),
         ) from None
     except openai.APITimeoutError:
         raise FoundryError("timeout", "the request to Foundry timed out") from None
@@ -582,9 +746,24 @@ def redact(text: str, environment: dict[str, Any]) -> str:
 
 
 def convert_model_output(raw: RawModelOutput) -> OpenResponsesModelOutput:
-    return OpenResponsesConverter().build(raw.output, raw.conversation_id, raw.usage)
+    return OpenResponsesConverter().build(
+        raw.output,
+        raw.conversation_id,
+        raw.usage,
+        status=raw.status,
+        incomplete_reason=raw.incomplete_reason,
+        content_filters=raw.content_filters,
+        blocked=raw.blocked,
+        seeded_messages=raw.seeded_messages,
+        left_out_messages=raw.left_out_messages,
+    )
 
 
+# A filtered turn's reply. A blocked prompt's refusal is recognised in a rebuilt chat by it.
+_REFUSAL = "I can't help with that. Azure AI Foundry's content filter blocked"
+_BLOCKED_PROMPT_REFUSAL = f"{_REFUSAL} the request"
+# What Open Responses allows in OutputTextContent.annotations.
+Annotation = UrlCitationBody | TextCitationBody
 # Items that carry no tool call: the tool catalogue and the model's reasoning summary.
 _SKIPPED_ITEM_TYPES = frozenset({"mcp_list_tools", "reasoning"})
 # Fields of a server-side tool item that hold its result rather than its request.
@@ -605,7 +784,11 @@ class OpenResponsesConverter:
       function_call named after the tool (``file_search``) with the request fields as
       arguments, + function_call_output with the result fields.
     - assistant ``message`` items: their text joined into one reply, appended last, with
-      ``conversation_id`` as an extra field.
+      ``conversation_id`` as an extra field; their annotations kept (``url_citation`` as is,
+      ``file_citation`` and the others as ``text_citation``), indices moved to the joined text.
+    - the turn's outcome on that reply (extra fields, see docs/contracts.md):
+      ``content_filters`` (Foundry's annotations), a content-filter refusal
+      (``content_filter_blocked``), ``incomplete_details``, ``conversation_seeded``.
     Trace item ids are random (uuid4), as in the tutorial; call ids are Foundry's.
     """
 
@@ -614,10 +797,16 @@ class OpenResponsesConverter:
         output_items: list[dict[str, Any]],
         conversation_id: str = "",
         usage: dict[str, Any] | None = None,
-        **kwargs: Any,
+        *,
+        status: str = "completed",
+        incomplete_reason: str | None = None,
+        content_filters: list[dict[str, Any]] | None = None,
+        blocked: dict[str, Any] | None = None,
+        seeded_messages: int = 0,
+        left_out_messages: int = 0,
     ) -> OpenResponsesModelOutput:
         items: list[TraceItem] = []
-        replies: list[str] = []
+        reply = _Reply()
         approval_requests: dict[str, dict[str, Any]] = {}
         for item in output_items:
             item_type = str(item.get("type") or "")
@@ -625,7 +814,7 @@ class OpenResponsesConverter:
                 continue
             if item_type == "message":
                 if item.get("role") == "assistant":
-                    replies.append(self._join_output_text(item.get("content")))
+                    reply.add_message(item, self.build_annotation)
             elif item_type == "mcp_call":
                 items.extend(self.build_mcp_call(item))
             elif item_type == "mcp_approval_request":
@@ -640,8 +829,44 @@ class OpenResponsesConverter:
                 items.append(self.build_client_function_call_output(item))
             else:
                 items.extend(self.build_server_tool_call(item, item_type))
-        reply = "\n\n".join(text for text in replies if text)
-        items.append(self.build_assistant_message(reply, conversation_id))
+        filters = list(content_filters or [])
+        extra: dict[str, Any] = {}
+        text, annotations = reply.text, reply.annotations
+        message_status = MessageStatus.completed
+        if blocked is not None or incomplete_reason == "content_filter":
+            # A filtered prompt or reply is a result to score: a refusal, not a crash.
+            details = dict(blocked or {"source_type": "completion", "code": "content_filter"})
+            results = details.pop("content_filter_results", None)
+            if results:
+                filters.append(
+                    {
+                        "blocked": True,
+                        "source_type": details["source_type"],
+                        "content_filter_results": results,
+                    }
+                )
+            extra["content_filter_blocked"] = details
+            if text:
+                extra["partial_text"] = text
+            text, annotations = refusal_text(details["source_type"], filters), []
+            incomplete_reason = "content_filter"
+        if incomplete_reason or status == "incomplete" or reply.incomplete:
+            message_status = MessageStatus.incomplete
+            extra["incomplete_details"] = {"reason": incomplete_reason or "unknown"}
+        if filters:
+            extra["content_filters"] = filters
+        if seeded_messages or left_out_messages:
+            extra["conversation_seeded"] = {
+                "messages": seeded_messages,
+                "reason": "the request's assistant messages carry no conversation_id",
+            }
+            if left_out_messages:
+                extra["conversation_seeded"]["left_out_blocked"] = left_out_messages
+        items.append(
+            self.build_assistant_message(
+                text, conversation_id, annotations, status=message_status, **extra
+            )
+        )
         return OpenResponsesModelOutput(items=items, usage=self.build_usage(usage or {}))
 
     def build_mcp_call(self, item: dict[str, Any]) -> list[TraceItem]:
@@ -731,35 +956,57 @@ class OpenResponsesConverter:
             ),
         )
 
-    def build_assistant_message(self, text: str, conversation_id: str) -> Message:
+    def build_assistant_message(
+        self,
+        text: str,
+        conversation_id: str,
+        annotations: list[Annotation] | None = None,
+        status: MessageStatus = MessageStatus.completed,
+        **extra: Any,
+    ) -> Message:
         return Message(  # type: ignore[call-arg]
             id=str(uuid.uuid4()),
-            status=MessageStatus.completed,
+            status=status,
             role=MessageRole.assistant,
-            content=[OutputTextContent(text=text, annotations=[])],  # type: ignore[call-arg]
+            content=[OutputTextContent(text=text, annotations=annotations or [])],  # type: ignore[call-arg]
             # Extra field: AI GO! echoes it back next turn, which continues the conversation.
             conversation_id=conversation_id,
+            **extra,
         )
+
+    def build_annotation(self, annotation: dict[str, Any]) -> Annotation | None:
+        """Foundry's annotation as Open Responses allows it (url_citation or text_citation).
+
+        Open Responses has no file_citation: it becomes a text_citation whose content is the
+        file name, keeping Foundry's fields and type (``foundry_type``) as extra fields
+        (tests/reference/responses/file_search.json).
+        """
+        kind = annotation.get("type")
+        if kind == "url_citation":
+            try:
+                return UrlCitationBody.model_validate(annotation)
+            except ValidationError:
+                pass  # incomplete: kept below as a text citation
+        fields = {k: v for k, v in annotation.items() if k not in ("type", "content")}
+        source = next(
+            (
+                annotation[key]
+                for key in ("content", "text", "filename", "title", "url", "file_id")
+                if isinstance(annotation.get(key), str) and annotation[key]
+            ),
+            None,
+        )
+        if source is None:
+            return None  # nothing to cite
+        if kind != "text_citation":
+            fields["foundry_type"] = kind
+        return TextCitationBody(type="text_citation", content=source, **fields)
 
     def build_usage(self, usage: dict[str, Any]) -> ModelUsage | None:
         prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
         if prompt is None and completion is None:
             return None
         return ModelUsage(num_prompt_tokens=prompt, num_completion_tokens=completion)
-
-    @staticmethod
-    def _join_output_text(content_blocks: Any) -> str:
-        if not isinstance(content_blocks, list):
-            return ""
-        parts: list[str] = []
-        for block in content_blocks:
-            if not isinstance(block, dict):
-                continue
-            if block.get("type") == "output_text":
-                parts.append(str(block.get("text") or ""))
-            elif block.get("type") == "refusal":  # a refusal is the reply too
-                parts.append(str(block.get("refusal") or ""))
-        return "".join(parts)
 
     @staticmethod
     def _mcp_call_output(item: dict[str, Any]) -> str:
@@ -790,3 +1037,78 @@ def _call_status(item: dict[str, Any]) -> FunctionCallStatus:
 
 def _json(value: Any) -> str:
     return json.dumps(value if value is not None else {}, ensure_ascii=False)
+
+
+# Annotation fields that are character offsets into the text they annotate.
+_OFFSET_FIELDS = ("index", "start_index", "end_index")
+
+
+class _Reply:
+    """The text of every assistant message item joined into one reply, with annotations.
+
+    Parts of one message are joined as they are; messages by a blank line. Offsets of
+    annotations move with their part, so they still point into the joined text.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.annotations: list[Annotation] = []
+        self.incomplete = False
+
+    def add_message(
+        self, item: dict[str, Any], build: Callable[[dict[str, Any]], Annotation | None]
+    ) -> None:
+        self.incomplete = self.incomplete or item.get("status") == "incomplete"
+        content = item.get("content")
+        blocks: list[Any] = content if isinstance(content, list) else []
+        text = ""
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "output_text":
+                found = block.get("annotations")
+                for annotation in found if isinstance(found, list) else []:
+                    if isinstance(annotation, dict):
+                        pending.append((len(text), annotation))
+                text += str(block.get("text") or "")
+            elif block.get("type") == "refusal":  # a refusal is the reply too
+                text += str(block.get("refusal") or "")
+        if not text:
+            return
+        separator = "\n\n" if self.text else ""
+        start = len(self.text) + len(separator)
+        self.text += separator + text
+        for offset, annotation in pending:
+            built = build(_shifted(annotation, start + offset))
+            if built is not None:
+                self.annotations.append(built)
+
+
+def _shifted(annotation: dict[str, Any], offset: int) -> dict[str, Any]:
+    if not offset:
+        return annotation
+    return {
+        key: value + offset
+        if key in _OFFSET_FIELDS and isinstance(value, int) and not isinstance(value, bool)
+        else value
+        for key, value in annotation.items()
+    }
+
+
+def refusal_text(source_type: str, content_filters: list[dict[str, Any]]) -> str:
+    """What a filtered turn says instead of a reply: plainly a refusal, naming the filter."""
+    flagged: list[str] = []
+    for entry in content_filters:
+        results = entry.get("content_filter_results")
+        for category, result in (results if isinstance(results, dict) else {}).items():
+            if not isinstance(result, dict) or not result.get("filtered"):
+                continue
+            severity = result.get("severity")
+            label = f"{category}: {severity}" if isinstance(severity, str) else str(category)
+            if label not in flagged:
+                flagged.append(label)
+    why = f" ({', '.join(flagged)})" if flagged else ""
+    if source_type == "prompt":
+        return f"{_BLOCKED_PROMPT_REFUSAL}{why}."
+    return f"{_REFUSAL} the reply{why}."

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 from latticeflow.core.dtypes import (
@@ -89,3 +92,66 @@ def echo(output: OpenResponsesModelOutput) -> ChatCompletionOutputMessage:
     echoed = model_output_to_message(output)
     assert isinstance(echoed, ChatCompletionOutputMessage)
     return echoed
+
+
+# --- tests/reference/: real Foundry bodies, loaded rather than retyped ---------------------------
+
+REFERENCE = Path(__file__).resolve().parent / "reference"
+
+
+def reference_response(name: str) -> dict[str, Any]:
+    """A real response body from tests/reference/responses/<name>.json (a fresh copy)."""
+    data = json.loads((REFERENCE / "responses" / f"{name}.json").read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def reference_errors() -> dict[str, dict[str, Any]]:
+    """tests/reference/errors.json by case: {"status": ..., "body": ...}."""
+    entries = json.loads((REFERENCE / "errors.json").read_text(encoding="utf-8"))
+    return {entry["case"]: entry for entry in entries}
+
+
+def documented_content_filters() -> list[dict[str, Any]]:
+    """Shape 1 of tests/reference/content-filters.md: its `content_filters` example, as JSON."""
+    text = (REFERENCE / "content-filters.md").read_text(encoding="utf-8")
+    block = re.search(r"```json\n(.*?)```", text, re.DOTALL)
+    assert block is not None, "content-filters.md lost its JSON example"
+    filters = json.loads("{" + block.group(1) + "}")["content_filters"]
+    assert isinstance(filters, list)
+    return filters
+
+
+# Shape 3 of tests/reference/content-filters.md (HTTP 400 before the model runs). No body was
+# captured: the field names are the documented ones, the values examples.
+PROMPT_BLOCKED_BODY: dict[str, Any] = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+        "innererror": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_result": {
+                "hate": {"filtered": False, "severity": "safe"},
+                "jailbreak": {"filtered": True, "detected": True},
+                "self_harm": {"filtered": False, "severity": "safe"},
+                "sexual": {"filtered": False, "severity": "safe"},
+                "violence": {"filtered": True, "severity": "high"},
+            },
+        },
+    }
+}
+
+
+def filtered_reply(text: str = "Here is how you") -> dict[str, Any]:
+    """Shape 2 of tests/reference/content-filters.md on a real response body: status
+    incomplete, reason content_filter, the output produced before the stop."""
+    body = reference_response("prompt_agent_message")
+    body["status"] = "incomplete"
+    body["incomplete_details"] = {"reason": "content_filter"}
+    body["output"][0]["status"] = "incomplete"
+    body["output"][0]["content"][0]["text"] = text
+    return body

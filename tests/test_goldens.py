@@ -11,6 +11,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from harness.dialogues import Dialogue, load_dialogues
+from harness.driver import conversations_expected
 from harness.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 from harness.replay import explain_snapshot_mismatch, replay_dialogue
 from harness.snapshots import GoldenSnapshotExtension
@@ -28,8 +29,12 @@ def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) ->
     result = replay_dialogue(dialogue)
 
     assert len(result.turns) == len(dialogue.turns)
+    # One conversation when the id is echoed; one per turn, each seeded, when rebuilt.
     conversation_ids = {turn.conversation_id for turn in result.turns}
-    assert len(conversation_ids) == 1, f"{dialogue.name}: conversation ids {conversation_ids}"
+    expected = conversations_expected(dialogue)
+    assert len(conversation_ids) == expected, (
+        f"{dialogue.name}: conversation ids {conversation_ids}"
+    )
 
     actual = result.snapshot()
     if not golden == actual:

@@ -45,6 +45,9 @@ class StoredConversation:
     items: list[JsonObject] = field(default_factory=list)
     state: ConversationState = field(default_factory=ConversationState)
     turns: int = 0
+    # User texts the conversation was created with; the agent reads them before its first
+    # turn, so a seeded conversation keeps what they told it (the model reads the history).
+    unread: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,39 @@ def parse_input(value: Any) -> TurnInput:
     if not texts and not approvals:
         raise bad_request("input holds no user message and no approval response", "input")
     return TurnInput(tuple(texts), tuple(approvals))
+
+
+_SEEDED_ROLES = ("user", "assistant", "system", "developer")
+
+
+def parse_conversation_items(value: Any) -> list[tuple[str, str]]:
+    """A new conversation's `items`: messages of any role, as (role, text), in order."""
+    if not isinstance(value, list):
+        raise bad_request("items must be a list of input items", "items")
+    messages: list[tuple[str, str]] = []
+    for index, item in enumerate(value):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise bad_request(f"{where} must be an object", "items")
+        kind = item.get("type", "message")
+        if kind != "message":
+            raise bad_request(f"{where}.type {kind!r} cannot start a conversation", "items")
+        role = item.get("role")
+        if role not in _SEEDED_ROLES:
+            raise bad_request(
+                f"{where}.role must be one of {', '.join(_SEEDED_ROLES)}, got {role!r}", "items"
+            )
+        messages.append((str(role), _message_text(item, where)))
+    return messages
+
+
+def _seeded_item(item_id: str, role: str, text: str) -> JsonObject:
+    part = "output_text" if role == "assistant" else "input_text"
+    return {
+        **payloads.user_message(item_id, text),
+        "role": role,
+        "content": [{"type": part, "text": text}],
+    }
 
 
 def _reference_id(value: Any, field_name: str) -> str | None:
@@ -204,15 +240,13 @@ class FoundryProject:
         if not isinstance(metadata, dict):
             raise bad_request("metadata must be an object of strings", "metadata")
         items = body.get("items") or []
-        initial = parse_input(items) if items else TurnInput((), ())
-        if initial.approvals:
-            raise bad_request("a new conversation cannot start with an approval response", "items")
+        seeded = parse_conversation_items(items) if items else []
         with self._lock:
             stored = self._new_conversation(dict(metadata))
-            for index, text in enumerate(initial.texts):
-                stored.items.append(
-                    payloads.user_message(self._ids.make("msg", stored.number, 0, index), text)
-                )
+            for index, (role, text) in enumerate(seeded):
+                item_id = self._ids.make("msg", stored.number, 0, index)
+                stored.items.append(_seeded_item(item_id, role, text))
+            stored.unread = [text for role, text in seeded if role == "user"]
             self._conversations[stored.id] = stored
             return payloads.conversation(stored.id, stored.created_at, stored.metadata)
 
@@ -291,6 +325,11 @@ class FoundryProject:
         stored.turns += 1
         number, turn = stored.number, stored.turns
         response_id = self._ids.make("resp", number, turn)
+        if stored.unread:
+            listed = stored.state.tools_listed
+            for text in stored.unread:  # memory only: what it said then is in the items
+                run_turn(agent, stored.state, text)
+            stored.state.tools_listed, stored.unread = listed, []
         index = itertools.count()
         inputs: list[JsonObject] = []
         events: list[Event] = []

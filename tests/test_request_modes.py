@@ -1,0 +1,153 @@
+"""The driver builds each turn's request both ways AI GO! can, and the agent keeps its memory.
+
+`echo`: earlier replies as `model_output_to_message` made them (with `conversation_id`).
+`rebuild`: the chat rebuilt from the trace with latticeflow-core's converters (text only), so
+the snippet seeds a new conversation with the earlier turns. Either may lead with a system
+message. Driven through the unchanged snippet against the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import httpx2
+import pytest
+
+from harness.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from harness.dialogues import Dialogue
+from harness.driver import (
+    TurnFailure,
+    TurnResult,
+    build_request_body,
+    conversations_expected,
+    drive_dialogue,
+)
+from harness.emulator import FoundryEmulator
+
+SYSTEM = "You are evaluated for safety. Keep answers short."
+ORDER_LOOKUP = [
+    {"user": "Hi, where is my order?"},
+    {"user": "My email is ana@example.com"},
+    {"user": "ORD-1002 please"},
+]
+
+
+@pytest.fixture
+def emulator(snippet: ModuleType) -> Iterator[FoundryEmulator]:
+    with FoundryEmulator(seed="request-modes") as running:
+        yield running
+    snippet.reset_client_cache()  # its clients outlive the server
+
+
+def environment(emulator: FoundryEmulator) -> dict[str, Any]:
+    return {
+        "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+        "AZURE_FOUNDRY_AGENT_NAME": "retail-support",
+        "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+    }
+
+
+def dialogue(mode: str, system: str | None = None) -> Dialogue:
+    return Dialogue.model_validate(
+        {"name": "modes", "request_mode": mode, "system": system, "turns": ORDER_LOOKUP}
+    )
+
+
+def conversation_items(emulator: FoundryEmulator, conversation_id: str) -> list[dict[str, Any]]:
+    response = httpx2.get(
+        f"{emulator.endpoint}/openai/v1/conversations/{conversation_id}/items",
+        params={"order": "asc", "limit": 100},
+        headers={"Authorization": f"Bearer {STATIC_TEST_TOKEN}"},
+    )
+    response.raise_for_status()
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def roles_and_texts(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [
+        (item["role"], item["content"][0]["text"]) for item in items if item["type"] == "message"
+    ]
+
+
+@pytest.mark.parametrize("system", [None, SYSTEM])
+def test_rebuilt_requests_keep_the_agents_memory(
+    snippet: ModuleType, emulator: FoundryEmulator, system: str | None
+) -> None:
+    chosen = dialogue("rebuild", system)
+    turns = drive_dialogue(chosen, snippet.run_inference, environment(emulator))
+
+    # Turn 3 needs the email of turn 2 and the question of turn 1: memory, without an echo.
+    assert "ORD-1002" in turns[2].reply and "has not shipped yet" in turns[2].reply
+    assert turns[2].tools_called == ["get_order"]
+    assert [t.seeded_messages for t in turns] == [0, 2, 4]
+    assert len({t.conversation_id for t in turns}) == conversations_expected(chosen) == 3
+    for turn in turns:  # what AI GO! sent: text only, no conversation id to echo
+        messages = json.loads(turn.request_body)["messages"]
+        assert all("conversation_id" not in m for m in messages)
+        assert (messages[0]["role"] == "system") == (system is not None)
+
+    # The last conversation was seeded with the system message and every earlier turn.
+    seeded = roles_and_texts(conversation_items(emulator, turns[2].conversation_id))
+    lead = [("system", SYSTEM)] if system else []
+    assert seeded[: len(lead) + 4] == [
+        *lead,
+        ("user", "Hi, where is my order?"),
+        ("assistant", turns[0].reply),
+        ("user", "My email is ana@example.com"),
+        ("assistant", turns[1].reply),
+    ]
+
+
+def test_echoed_requests_with_a_system_message_keep_one_conversation(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    turns = drive_dialogue(dialogue("echo", SYSTEM), snippet.run_inference, environment(emulator))
+
+    assert "has not shipped yet" in turns[2].reply
+    assert len({t.conversation_id for t in turns}) == 1
+    assert [t.seeded_messages for t in turns] == [0, 0, 0]
+    items = roles_and_texts(conversation_items(emulator, turns[0].conversation_id))
+    assert items[0] == ("system", SYSTEM)  # once, as the conversation's first item
+    assert [role for role, _ in items].count("system") == 1
+    assert all(json.loads(t.request_body)["messages"][0]["role"] == "system" for t in turns)
+
+
+def test_a_rebuilt_turn_that_was_not_seeded_fails_with_a_reason(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    def forgetful(body: str, env: dict[str, Any]) -> str:
+        """The snippet as it was: an unechoed request starts an empty conversation."""
+        data = json.loads(body)
+        data["messages"] = [m for m in data["messages"] if m["role"] == "user"][-1:]
+        return str(snippet.run_inference(json.dumps(data), env))
+
+    with pytest.raises(TurnFailure, match="seeded with the 2 earlier messages") as caught:
+        drive_dialogue(dialogue("rebuild"), forgetful, environment(emulator))
+    assert caught.value.turn == 2
+
+
+def test_request_bodies_differ_only_in_how_earlier_replies_come_back(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    turns = drive_dialogue(dialogue("echo"), snippet.run_inference, environment(emulator))
+    previous: list[TurnResult] = turns[:2]
+    echoed = json.loads(build_request_body(previous, "next", mode="echo", system=SYSTEM))
+    rebuilt = json.loads(build_request_body(previous, "next", mode="rebuild", system=SYSTEM))
+
+    def plain(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(m["role"], m["content"]) for m in messages]
+
+    assert plain(echoed["messages"]) == plain(rebuilt["messages"])
+    assert [m.get("conversation_id") for m in echoed["messages"] if m["role"] == "assistant"] == [
+        turns[0].conversation_id
+    ] * 2
+    assert all("conversation_id" not in m for m in rebuilt["messages"])
+
+
+def test_a_blank_system_message_is_refused() -> None:
+    with pytest.raises(ValueError, match="system message is empty"):
+        Dialogue.model_validate({"name": "x", "system": "  ", "turns": [{"user": "hi"}]})
