@@ -226,9 +226,9 @@ def reached(response: Any) -> str:
         ),
         (DIALOGUE_DIR, "file_search_citations", "completed file_search_call+message cited"),
         (DIALOGUE_DIR, "content_filter_annotations", "completed with content_filters"),
-        (PENDING_DIR, "content_filter_blocked_prompt", "HTTP 400 content_filter"),
-        (PENDING_DIR, "content_filter_stopped_reply", "incomplete content_filter"),
-        (PENDING_DIR, "max_output_tokens", "incomplete max_output_tokens"),
+        (DIALOGUE_DIR, "content_filter_blocked_prompt", "HTTP 400 content_filter"),
+        (DIALOGUE_DIR, "content_filter_stopped_reply", "incomplete content_filter"),
+        (DIALOGUE_DIR, "max_output_tokens", "incomplete max_output_tokens"),
         (PENDING_DIR, "failed_response", "failed server_error"),
     ],
 )
