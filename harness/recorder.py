@@ -92,6 +92,14 @@ def _record_one(
                         outcome.turns_done,
                         f"{created} conversations were created, expected exactly 1",
                     )
+                unrecorded = router.unrecorded(session.served_requests)
+                if unrecorded:
+                    raise TurnFailure(
+                        dialogue.name,
+                        outcome.turns_done,
+                        f"{unrecorded} request(s) reached the server without being recorded "
+                        "(sent through a transport the recorder does not patch)",
+                    )
         recorded = cassette
     except Cancelled as exc:
         outcome.status, outcome.detail = "cancelled", str(exc)

@@ -52,6 +52,11 @@ TENANT_ID_KEY = "AZURE_TENANT_ID"
 CLIENT_ID_KEY = "AZURE_CLIENT_ID"
 CLIENT_SECRET_KEY = "AZURE_CLIENT_SECRET"
 TOKEN_CREDENTIAL_KEY = "AZURE_TOKEN_CREDENTIAL"
+# Where the service principal signs in (azure-identity's own name for it) and the CA bundle
+# that sign-in trusts (requests' name; the sign-in goes through requests). Read from the
+# environment dict AI GO! passes, so nothing changes process-wide.
+AUTHORITY_HOST_KEY = "AZURE_AUTHORITY_HOST"
+CA_BUNDLE_KEY = "REQUESTS_CA_BUNDLE"
 MCP_APPROVAL_KEY = "FOUNDRY_MCP_APPROVAL"
 MAX_APPROVAL_ROUNDS_KEY = "FOUNDRY_MAX_APPROVAL_ROUNDS"
 
@@ -449,8 +454,10 @@ def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
     service_principal = _service_principal(environment)
     if service_principal is not None:
         tenant_id, client_id, secret = service_principal
-        # A hash, so the secret itself is not kept as a dict key.
-        return ("service_principal", tenant_id, client_id, _sha256(secret))
+        # A hash, so the secret itself is not kept as a dict key; where it signs in and what
+        # it trusts are part of the identity (the same ids at another authority are another).
+        sign_in = tuple(sorted(_sign_in_options(environment).items()))
+        return ("service_principal", tenant_id, client_id, _sha256(secret), sign_in)
     return ("default",)
 
 
@@ -477,8 +484,24 @@ def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
         return token_credential, False
     service_principal = _service_principal(environment)
     if service_principal is not None:
-        return ClientSecretCredential(*service_principal), True
+        return ClientSecretCredential(*service_principal, **_sign_in_options(environment)), True
     return DefaultAzureCredential(), True
+
+
+def _sign_in_options(environment: dict[str, Any]) -> dict[str, Any]:
+    """The service principal's authority and CA bundle, as credential keyword arguments."""
+    options: dict[str, Any] = {}
+    authority = environment.get(AUTHORITY_HOST_KEY)
+    if isinstance(authority, str) and authority.strip():
+        options["authority"] = authority.strip()
+        # Instance discovery asks login.microsoftonline.com whether it knows the authority:
+        # MSAL skips it for Microsoft's own clouds anyway, and a configured private authority
+        # (Azure Stack, a test stand-in) is trusted as configured, as azure-identity advises.
+        options["disable_instance_discovery"] = True
+    ca_bundle = environment.get(CA_BUNDLE_KEY)
+    if isinstance(ca_bundle, str) and ca_bundle.strip():
+        options["connection_verify"] = ca_bundle.strip()
+    return options
 
 
 def _service_principal(environment: dict[str, Any]) -> tuple[str, str, str] | None:
