@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.dialogues import Dialogue
-from harness.emulator import FoundryEmulator
+from harness.emulator import EmulatorStats, FoundryEmulator
 from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
@@ -40,9 +40,15 @@ class Session:
     environment: dict[str, Any]
     endpoint: str
     secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
-    # How many Foundry requests the server has answered so far, when the target can tell
-    # (the emulator): the recorder fails a dialogue if any of them was not recorded.
-    served_requests: Callable[[], int] | None = None
+    # The server's counters, when the target can read them (the emulator; after the session,
+    # the final ones): the recorder fails a dialogue if a request it answered was not recorded.
+    server_stats: Callable[[], EmulatorStats] | None = None
+
+    @property
+    def served_requests(self) -> Callable[[], int] | None:
+        """How many Foundry requests the server has answered so far; None when unknown."""
+        stats = self.server_stats
+        return None if stats is None else lambda: sum(stats().requests.values())
 
 
 class Target(Protocol):
@@ -90,7 +96,7 @@ class EmulatorTarget:
                 environment,
                 emulator.endpoint,
                 secrets_from_environment(environment),
-                served_requests=lambda: sum(emulator.stats().requests.values()),
+                server_stats=emulator.stats,
             )
 
 

@@ -174,7 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(length)) if length and length.isdigit() else b""
         entra = self.server.entra
         try:
-            status, payload = entra.answer(self.command, self.path, self.headers, body)
+            status, payload = entra.answer(
+                self.command, self.path, self.headers.get("Authorization", ""), body
+            )
         except EntraError as error:
             status, payload = error.status, error.payload(entra.authority_host)
         except Exception as error:  # a bug in the stand-in, not an Entra behaviour
@@ -285,7 +287,7 @@ class EntraStandIn:
     # --- answering ---
 
     def answer(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+        self, method: str, target: str, authorization: str, body: bytes
     ) -> tuple[int, dict[str, Any]]:
         url = urlsplit(target)
         parts = [p for p in url.path.split("/") if p]
@@ -300,7 +302,7 @@ class EntraStandIn:
         if method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
             self._count(TOKEN_ROUTE)
             self._check_tenant(parts[0])
-            return 200, self._token(headers, body)
+            return 200, self._token(authorization, body)
         self._count("unrouted")
         raise EntraError(
             404, "invalid_request", 900561, f"The endpoint only accepts what it serves: {url.path}"
@@ -350,9 +352,9 @@ class EntraStandIn:
             "cloud_instance_name": "microsoftonline.com",
         }
 
-    def _token(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    def _token(self, authorization: str, body: bytes) -> dict[str, Any]:
         form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        client_id, client_secret = _basic_credentials(headers.get("Authorization", ""))
+        client_id, client_secret = _basic_credentials(authorization)
         client_id = form.get("client_id", client_id)
         client_secret = form.get("client_secret", client_secret)
         principal = self.service_principal
