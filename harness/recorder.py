@@ -85,13 +85,7 @@ def _record_one(
                     before_turn=before_turn,
                     on_turn=on_turn,
                 )
-                created = conversations_created(cassette)
-                if created != 1:
-                    raise TurnFailure(
-                        dialogue.name,
-                        outcome.turns_done,
-                        f"{created} conversations were created, expected exactly 1",
-                    )
+                # First: an unrecorded request also explains a missing conversation.
                 unrecorded = router.unrecorded(session.served_requests)
                 if unrecorded:
                     raise TurnFailure(
@@ -99,6 +93,13 @@ def _record_one(
                         outcome.turns_done,
                         f"{unrecorded} request(s) reached the server without being recorded "
                         "(sent through a transport the recorder does not patch)",
+                    )
+                created = conversations_created(cassette)
+                if created != 1:
+                    raise TurnFailure(
+                        dialogue.name,
+                        outcome.turns_done,
+                        f"{created} conversations were created, expected exactly 1",
                     )
         recorded = cassette
     except Cancelled as exc:

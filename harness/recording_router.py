@@ -28,6 +28,7 @@ from vcr.record_mode import RecordMode
 from vcr.serializers import compat
 
 from harness.cassettes import RECORDING_SKIPPED_PATCHERS, load_cassette, patched_for, replay_vcr
+from harness.sanitize import is_token_request
 
 
 class _InMemory:
@@ -105,8 +106,10 @@ class ThreadCassetteRouter:
 
     def can_play_response_for(self, request: Any) -> bool:
         cassette = self._current()
-        # vcrpy's httpx stub asks this exactly once per request, before sending it.
-        self._local.seen = getattr(self._local, "seen", 0) + 1
+        # vcrpy's stubs ask this once per request before sending it (the http.client one again
+        # on connect, but that one is not patched here). Token traffic goes to another server.
+        if not is_token_request(request.uri):
+            self._local.seen = getattr(self._local, "seen", 0) + 1
         if cassette.record_mode == RecordMode.ALL:
             return False  # recording plays nothing back; skip matching the whole cassette
         return bool(cassette.can_play_response_for(request))

@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -335,3 +338,22 @@ def test_another_port_of_the_same_host_is_not_the_endpoint() -> None:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_the_command_line_prints_the_settings_to_sign_in_with(snippet: ModuleType) -> None:
+    command = [sys.executable, "-m", "harness.emulator", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            settings: dict[str, str] = {}
+            while "REQUESTS_CA_BUNDLE" not in settings:
+                key, _, value = process.stdout.readline().strip().partition("=")
+                assert value, f"the emulator stopped before printing its settings ({key!r})"
+                settings[key] = value
+            env = {**settings, "AZURE_FOUNDRY_AGENT_NAME": "retail-support"}
+            output = json.loads(snippet.run_inference(first_turn(), env))
+            assert output["items"][-1]["conversation_id"].startswith("conv_")
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+    assert not Path(settings["REQUESTS_CA_BUNDLE"]).exists()  # the throwaway CA is gone
