@@ -15,6 +15,7 @@ standard library, never the surrounding project.
 
 import hashlib
 import json
+import os
 import re
 import threading
 import uuid
@@ -491,17 +492,33 @@ def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
 def _sign_in_options(environment: dict[str, Any]) -> dict[str, Any]:
     """The service principal's authority and CA bundle, as credential keyword arguments."""
     options: dict[str, Any] = {}
-    authority = environment.get(AUTHORITY_HOST_KEY)
-    if isinstance(authority, str) and authority.strip():
-        options["authority"] = authority.strip()
+    authority = _optional_setting(environment, AUTHORITY_HOST_KEY)
+    if authority:
+        if "://" in authority and not authority.lower().startswith("https://"):
+            raise ValueError(
+                f"{AUTHORITY_HOST_KEY} must be an https URL or a host name "
+                "(e.g. login.microsoftonline.us)"
+            )
+        options["authority"] = authority
         # Instance discovery asks login.microsoftonline.com whether it knows the authority:
         # MSAL skips it for Microsoft's own clouds anyway, and a configured private authority
         # (Azure Stack, a test stand-in) is trusted as configured, as azure-identity advises.
         options["disable_instance_discovery"] = True
-    ca_bundle = environment.get(CA_BUNDLE_KEY)
-    if isinstance(ca_bundle, str) and ca_bundle.strip():
-        options["connection_verify"] = ca_bundle.strip()
+    ca_bundle = _optional_setting(environment, CA_BUNDLE_KEY)
+    if ca_bundle:
+        if not os.path.isfile(ca_bundle):
+            raise ValueError(f"{CA_BUNDLE_KEY} names no file: {ca_bundle}")
+        options["connection_verify"] = ca_bundle
     return options
+
+
+def _optional_setting(environment: dict[str, Any], key: str) -> str:
+    value = environment.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {type(value).__name__}")
+    return value.strip()
 
 
 def _service_principal(environment: dict[str, Any]) -> tuple[str, str, str] | None:

@@ -211,15 +211,33 @@ def test_a_wrong_secret_is_a_foundry_error_without_the_secret(
 
 
 def test_the_sign_in_settings_are_part_of_the_cached_identity(
-    snippet: ModuleType, emulator: FoundryEmulator
+    snippet: ModuleType, emulator: FoundryEmulator, tmp_path: Path
 ) -> None:
     env = snippet_environment(emulator)
     client = snippet.get_foundry_client(env)
     assert snippet.get_foundry_client(dict(env)) is client
     elsewhere = snippet_environment(emulator, AZURE_AUTHORITY_HOST="https://login.example.test")
     assert snippet.get_foundry_client(elsewhere) is not client
-    other_ca = snippet_environment(emulator, REQUESTS_CA_BUNDLE=emulator.ca_bundle + ".other")
+    copy = tmp_path / "ca.pem"
+    copy.write_bytes(Path(emulator.ca_bundle).read_bytes())
+    other_ca = snippet_environment(emulator, REQUESTS_CA_BUNDLE=str(copy))
     assert snippet.get_foundry_client(other_ca) is not client
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"AZURE_AUTHORITY_HOST": "http://login.test"}, "AZURE_AUTHORITY_HOST must be an https"),
+        ({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"}, "REQUESTS_CA_BUNDLE names no file"),
+        ({"REQUESTS_CA_BUNDLE": 42}, "REQUESTS_CA_BUNDLE must be a string"),
+    ],
+)  # fmt: skip
+def test_bad_sign_in_settings_are_named(
+    snippet: ModuleType, emulator: FoundryEmulator, changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        snippet.run_inference(first_turn(), snippet_environment(emulator, **changes))
+    assert emulator.stats().sign_in == {} and emulator.stats().requests == {}
 
 
 # ------------------------------------------------------------------ recording through the sign-in
