@@ -225,16 +225,20 @@ class EntraStandIn:
         certificate = ca.issue_cert(self._address[0], "localhost")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         certificate.configure_cert(context)
-        server = _Server(self, self._address)
+        fd, ca_file = tempfile.mkstemp(prefix="entra-stand-in-ca-", suffix=".pem")
+        os.close(fd)
+        try:
+            ca.cert_pem.write_to_path(ca_file)
+            server = _Server(self, self._address)
+        except BaseException:
+            os.unlink(ca_file)
+            raise
         # The handshake happens on the connection's own handler thread (first read), not in
         # the accept loop, so one slow client cannot hold up the others.
         server.socket = context.wrap_socket(
             server.socket, server_side=True, do_handshake_on_connect=False
         )
-        fd, self._ca_file = tempfile.mkstemp(prefix="entra-stand-in-ca-", suffix=".pem")
-        os.close(fd)
-        ca.cert_pem.write_to_path(self._ca_file)
-        self._server = server
+        self._server, self._ca_file = server, ca_file
         self._thread = threading.Thread(
             target=server.serve_forever, args=(0.005,), name="entra-stand-in", daemon=True
         )
@@ -245,7 +249,7 @@ class EntraStandIn:
         server, thread, ca_file = self._server, self._thread, self._ca_file
         if server is None:
             return
-        self._server = self._thread = None
+        self._server = self._thread = self._ca_file = None
         server.shutdown()
         server.close_open_connections()
         server.server_close()

@@ -313,7 +313,11 @@ class FoundryEmulator:
         )
         self._thread.start()
         if self._entra is not None:
-            self._entra.start()
+            try:
+                self._entra.start()
+            except BaseException:
+                self.stop()  # no half-started emulator left serving
+                raise
         return self
 
     def stop(self) -> None:
