@@ -10,8 +10,10 @@ It patches only the transports Foundry traffic takes (openai -> httpx2, see
 request inside `vcr.patch.force_reset()`, which takes every vcrpy patch off the whole process
 while it runs: a sign-in (azure-identity -> requests) in one thread then let other threads'
 Foundry calls out unrecorded. Token traffic is never recorded anyway, so it now passes
-untouched. A request that reaches the server by another way is caught by comparing what the
-server answered with what the router saw (`unrecorded`).
+untouched. Every Foundry call of the snippet goes through openai; one through azure-core (an
+`AIProjectClient` operation, which uses requests) would not be recorded: on the emulator the
+recorder catches it by comparing what the server answered with what the router saw
+(`unrecorded`); against live Foundry nothing can count it, so keep Foundry calls on openai.
 """
 
 from __future__ import annotations
