@@ -15,8 +15,10 @@ response. Headers are never matched: the sanitizer keeps almost none of them.
   ``CannotOverwriteExistingCassetteException`` without touching the network.
   ``describe_unmatched_request`` turns that into a field-by-field explanation.
 
-Both work for clients on ``httpx2`` (openai) and ``requests`` (azure-identity),
-which vcrpy patches. Nothing here is global: each call builds a new VCR.
+Replay patches every transport vcrpy knows (sockets are blocked anyway); the recording
+router patches only ``FOUNDRY_PATCHERS``, the transports Foundry traffic takes (openai ->
+``httpx2``), so token traffic (azure-identity -> ``requests``) passes untouched: see
+``harness.recording_router``. Nothing here is global: each call builds a new VCR.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from urllib.parse import parse_qs
 
 import vcr
 from vcr.cassette import Cassette
-from vcr.patch import CassettePatcherBuilder
+from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request
 from vcr.serialize import serialize
@@ -43,6 +45,12 @@ from harness import cassette_format
 from harness.sanitize import CassetteLeakError, Sanitizer
 
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "json_body")
+
+# openai talks to Foundry through httpx2 (httpx, its origin, is kept for a snippet on it).
+FOUNDRY_PATCHERS = ("httpx", "httpx2")
+# vcrpy's http.client/urllib3/requests stubs unpatch the whole process while they send
+# (vcr.patch.force_reset), so recording leaves those libraries alone.
+RECORDING_SKIPPED_PATCHERS = tuple(n for n in PATCHER_NAMES if n not in FOUNDRY_PATCHERS)
 
 # At most this many differences are listed for one request; values are cut at
 # VALUE_WIDTH characters. A message has to be read, not scrolled.

@@ -85,6 +85,15 @@ def _record_one(
                     before_turn=before_turn,
                     on_turn=on_turn,
                 )
+                # First: an unrecorded request also explains a missing conversation.
+                unrecorded = router.unrecorded(session.served_requests)
+                if unrecorded:
+                    raise TurnFailure(
+                        dialogue.name,
+                        outcome.turns_done,
+                        f"{unrecorded} request(s) reached the server without being recorded "
+                        "(sent through a transport the recorder does not patch)",
+                    )
                 created = conversations_created(cassette)
                 if created != conversations_expected(dialogue):
                     raise TurnFailure(

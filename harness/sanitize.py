@@ -286,24 +286,29 @@ class Sanitizer:
             raise ValueError(f"endpoint must be an absolute URL, got {endpoint!r}")
         self.endpoint = endpoint
         self._scheme = parts.scheme.lower()
-        self._netloc = parts.netloc.lower()
         self._host = parts.hostname.lower()
+        self._port = _effective_port(endpoint)
+        # httpx writes a request's URL without the scheme's default port, so ":443" in an
+        # https endpoint (":80" in http) is matched with and without it.
+        default = _DEFAULT_PORTS.get(self._scheme)
+        explicit = f"{self._host}:{self._port}"
+        self._netlocs = [explicit, self._host] if self._port == default else [explicit]
+        self._netloc = self._netlocs[0]
         self._project_path = parts.path.rstrip("/")
         self.secrets = _named_secrets(secrets)
         self._secret_forms = [
             (form, f"<{name}>") for name, value in self.secrets for form in _encodings(value)
         ]
-        origin = re.escape(f"{self._scheme}://{self._netloc}")
+        origin = re.escape(f"{self._scheme}://") + _alternatives(self._netlocs)
         # The full endpoint first (to the placeholder endpoint), then the origin
         # with any other path, then the bare host[:port].
         self._endpoint_pattern = re.compile(
             origin + re.escape(self._project_path) + r"(?![\w.-])", re.IGNORECASE
         )
         self._origin_pattern = re.compile(origin + r"(?![\w.-])", re.IGNORECASE)
-        hosts = dict.fromkeys([self._netloc, self._host])
+        hosts = list(dict.fromkeys([*self._netlocs, self._host]))
         self._host_pattern = re.compile(
-            r"(?<![\w.-])(?:" + "|".join(re.escape(h) for h in hosts) + r")(?![\w-])",
-            re.IGNORECASE,
+            r"(?<![\w.-])" + _alternatives(hosts) + r"(?![\w-])", re.IGNORECASE
         )
 
     # vcrpy hooks ------------------------------------------------------------
@@ -363,7 +368,15 @@ class Sanitizer:
         """The placeholder endpoint in place of the real one (path after the
         project and query kept), then ``scrub_text`` on the rest."""
         parts = urlsplit(uri)
-        if parts.scheme.lower() == self._scheme and parts.netloc.lower() == self._netloc:
+        try:
+            port = _effective_port(uri)
+        except ValueError:
+            port = None  # not a URL of the endpoint; scrub_text still sees it
+        if (
+            parts.scheme.lower() == self._scheme
+            and (parts.hostname or "").lower() == self._host
+            and port == self._port
+        ):
             path = parts.path
             if path == self._project_path or path.startswith(self._project_path + "/"):
                 path = _PLACEHOLDER.path + path[len(self._project_path) :]
@@ -404,6 +417,24 @@ class Sanitizer:
         if isinstance(value, bytes):
             return self.scrub_text(value.decode("latin-1"))
         return self.scrub_text(value) if isinstance(value, str) else value
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _effective_port(url: str) -> int | None:
+    """The port a URL connects to: its explicit one, else its scheme's default."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    return port if port is not None else _DEFAULT_PORTS.get(parts.scheme.lower())
+
+
+def _alternatives(texts: Iterable[str]) -> str:
+    """A non-capturing group matching any of ``texts`` literally, longest first."""
+    return "(?:" + "|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)) + ")"
 
 
 def _field_marker(match: re.Match[str]) -> str:

@@ -2,23 +2,27 @@
 
 Live when AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME are set (in the environment or
 `.env`); `--emulator` records against a fresh local emulator per dialogue, seeded with the
-dialogue's name so that recording twice gives byte-identical cassettes.
+dialogue's name so that recording twice gives byte-identical cassettes. The emulator's session
+signs in for real, as a team's would: a service principal, through the emulator's Entra ID
+stand-in over TLS (its authority host and CA bundle in the environment), so recording on the
+emulator runs the live path, token requests included.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
-from harness.emulator import FoundryEmulator
+from harness.emulator import EmulatorStats, FoundryEmulator
 from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
     *SECRET_ENVIRONMENT_KEYS,
+    "AZURE_AUTHORITY_HOST",
+    "REQUESTS_CA_BUNDLE",
     "FOUNDRY_MCP_APPROVAL",
     "FOUNDRY_MAX_APPROVAL_ROUNDS",
 )
@@ -36,6 +40,15 @@ class Session:
     environment: dict[str, Any]
     endpoint: str
     secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
+    # The server's counters, when the target can read them (the emulator; after the session,
+    # the final ones): the recorder fails a dialogue if a request it answered was not recorded.
+    server_stats: Callable[[], EmulatorStats] | None = None
+
+    @property
+    def served_requests(self) -> Callable[[], int] | None:
+        """How many Foundry requests the server has answered so far; None when unknown."""
+        stats = self.server_stats
+        return None if stats is None else lambda: sum(stats().requests.values())
 
 
 class Target(Protocol):
@@ -73,13 +86,31 @@ class EmulatorTarget:
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
-        with FoundryEmulator(seed=dialogue.name, latency=self.latency) as emulator:
-            environment: dict[str, Any] = {
+        with FoundryEmulator(seed=dialogue.name, latency=self.latency, sign_in=True) as emulator:
+            environment = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
-                "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+                **emulator_sign_in(emulator),
             }
-            yield Session(environment, emulator.endpoint, {})
+            yield Session(
+                environment,
+                emulator.endpoint,
+                secrets_from_environment(environment),
+                server_stats=emulator.stats,
+            )
+
+
+def emulator_sign_in(emulator: FoundryEmulator) -> dict[str, str]:
+    """The snippet's settings for signing in to `emulator` (created with sign_in=True) as its
+    service principal, exactly as a team sets them for Entra ID."""
+    principal = emulator.service_principal
+    return {
+        "AZURE_TENANT_ID": principal.tenant_id,
+        "AZURE_CLIENT_ID": principal.client_id,
+        "AZURE_CLIENT_SECRET": principal.client_secret,
+        "AZURE_AUTHORITY_HOST": emulator.authority_host,
+        "REQUESTS_CA_BUNDLE": emulator.ca_bundle,
+    }
 
 
 def choose_target(

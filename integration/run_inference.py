@@ -15,6 +15,7 @@ standard library, never the surrounding project.
 
 import hashlib
 import json
+import os
 import re
 import threading
 import uuid
@@ -54,6 +55,11 @@ TENANT_ID_KEY = "AZURE_TENANT_ID"
 CLIENT_ID_KEY = "AZURE_CLIENT_ID"
 CLIENT_SECRET_KEY = "AZURE_CLIENT_SECRET"
 TOKEN_CREDENTIAL_KEY = "AZURE_TOKEN_CREDENTIAL"
+# Where the service principal signs in (azure-identity's own name for it) and the CA bundle
+# that sign-in trusts (requests' name; the sign-in goes through requests). Read from the
+# environment dict AI GO! passes, so nothing changes process-wide.
+AUTHORITY_HOST_KEY = "AZURE_AUTHORITY_HOST"
+CA_BUNDLE_KEY = "REQUESTS_CA_BUNDLE"
 MCP_APPROVAL_KEY = "FOUNDRY_MCP_APPROVAL"
 MAX_APPROVAL_ROUNDS_KEY = "FOUNDRY_MAX_APPROVAL_ROUNDS"
 CONTENT_FILTER_KEY = "FOUNDRY_CONTENT_FILTER"
@@ -613,8 +619,10 @@ def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
     service_principal = _service_principal(environment)
     if service_principal is not None:
         tenant_id, client_id, secret = service_principal
-        # A hash, so the secret itself is not kept as a dict key.
-        return ("service_principal", tenant_id, client_id, _sha256(secret))
+        # A hash, so the secret itself is not kept as a dict key; where it signs in and what
+        # it trusts are part of the identity (the same ids at another authority are another).
+        sign_in = tuple(sorted(_sign_in_options(environment).items()))
+        return ("service_principal", tenant_id, client_id, _sha256(secret), sign_in)
     return ("default",)
 
 
@@ -641,8 +649,40 @@ def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
         return token_credential, False
     service_principal = _service_principal(environment)
     if service_principal is not None:
-        return ClientSecretCredential(*service_principal), True
+        return ClientSecretCredential(*service_principal, **_sign_in_options(environment)), True
     return DefaultAzureCredential(), True
+
+
+def _sign_in_options(environment: dict[str, Any]) -> dict[str, Any]:
+    """The service principal's authority and CA bundle, as credential keyword arguments."""
+    options: dict[str, Any] = {}
+    authority = _optional_setting(environment, AUTHORITY_HOST_KEY)
+    if authority:
+        if "://" in authority and not authority.lower().startswith("https://"):
+            raise ValueError(
+                f"{AUTHORITY_HOST_KEY} must be an https URL or a host name "
+                "(e.g. login.microsoftonline.us)"
+            )
+        options["authority"] = authority
+        # Instance discovery asks login.microsoftonline.com whether it knows the authority:
+        # MSAL skips it for Microsoft's own clouds anyway, and a configured private authority
+        # (Azure Stack, a test stand-in) is trusted as configured, as azure-identity advises.
+        options["disable_instance_discovery"] = True
+    ca_bundle = _optional_setting(environment, CA_BUNDLE_KEY)
+    if ca_bundle:
+        if not os.path.isfile(ca_bundle):
+            raise ValueError(f"{CA_BUNDLE_KEY} names no file: {ca_bundle}")
+        options["connection_verify"] = ca_bundle
+    return options
+
+
+def _optional_setting(environment: dict[str, Any], key: str) -> str:
+    value = environment.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string, got {type(value).__name__}")
+    return value.strip()
 
 
 def _service_principal(environment: dict[str, Any]) -> tuple[str, str, str] | None:

@@ -40,7 +40,8 @@ def main() -> int:
     with EmulatorTarget().session(dialogue) as session:
         console.print(
             f"emulator at {session.endpoint}, "
-            f"agent {session.environment['AZURE_FOUNDRY_AGENT_NAME']}"
+            f"agent {session.environment['AZURE_FOUNDRY_AGENT_NAME']}, signing in as a service "
+            f"principal at {session.environment['AZURE_AUTHORITY_HOST']} (Entra ID stand-in)"
         )
         turns = drive_dialogue(dialogue, load_integration().run_inference, session.environment)
     print_transcript(console, turns)

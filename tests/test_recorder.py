@@ -19,16 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue, load_dialogue, load_dialogues
 from harness.emulator import FaultConfig, FoundryEmulator
 from harness.paths import DIALOGUE_DIR
 from harness.progress import DialogueOutcome, SilentProgress
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
 from harness.replay import replay_dialogue
-from harness.sanitize import PLACEHOLDER_ENDPOINT
+from harness.sanitize import PLACEHOLDER_ENDPOINT, secrets_from_environment
 from harness.snapshots import render_snapshot
-from harness.targets import DEFAULT_EMULATOR_AGENT, EmulatorTarget, Session, Target
+from harness.targets import (
+    DEFAULT_EMULATOR_AGENT,
+    EmulatorTarget,
+    Session,
+    Target,
+    emulator_sign_in,
+)
 
 # Turn 2 ("What can you do") calls no tool, so this expectation fails in turn 2.
 GREETING_EXPECTING_A_TOOL_IN_TURN_2 = """\
@@ -126,13 +131,20 @@ class FaultyEmulatorTarget:
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
-        with FoundryEmulator(seed=dialogue.name, faults=self.faults) as emulator:
+        # Signed in and counted as EmulatorTarget does: retried and dropped calls must not
+        # read as requests that reached the server unrecorded.
+        with FoundryEmulator(seed=dialogue.name, faults=self.faults, sign_in=True) as emulator:
             environment = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
-                "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+                **emulator_sign_in(emulator),
             }
-            yield Session(environment, emulator.endpoint, {})
+            yield Session(
+                environment,
+                emulator.endpoint,
+                secrets_from_environment(environment),
+                server_stats=emulator.stats,
+            )
 
 
 # ---------------------------------------------------------------------------- recording

@@ -1,4 +1,8 @@
-"""`python -m harness.emulator --port 0`: serve a local Foundry project until Ctrl-C."""
+"""`python -m harness.emulator --port 0`: serve a local Foundry project until Ctrl-C.
+
+It prints the snippet's settings: the endpoint, and (unless --no-sign-in) the service principal
+and the Entra ID stand-in's authority host and CA bundle, to sign in as a team would.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +47,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--malformed-call", type=int, metavar="N", help="malformed JSON on the Nth responses call"
     )
+    parser.add_argument(
+        "--no-sign-in",
+        dest="sign_in",
+        action="store_false",
+        help="no Entra ID stand-in (then any bearer token is accepted, e.g. a static one)",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,9 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    emulator = FoundryEmulator(seed=args.seed, faults=faults, project=args.project, port=args.port)
+    emulator = FoundryEmulator(
+        seed=args.seed,
+        faults=faults,
+        project=args.project,
+        port=args.port,
+        sign_in=args.sign_in,
+    )
     with emulator:
         print(f"AZURE_AI_PROJECT_ENDPOINT={emulator.endpoint}", flush=True)
+        if args.sign_in:
+            # A throwaway service principal made for this run: printing it is the point.
+            principal = emulator.service_principal
+            print(f"AZURE_TENANT_ID={principal.tenant_id}")
+            print(f"AZURE_CLIENT_ID={principal.client_id}")
+            print(f"AZURE_CLIENT_SECRET={principal.client_secret}")
+            print(f"AZURE_AUTHORITY_HOST={emulator.authority_host}")
+            print(f"REQUESTS_CA_BUNDLE={emulator.ca_bundle}", flush=True)
         print(
             f"agents: {', '.join(AGENTS)}; stats: {emulator.base_url}/_emulator/stats", flush=True
         )

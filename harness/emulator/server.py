@@ -25,6 +25,7 @@ from harness.credentials import STATIC_TEST_TOKEN
 from harness.emulator import payloads
 from harness.emulator.agents import AGENTS
 from harness.emulator.engine import AgentSpec, JsonObject
+from harness.emulator.entra import EntraStandIn, ServicePrincipal
 from harness.emulator.errors import (
     ApiError,
     bad_request,
@@ -297,7 +298,9 @@ class FoundryEmulator:
     """A local Foundry project on a background thread; a context manager.
 
     `FoundryEmulator(seed="demo", latency=0.1, faults=FaultConfig(rate_limit_every=3))`;
-    `latency` (seconds), when given, overrides `faults.latency`.
+    `latency` (seconds), when given, overrides `faults.latency`. With `sign_in=True` it also
+    runs an Entra ID stand-in over TLS (`authority_host`, `ca_bundle`, `service_principal`)
+    whose tokens it accepts.
     """
 
     def __init__(
@@ -310,6 +313,7 @@ class FoundryEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         agents: Mapping[str, AgentSpec] = AGENTS,
+        sign_in: bool = False,
     ) -> None:
         faults = faults or FaultConfig()
         if latency is not None:
@@ -322,6 +326,7 @@ class FoundryEmulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._final_stats: EmulatorStats | None = None
+        self._entra: EntraStandIn | None = EntraStandIn(self.accept_token) if sign_in else None
 
     def start(self) -> FoundryEmulator:
         if self._server is not None:
@@ -338,6 +343,12 @@ class FoundryEmulator:
             daemon=True,
         )
         self._thread.start()
+        if self._entra is not None:
+            try:
+                self._entra.start()
+            except BaseException:
+                self.stop()  # no half-started emulator left serving
+                raise
         return self
 
     def stop(self) -> None:
@@ -348,9 +359,11 @@ class FoundryEmulator:
         server.shutdown()
         server.close_open_connections()
         server.server_close()
-        self._final_stats = server.stats()
+        self._final_stats = self._with_sign_in(server.stats())
         if thread is not None:
             thread.join(timeout=10)
+        if self._entra is not None:
+            self._entra.stop()
 
     def __enter__(self) -> FoundryEmulator:
         return self.start()
@@ -388,4 +401,32 @@ class FoundryEmulator:
         """Counters so far; after `stop()`, the final ones."""
         if self._server is None and self._final_stats is not None:
             return self._final_stats
-        return self._running().stats()
+        return self._with_sign_in(self._running().stats())
+
+    # --- the Entra ID stand-in (sign_in=True) ---
+
+    def _signing_in(self) -> EntraStandIn:
+        if self._entra is None:
+            raise RuntimeError("the emulator signs nobody in: create it with sign_in=True")
+        self._running()
+        return self._entra
+
+    @property
+    def authority_host(self) -> str:
+        """What AZURE_AUTHORITY_HOST takes: `https://127.0.0.1:PORT`."""
+        return self._signing_in().authority_host
+
+    @property
+    def ca_bundle(self) -> str:
+        """Path of the PEM file with the throwaway CA that signed the stand-in's certificate."""
+        return self._signing_in().ca_bundle
+
+    @property
+    def service_principal(self) -> ServicePrincipal:
+        """The tenant, client id and secret the stand-in signs in."""
+        return self._signing_in().service_principal
+
+    def _with_sign_in(self, stats: EmulatorStats) -> EmulatorStats:
+        if self._entra is None:
+            return stats
+        return dataclasses.replace(stats, sign_in=self._entra.request_counts())

@@ -5,20 +5,22 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True)
 class EmulatorStats:
     """A snapshot. `requests` is keyed by route, e.g. `POST /responses`; routes that matched
-    nothing count under `unrouted`. `connections` counts TCP connections accepted."""
+    nothing count under `unrouted`. `connections` counts TCP connections accepted. `sign_in`
+    counts the Entra ID stand-in's requests by route, and `tokens issued` (empty without it)."""
 
     requests: Mapping[str, int]
     statuses: Mapping[str, int]
     faults: Mapping[str, int]
     connections: int
     conversations: int
+    sign_in: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def responses_calls(self) -> int:
@@ -35,6 +37,7 @@ class EmulatorStats:
             "faults": dict(self.faults),
             "connections": self.connections,
             "conversations": self.conversations,
+            "sign_in": dict(self.sign_in),
         }
 
 

@@ -1,0 +1,377 @@
+"""Signing in for real: the emulator's Entra ID stand-in, the snippet's sign-in settings, and
+recording through a real `ClientSecretCredential` at any concurrency without losing a request.
+
+Real HTTP on loopback only: azure-identity -> MSAL -> azure-core -> requests over TLS to the
+stand-in; openai -> httpx2 to the emulator. The recorder writes under tmp_path.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx2
+import pytest
+import requests
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import ClientSecretCredential
+from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.request import Request
+
+from harness.cassettes import recording_vcr
+from harness.dialogues import Dialogue, load_dialogues
+from harness.driver import drive_dialogue
+from harness.emulator import EmulatorStats, FoundryEmulator
+from harness.emulator.entra import TOKEN_ROUTE
+from harness.integration_loader import load_integration
+from harness.paths import DIALOGUE_DIR
+from harness.progress import SilentProgress
+from harness.recorder import RecordOptions, record_dialogues
+from harness.recording_router import ThreadCassetteRouter
+from harness.replay import ReplayError, replay_dialogue
+from harness.sanitize import PLACEHOLDER_ENDPOINT, Sanitizer
+from harness.targets import EmulatorTarget, Session, emulator_sign_in
+
+SCOPE = "https://ai.azure.com/.default"  # what azure-ai-projects asks a token for
+REFERENCE = json.loads(
+    (Path(__file__).parent / "reference" / "entra.json").read_text(encoding="utf-8")
+)
+
+
+@pytest.fixture
+def emulator() -> Iterator[FoundryEmulator]:
+    with FoundryEmulator(sign_in=True) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients(snippet: ModuleType) -> Iterator[None]:
+    snippet.reset_client_cache()
+    yield
+    snippet.reset_client_cache()
+
+
+def credential(emulator: FoundryEmulator, **changes: str) -> ClientSecretCredential:
+    principal = emulator.service_principal
+    settings = {
+        "tenant_id": principal.tenant_id,
+        "client_id": principal.client_id,
+        "client_secret": principal.client_secret,
+        **changes,
+    }
+    return ClientSecretCredential(
+        **settings,
+        authority=emulator.authority_host,
+        disable_instance_discovery=True,
+        connection_verify=emulator.ca_bundle,
+    )
+
+
+def first_turn(text: str = "Hi") -> str:
+    return json.dumps({"messages": [{"role": "user", "content": text}]})
+
+
+# ------------------------------------------------------------------ the Entra ID stand-in
+
+
+def test_client_secret_credential_signs_in_over_tls(emulator: FoundryEmulator) -> None:
+    with credential(emulator) as signed_in:
+        token = signed_in.get_token(SCOPE)
+        again = signed_in.get_token(SCOPE)
+    header, claims, _signature = token.token.split(".")
+    assert json.loads(_b64decode(header))["typ"] == "JWT"
+    payload = json.loads(_b64decode(claims))
+    principal = emulator.service_principal
+    assert (payload["aud"], payload["tid"], payload["appid"]) == (
+        "https://ai.azure.com",
+        principal.tenant_id,
+        principal.client_id,
+    )
+    assert 3500 < token.expires_on - payload["iat"] <= 3599
+    assert again.token == token.token  # cached: MSAL asks again only near expiry
+    assert emulator.stats().sign_in == {
+        "GET /{tenant}/v2.0/.well-known/openid-configuration": 1,
+        TOKEN_ROUTE: 1,
+        "tokens issued": 1,
+    }
+    assert emulator.stats().requests == {}  # no Foundry traffic yet
+
+
+def test_the_foundry_emulator_accepts_the_issued_token(emulator: FoundryEmulator) -> None:
+    with credential(emulator) as signed_in:
+        token = signed_in.get_token(SCOPE).token
+    accepted = emulator._running().accepted_tokens
+    assert token in accepted
+
+
+def test_a_wrong_secret_is_entras_invalid_client(emulator: FoundryEmulator) -> None:
+    with (
+        credential(emulator, client_secret="not-the-secret") as wrong,
+        pytest.raises(ClientAuthenticationError) as raised,
+    ):
+        wrong.get_token(SCOPE)
+    assert "AADSTS7000215: Invalid client secret provided" in str(raised.value)
+    assert "not-the-secret" not in str(raised.value)
+    assert emulator.stats().sign_in.get("tokens issued", 0) == 0
+
+
+def test_error_bodies_have_entras_shape(emulator: FoundryEmulator) -> None:
+    principal = emulator.service_principal
+    token_url = f"{emulator.authority_host}/{principal.tenant_id}/oauth2/v2.0/token"
+    form = {
+        "client_id": principal.client_id,
+        "client_secret": "wrong",
+        "grant_type": "client_credentials",
+        "scope": SCOPE,
+    }
+    answer = requests.post(token_url, data=form, verify=emulator.ca_bundle, timeout=10)
+    assert answer.status_code == 401
+    body = answer.json()
+    (reference,) = [case for case in REFERENCE if case["body"]["error"] == "invalid_client"]
+    expected = reference["body"]
+    assert answer.status_code == reference["status"]
+    assert sorted(body) == sorted(expected)
+    assert body["error"] == expected["error"]
+    assert body["error_codes"] == expected["error_codes"]
+    assert body["error_description"].startswith("AADSTS7000215: Invalid client secret provided.")
+
+    unknown_tenant = requests.get(
+        f"{emulator.authority_host}/00000000-0000-0000-0000-000000000000"
+        "/v2.0/.well-known/openid-configuration",
+        verify=emulator.ca_bundle,
+        timeout=10,
+    )
+    assert unknown_tenant.status_code == 400
+    assert unknown_tenant.json()["error_codes"] == [90002]
+
+
+def test_the_stand_in_serves_only_over_the_throwaway_ca(emulator: FoundryEmulator) -> None:
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{emulator.authority_host}/common/discovery/instance", timeout=10)
+    discovered = requests.get(
+        f"{emulator.authority_host}/common/discovery/instance",
+        params={"api-version": "1.1"},
+        verify=emulator.ca_bundle,
+        timeout=10,
+    ).json()
+    tenant = emulator.service_principal.tenant_id
+    assert discovered["tenant_discovery_endpoint"] == (
+        f"{emulator.authority_host}/{tenant}/v2.0/.well-known/openid-configuration"
+    )
+
+
+def test_an_emulator_without_sign_in_says_how_to_get_it() -> None:
+    with FoundryEmulator() as plain, pytest.raises(RuntimeError, match="sign_in=True"):
+        _ = plain.authority_host
+
+
+# ------------------------------------------------------------------ the snippet signs in
+
+
+def snippet_environment(emulator: FoundryEmulator, **changes: Any) -> dict[str, Any]:
+    return {
+        "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+        "AZURE_FOUNDRY_AGENT_NAME": "retail-support",
+        **emulator_sign_in(emulator),
+        **changes,
+    }
+
+
+def test_the_snippet_signs_in_as_the_service_principal(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    env = snippet_environment(emulator)
+    snippet.run_inference(first_turn(), env)
+    snippet.run_inference(first_turn("Do you sell headphones?"), env)
+    stats = emulator.stats()
+    assert stats.sign_in[TOKEN_ROUTE] == 1  # one sign-in, reused by every call
+    assert stats.requests["POST /responses"] == 2
+    (clients,) = snippet._CLIENTS.values()
+    assert type(clients.credential).__name__ == "ClientSecretCredential"
+
+
+def test_a_wrong_secret_is_a_foundry_error_without_the_secret(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    env = snippet_environment(emulator, AZURE_CLIENT_SECRET="wrong-secret-value-123")
+    with pytest.raises(snippet.FoundryError) as raised:
+        snippet.run_inference(first_turn(), env)
+    assert raised.value.code == "authentication_failed"
+    assert "AADSTS7000215" in raised.value.message
+    assert "wrong-secret-value-123" not in str(raised.value)
+    assert emulator.stats().requests == {}  # nothing reached Foundry without a token
+
+
+def test_the_sign_in_settings_are_part_of_the_cached_identity(
+    snippet: ModuleType, emulator: FoundryEmulator, tmp_path: Path
+) -> None:
+    env = snippet_environment(emulator)
+    client = snippet.get_foundry_client(env)
+    assert snippet.get_foundry_client(dict(env)) is client
+    elsewhere = snippet_environment(emulator, AZURE_AUTHORITY_HOST="https://login.example.test")
+    assert snippet.get_foundry_client(elsewhere) is not client
+    copy = tmp_path / "ca.pem"
+    copy.write_bytes(Path(emulator.ca_bundle).read_bytes())
+    other_ca = snippet_environment(emulator, REQUESTS_CA_BUNDLE=str(copy))
+    assert snippet.get_foundry_client(other_ca) is not client
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"AZURE_AUTHORITY_HOST": "http://login.test"}, "AZURE_AUTHORITY_HOST must be an https"),
+        ({"REQUESTS_CA_BUNDLE": "/nonexistent/ca.pem"}, "REQUESTS_CA_BUNDLE names no file"),
+        ({"REQUESTS_CA_BUNDLE": 42}, "REQUESTS_CA_BUNDLE must be a string"),
+    ],
+)  # fmt: skip
+def test_bad_sign_in_settings_are_named(
+    snippet: ModuleType, emulator: FoundryEmulator, changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        snippet.run_inference(first_turn(), snippet_environment(emulator, **changes))
+    assert emulator.stats().sign_in == {} and emulator.stats().requests == {}
+
+
+# ------------------------------------------------------------------ recording through the sign-in
+
+
+class WatchedEmulatorTarget:
+    """EmulatorTarget's sessions (signed in, counted), also keeping each emulator's stats."""
+
+    description = "local Foundry emulator, watched"
+
+    def __init__(self) -> None:
+        self.stats: dict[str, EmulatorStats] = {}
+
+    @contextlib.contextmanager
+    def session(self, dialogue: Dialogue) -> Iterator[Session]:
+        with EmulatorTarget().session(dialogue) as session:
+            yield session
+        assert session.server_stats is not None
+        self.stats[dialogue.name] = session.server_stats()  # the final counters
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 15])
+def test_recording_through_the_sign_in_loses_no_request(tmp_path: Path, concurrency: int) -> None:
+    dialogues = load_dialogues(DIALOGUE_DIR)
+    for run in range(2):
+        root = tmp_path / f"run-{run}"
+        target = WatchedEmulatorTarget()
+        outcomes = record_dialogues(
+            dialogues,
+            target,
+            RecordOptions(root / "cassettes", root / "snapshots", concurrency=concurrency),
+            SilentProgress(),
+        )
+        assert [(o.name, o.status, o.detail) for o in outcomes if not o.ok] == []
+        for dialogue in dialogues:
+            text = (root / "cassettes" / f"{dialogue.name}.yaml").read_text(encoding="utf-8")
+            stats = target.stats[dialogue.name]
+            assert stats.sign_in[TOKEN_ROUTE] == stats.sign_in["tokens issued"] == 1
+            # Every request the emulator answered is in the cassette (no faults: none retried).
+            assert text.count("- request:") == sum(stats.requests.values()), dialogue.name
+            # No token request, and no token: issued tokens are JWTs (scrubbed ones: <JWT>).
+            for absent in ("oauth2", "openid-configuration", "eyJ", "<JWT>", "earer"):
+                assert absent not in text, (dialogue.name, absent)
+
+
+def test_a_request_that_bypasses_the_patched_transport_is_counted(tmp_path: Path) -> None:
+    router = ThreadCassetteRouter()
+    with FoundryEmulator() as emulator, router.installed():
+        sanitizer = Sanitizer(emulator.endpoint)
+        conversations = f"{emulator.endpoint}/openai/v1/conversations"
+        headers = {"Authorization": "Bearer static-test-token"}
+        with router.recording(recording_vcr(sanitizer), tmp_path / "c.yaml") as cassette:
+            httpx2.post(conversations, json={}, headers=headers)
+            assert router.unrecorded(lambda: sum(emulator.stats().requests.values())) == 0
+            requests.post(conversations, json={}, headers=headers, timeout=10)  # not patched
+            assert router.unrecorded(lambda: sum(emulator.stats().requests.values())) == 1
+        assert len(cassette) == 1
+        assert router.unrecorded(None) == 0  # a live target cannot tell: no false alarm
+
+
+def test_an_unmatched_request_in_the_in_memory_replay_is_explained(tmp_path: Path) -> None:
+    """Regression: vcrpy's exception read `rewound` from the router (AttributeError)."""
+    (greeting,) = load_dialogues(DIALOGUE_DIR, ["greeting"])
+    router = ThreadCassetteRouter()
+    path = tmp_path / "greeting.yaml"
+    target = EmulatorTarget()
+    with router.installed():
+        with target.session(greeting) as session:
+            sanitizer = Sanitizer(session.endpoint, session.secrets)
+            with router.recording(recording_vcr(sanitizer), path) as recorded:
+                drive_dialogue(greeting, load_integration().run_inference, session.environment)
+        router.save(recorded)
+        other_agent = greeting.model_copy(update={"agent": "retail-support-guarded"})
+        with pytest.raises(ReplayError) as raised:
+            replay_dialogue(
+                other_agent, path, cassette_session=lambda p: router.replaying(p, recorded)
+            )
+        assert "the integration now sends a request the recording does not have" in str(
+            raised.value
+        )
+        assert "retail-support-guarded" in str(raised.value)
+
+        with (
+            router.replaying(path, recorded),
+            pytest.raises(CannotOverwriteExistingCassetteException),
+        ):
+            httpx2.get(f"{PLACEHOLDER_ENDPOINT}/openai/v1/conversations/conv_unknown/items")
+
+
+# ------------------------------------------------------------------ explicit ports
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "sent"),
+    [
+        # httpx drops a scheme's default port from the URL it sends, and keeps any other.
+        ("https://res.services.ai.azure.com:443/api/projects/proj", "https://res.services.ai.azure.com/api/projects/proj"),
+        ("https://res.services.ai.azure.com/api/projects/proj", "https://res.services.ai.azure.com:443/api/projects/proj"),
+        ("https://res.services.ai.azure.com:80/api/projects/proj", "https://res.services.ai.azure.com:80/api/projects/proj"),
+        ("http://res.services.ai.azure.com:80/api/projects/proj", "http://res.services.ai.azure.com/api/projects/proj"),
+    ],
+)  # fmt: skip
+def test_explicit_ports_record_to_the_placeholder(endpoint: str, sent: str) -> None:
+    url = str(httpx2.Request("POST", f"{sent}/openai/v1/responses").url)
+    recorded = Sanitizer(endpoint).before_record_request(Request("POST", url, b"{}", {}))
+    assert recorded is not None
+    assert recorded.uri == f"{PLACEHOLDER_ENDPOINT}/openai/v1/responses"
+
+
+def test_another_port_of_the_same_host_is_not_the_endpoint() -> None:
+    sanitizer = Sanitizer("https://res.services.ai.azure.com:8443/api/projects/proj")
+    scrubbed = sanitizer.scrub_uri("https://res.services.ai.azure.com/api/projects/proj/x")
+    assert not scrubbed.startswith(PLACEHOLDER_ENDPOINT)
+    assert "res.services.ai.azure.com" not in scrubbed  # the host is still scrubbed
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_the_command_line_prints_the_settings_to_sign_in_with(snippet: ModuleType) -> None:
+    command = [sys.executable, "-m", "harness.emulator", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            settings: dict[str, str] = {}
+            while "REQUESTS_CA_BUNDLE" not in settings:
+                key, _, value = process.stdout.readline().strip().partition("=")
+                assert value, f"the emulator stopped before printing its settings ({key!r})"
+                settings[key] = value
+            env = {**settings, "AZURE_FOUNDRY_AGENT_NAME": "retail-support"}
+            output = json.loads(snippet.run_inference(first_turn(), env))
+            assert output["items"][-1]["conversation_id"].startswith("conv_")
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+    assert not Path(settings["REQUESTS_CA_BUNDLE"]).exists()  # the throwaway CA is gone
