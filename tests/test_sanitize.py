@@ -255,12 +255,15 @@ def test_secrets_from_environment_picks_credentials_only() -> None:
         "AZURE_CLIENT_SECRET": CANARY_SECRET,
         "AZURE_TENANT_ID": CANARY_TENANT,
         "AZURE_CLIENT_ID": CANARY_CLIENT,
-        "MY_API_KEY": "k-123",
+        "MY_API_KEY": "k-123-canary",
         "AZURE_TOKEN_CREDENTIAL": object(),
         "AZURE_FOUNDRY_AGENT_NAME": "retail",
         "EMPTY_SECRET": "",
+        # Too short to be a credential; replaced wherever it appears it would wreck the text.
+        "FEATURE_TOKEN": "true",
+        "PWD": "/work/not-a-password",
     }
-    assert secrets_from_environment(environ) == {**SECRETS, "MY_API_KEY": "k-123"}
+    assert secrets_from_environment(environ) == {**SECRETS, "MY_API_KEY": "k-123-canary"}
 
 
 # -- responses -------------------------------------------------------------------------
