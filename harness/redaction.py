@@ -322,12 +322,14 @@ def _keyword_trigger(lowered: str) -> bool:
 
 def _detect_secrets_rules() -> tuple[Rule, ...]:
     rules: list[Rule] = []
-    for secret_type, plugin in get_mapping_from_secret_type_to_class().items():
-        if secret_type in _SKIPPED_PLUGINS or not issubclass(plugin, RegexBasedDetector):
+    plugins: dict[str, type[Any]] = get_mapping_from_secret_type_to_class()
+    for secret_type, plugin in plugins.items():
+        detector = plugin()
+        if secret_type in _SKIPPED_PLUGINS or not isinstance(detector, RegexBasedDetector):
             continue
         guard = _PLUGIN_GUARDS.get(secret_type, ())
         trigger = _PLUGIN_TRIGGERS.get(secret_type)
-        for pattern in plugin.denylist:
+        for pattern in detector.denylist:
             rules.append(
                 Rule(secret_type, pattern, marker_for(secret_type), guard, trigger=trigger)
             )

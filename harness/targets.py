@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.emulator import FoundryEmulator
-from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
+from harness.redaction import ENDPOINT_KEY, SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
     *SECRET_ENVIRONMENT_KEYS,
@@ -36,6 +36,9 @@ class Session:
     environment: dict[str, Any]
     endpoint: str
     secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
+    # Endpoints whose host, resource and project names are scrubbed besides `endpoint`'s:
+    # the live one configured while recording on the emulator.
+    scrubbed_endpoints: tuple[str, ...] = ()
 
 
 class Target(Protocol):
@@ -70,6 +73,9 @@ class LiveTarget:
 class EmulatorTarget:
     latency: float = 0.0
     description: str = "local Foundry emulator"
+    # The environment and .env: their secrets are scrubbed here too (typed into a dialogue,
+    # echoed by a tool), as in live mode.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
@@ -79,14 +85,20 @@ class EmulatorTarget:
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
                 "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
             }
-            yield Session(environment, emulator.endpoint, {})
+            live_endpoint = self.settings.get(ENDPOINT_KEY, "").strip()
+            yield Session(
+                environment,
+                emulator.endpoint,
+                secrets_from_environment(self.settings),
+                (live_endpoint,) if live_endpoint else (),
+            )
 
 
 def choose_target(
     settings: Mapping[str, str], *, emulator: bool, emulator_latency: float = 0.0
 ) -> Target:
     if emulator:
-        return EmulatorTarget(latency=emulator_latency)
+        return EmulatorTarget(latency=emulator_latency, settings=dict(settings))
     endpoint = settings.get("AZURE_AI_PROJECT_ENDPOINT", "").strip()
     agent = settings.get("AZURE_FOUNDRY_AGENT_NAME", "").strip()
     if endpoint and agent:
