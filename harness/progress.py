@@ -123,3 +123,25 @@ def summary_table(
             redact(outcome.detail),
         )
     return table
+
+
+def print_outcomes(
+    console: Console,
+    outcomes: list[DialogueOutcome],
+    *,
+    check: bool,
+    redact: Callable[[str], str] = str,
+) -> None:
+    """The summary table, the drift report of each changed dialogue and each failure, as
+    scripts/record.py prints them; every detail through ``redact`` (the report is published)."""
+    console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
+    for outcome in outcomes:
+        if outcome.report:
+            console.print(f"[bold]{outcome.name}[/]")
+            for line in outcome.report:
+                console.print(f"  {redact(line)}", highlight=False, markup=False)
+    for outcome in outcomes:
+        if outcome.status in ("failed", "cancelled"):
+            console.print(
+                f"[red]failed:[/] {outcome.name}:", redact(outcome.detail), highlight=False
+            )

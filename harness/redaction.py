@@ -161,6 +161,17 @@ class Rule:
         """Whether JSON escaping (of quotes and slashes) can hide a match from this pattern."""
         return any(c in self.pattern.pattern for c in "\"'/")
 
+    def skips(self, match: re.Match[str]) -> bool:
+        """A match that starts inside a marker ("SECRET" in ``<AZURE_CLIENT_SECRET>``, which
+        the keyword rule would take for a key) or whose secret is a marker already."""
+        start, end = self.secret_span(match)
+        return (
+            start >= end
+            or _inside_marker(match.string, match.start())
+            # a marker, also Markdown-escaped (\<GITHUB\_TOKEN\>) as the golden diff prints it
+            or bool(MARKER.fullmatch(match.string[start:end].replace("\\", "").strip("'\"")))
+        )
+
     def marker_for(self, match: re.Match[str]) -> str:
         return self.marker or marker_for(match.group("name"))
 
@@ -461,16 +472,17 @@ class Redactor:
         for form, marker in self._secret_forms:
             if form in text:
                 text = text.replace(form, marker)
+        text = self._redact_cut_off(text)
         if self._name_pattern is not None and any(w in text.lower() for w in self._name_guards):
             text = self._name_pattern.sub(self._name_marker, text)
         return text
 
     def redact_shapes(self, text: str) -> str:
         """Secret-shaped text only (the rules), in ``text`` and its decoded views."""
-        found: list[tuple[str, str]] = []
+        text = _replace_rule_matches(text)
+        found: list[tuple[str, str]] = []  # then the views of what is left, as the scan sees it
         for view, rules in _views(text):
             found += [(f.value, f.marker) for f in self._shapes(view, rules)]
-        text = _replace_rule_matches(text)
         for value, marker in sorted(set(found), key=lambda pair: -len(pair[0])):
             if len(value) >= MIN_SECRET_LENGTH:
                 for form in encodings(value):
@@ -506,16 +518,45 @@ class Redactor:
             if not rule.applies(lowered):
                 continue
             for match in rule.pattern.finditer(text):
+                if rule.skips(match):
+                    continue
                 start, end = rule.secret_span(match)
-                value = text[start:end]
-                if value and not MARKER.fullmatch(value.strip("'\"")):
-                    name = rule.name if rule.marker else f"{rule.name} {match['name'].lower()}"
-                    found.append(Finding(name, start, value, rule.marker_for(match)))
+                name = rule.name if rule.marker else f"{rule.name} {match['name'].lower()}"
+                found.append(Finding(name, start, text[start:end], rule.marker_for(match)))
         return found
+
+    def _redact_cut_off(self, text: str) -> str:
+        """A known value cut off where a message was shortened ("…", as the snippet and the
+        reports shorten): the part left is as secret as the whole."""
+        if "…" not in text or not self.secrets:
+            return text
+        ends = [i for i, c in enumerate(text) if c == "…"]
+        for end in reversed(ends):  # right to left: a replacement moves nothing to its left
+            for name, value in self.secrets:
+                length = next(
+                    (
+                        n
+                        for n in range(min(len(value) - 1, end), MIN_SECRET_LENGTH - 1, -1)
+                        if text.startswith(value[:n], end - n)
+                    ),
+                    0,
+                )
+                if length:
+                    text = text[: end - length] + f"<{name}>" + text[end:]
+                    break
+        return text
 
     def _name_marker(self, match: re.Match[str]) -> str:
         marker, _ = self.names[int(str(match.lastgroup)[1:])]
         return f"<{marker}>"
+
+
+def _inside_marker(text: str, index: int) -> bool:
+    opening = text.rfind("<", max(0, index - 64), index + 1)
+    if opening < 0:
+        return False
+    closing = text.find(">", index)
+    return closing >= 0 and MARKER.fullmatch(text, opening, closing + 1) is not None
 
 
 def _find(text: str, value: str) -> int:
@@ -536,9 +577,9 @@ def _replace_rule_matches(text: str) -> str:
 
 def _replacer(rule: Rule) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
-        start, end = rule.secret_span(match)
-        if start >= end or MARKER.fullmatch(match.string[start:end].strip("'\"")):
+        if rule.skips(match):
             return match.group()
+        start, end = rule.secret_span(match)
         base = match.start()
         whole = match.group()
         return whole[: start - base] + rule.marker_for(match) + whole[end - base :]
@@ -547,6 +588,19 @@ def _replacer(rule: Rule) -> Callable[[re.Match[str]], str]:
 
 
 _REPLACERS = {id(rule): _replacer(rule) for rule in RULES}
+
+
+def redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every string redacted: for data that
+    is formatted later, where escaping (Markdown's ``\\_``) or shortening would hide a
+    secret from a redaction of the finished text."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_strings(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_strings(item, redact) for item in value]
+    return value
 
 
 # -- logging -------------------------------------------------------------------------------

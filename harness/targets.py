@@ -76,10 +76,13 @@ class EmulatorTarget:
     # The environment and .env: their secrets are scrubbed here too (typed into a dialogue,
     # echoed by a tool), as in live mode.
     settings: Mapping[str, str] = field(default_factory=dict)
+    emulator_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. agents (tests)
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
-        with FoundryEmulator(seed=dialogue.name, latency=self.latency) as emulator:
+        with FoundryEmulator(
+            seed=dialogue.name, latency=self.latency, **self.emulator_options
+        ) as emulator:
             environment: dict[str, Any] = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,

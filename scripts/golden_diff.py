@@ -28,8 +28,9 @@ from harness.golden_diff import (
     render_json,
     render_markdown,
 )
+from harness.golden_diff.report import GoldenDiffReport
 from harness.paths import PROJECT_ROOT
-from harness.redaction import Redactor
+from harness.redaction import Redactor, redact_strings
 
 
 def _threshold(text: str) -> float:
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except GoldenDiffError as error:
         print(f"golden_diff: error: {redact(str(error))}", file=sys.stderr)
         return 2
+    # Before rendering (Markdown escapes and shortens text), and the rendered text once more.
+    report = GoldenDiffReport.model_validate(redact_strings(report.model_dump(), redact))
     text = render_json(report) if args.format == "json" else render_markdown(report)
     sys.stdout.write(redact(text))
     return 1 if args.fail_on_change and report.changed else 0

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from harness.dialogues import DialogueError, load_dialogues
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
-from harness.progress import RichProgress, summary_table
+from harness.progress import RichProgress, print_outcomes
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
 from harness.redaction import Redactor, redacting_logs
 from harness.targets import ConfigurationError, choose_target
@@ -104,16 +104,9 @@ def _run(
             "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
         )
         return 130
-    console.print(summary_table(outcomes, "drift check" if args.check else "recording", redact))
-    for outcome in outcomes:
-        if outcome.report:
-            console.print(f"[bold]{outcome.name}[/]")
-            for line in outcome.report:
-                console.print(f"  {redact(line)}", highlight=False, markup=False)
+    print_outcomes(console, outcomes, check=args.check, redact=redact)
     failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
     drifted = [o for o in outcomes if o.status in ("changed", "new")]
-    for outcome in failed:
-        console.print(f"[red]failed:[/] {outcome.name}:", redact(outcome.detail), highlight=False)
     if failed or drifted:
         return 1
     return 0

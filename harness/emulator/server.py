@@ -79,6 +79,7 @@ class _Server(ThreadingHTTPServer):
         # Bearer tokens this project accepts: the harness's static test token, plus every
         # token the emulator's own Entra ID stand-in issues (see `FoundryEmulator.accept_token`).
         self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
+        self.extra_headers: dict[str, str] = {}  # see FoundryEmulator(response_headers=...)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -254,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**(headers or {}), **self.server.extra_headers}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -279,6 +280,7 @@ class FoundryEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         agents: Mapping[str, AgentSpec] = AGENTS,
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         faults = faults or FaultConfig()
         if latency is not None:
@@ -288,6 +290,8 @@ class FoundryEmulator:
         self.project_name = project
         self._address = (host, port)
         self._agents = agents
+        # Sent with every response (tests: a header echoing a secret must not be recorded).
+        self._response_headers = dict(response_headers or {})
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._final_stats: EmulatorStats | None = None
@@ -298,6 +302,7 @@ class FoundryEmulator:
         server = _Server(
             self._address, FoundryProject(self.seed, self._agents), self.project_name, self.faults
         )
+        server.extra_headers = self._response_headers
         self._server = server
         self._thread = threading.Thread(
             # A short poll interval: stop() waits for the loop to notice, and tests start many.
