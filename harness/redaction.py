@@ -310,7 +310,24 @@ _PLUGIN_TRIGGERS: dict[str, Callable[[str], bool]] = {
     "SoftLayer Credentials": _searches(
         r"s(?:oftlayer|l)[_-]?(?:api)?[_-]?(?:key|pwd|pass|token)|api\.softlayer\.com"
     ),
+    # Patterns that start with a character class: a literal part of them goes first.
+    "Telegram Bot Token": _searches(r":[0-9a-z_-]{35}"),
+    "Discord Bot Token": _searches(r"\.[0-9a-z_-]{6}\.[0-9a-z_-]{27}"),
 }
+
+
+def _literal_start(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """The word a case-insensitive pattern starts with ("aws", "xox"), as a guard: such a
+    pattern is slow to search, and needs that word (lowercased) in the text."""
+    if not pattern.flags & re.IGNORECASE:
+        return ()  # a case-sensitive literal start is found fast by the regex engine itself
+    match = re.match(r"[A-Za-z0-9_]+", pattern.pattern)
+    word = match.group() if match else ""
+    if pattern.pattern[len(word) : len(word) + 1] in ("?", "*", "{"):
+        word = word[:-1]  # its last character is optional
+    return (word.lower(),) if len(word) >= 3 else ()
+
+
 # The keyword plugin's quotes-required forms: `word: "x"`, `word = "x"`, `word => "x"`,
 # `word... "x";` and `"x" == word`. Every word of its list holds one of these stems.
 _KEYWORD_STEMS = ("key", "pass", "pwd", "secret", "contras")
@@ -338,9 +355,9 @@ def _detect_secrets_rules() -> tuple[Rule, ...]:
         detector = plugin()
         if secret_type in _SKIPPED_PLUGINS or not isinstance(detector, RegexBasedDetector):
             continue
-        guard = _PLUGIN_GUARDS.get(secret_type, ())
         trigger = _PLUGIN_TRIGGERS.get(secret_type)
         for pattern in detector.denylist:
+            guard = _PLUGIN_GUARDS.get(secret_type) or _literal_start(pattern)
             rules.append(
                 Rule(secret_type, pattern, marker_for(secret_type), guard, trigger=trigger)
             )
