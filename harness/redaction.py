@@ -435,6 +435,10 @@ def _views(text: str) -> Iterator[tuple[str, tuple[Rule, ...]]]:
             yield view, RULES
 
 
+_CACHED_LENGTH = 256
+_CACHE_SIZE = 4096
+
+
 class Redactor:
     """Replaces known secret values, the real endpoint's names and secret-shaped text by
     markers. ``secrets``: name -> value (the marker is ``<NAME>``), or bare values;
@@ -447,6 +451,7 @@ class Redactor:
         endpoints: Iterable[str] = (),
     ) -> None:
         self.secrets = named_secrets(secrets)
+        self._cache: dict[str, str] = {}
         self._secret_forms = [
             (form, f"<{name}>") for name, value in self.secrets for form in encodings(value)
         ]
@@ -481,8 +486,16 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret, endpoint name and secret-shaped string replaced."""
-        text = self.redact_known(text)
-        return self.redact_shapes(text)
+        if len(text) <= _CACHED_LENGTH:
+            # Header values and URIs repeat within a recording; for text this short the cost
+            # is the rules' per-call overhead, not their search.
+            cached = self._cache.get(text)
+            if cached is None:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                cached = self._cache[text] = self.redact_shapes(self.redact_known(text))
+            return cached
+        return self.redact_shapes(self.redact_known(text))
 
     def redact_known(self, text: str) -> str:
         """Known secret values and the endpoint's names only."""
