@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -144,7 +145,7 @@ def encodings(needle: str) -> set[str]:
 # -- the canary agent (data for the emulator's rule engine) --------------------------------
 
 
-def canary_agents() -> dict[str, object]:
+def canary_agents() -> dict[str, Any]:
     from harness.emulator import AGENTS
     from harness.emulator.engine import AgentSpec, Call, Intent, SlotSpec, ToolResult, ToolSpec
     from harness.emulator.project import ApiError
@@ -193,7 +194,7 @@ def canary_agents() -> dict[str, object]:
 
 def write_dialogues(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    dialogues = {
+    dialogues: dict[str, dict[str, Any]] = {
         # scripts/record.py: the default agent, canaries in the user text
         "user_text": {"turns": [{"user": f"Hi, here is {c.planted}"} for c in CANARIES]},
         "plain": {"turns": [{"user": "Hi there!"}]},
