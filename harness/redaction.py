@@ -29,6 +29,9 @@ import ipaddress
 import json
 import logging
 import re
+import sys
+import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -663,7 +666,8 @@ class RedactingFilter(logging.Filter):
 
 @contextlib.contextmanager
 def redacting_logs(redactor: Redactor) -> Iterator[RedactingFilter]:
-    """While the harness runs, every log record is redacted when it is made.
+    """While the harness runs, every log record is redacted when it is made; so are Python
+    warnings (routed through logging) and the traceback of an uncaught exception.
 
     A filter on a logger does not see its children's records (azure.identity._internal...),
     and one on a handler misses handlers added later (and the last-resort handler that prints
@@ -682,12 +686,34 @@ def redacting_logs(redactor: Redactor) -> Iterator[RedactingFilter]:
     if logging.lastResort is not None:
         handlers.append(logging.lastResort)
     filtered: list[logging.Filterer] = [*map(logging.getLogger, SDK_LOGGERS), *handlers]
+    previous_hooks = sys.excepthook, threading.excepthook
+
+    def excepthook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        text = "".join(traceback.format_exception(kind, error, tb))
+        sys.stderr.write(redactor.redact(text))
+
+    def thread_excepthook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None:
+            name = args.thread.name if args.thread else "?"
+            sys.stderr.write(f"Exception in thread {name}:\n")
+            excepthook(args.exc_type, args.exc_value, args.exc_traceback)
+
     logging.setLogRecordFactory(factory)
     for target in filtered:
         target.addFilter(record_filter)
+    logging.captureWarnings(True)
+    sys.excepthook, threading.excepthook = excepthook, thread_excepthook
+    failed = False
     try:
         yield record_filter
+    except BaseException:
+        failed = True  # its traceback is printed after this returns: keep sys.excepthook
+        raise
     finally:
+        threading.excepthook = previous_hooks[1]
+        if not failed:
+            sys.excepthook = previous_hooks[0]
+        logging.captureWarnings(False)
         for target in filtered:
             target.removeFilter(record_filter)
         logging.setLogRecordFactory(previous_factory)

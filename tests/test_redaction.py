@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import warnings
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
@@ -172,6 +174,27 @@ def test_log_records_are_redacted_on_every_handler(tmp_path: Path) -> None:
         assert secret not in text, name
     assert "after: plain" in (tmp_path / "before.log").read_text(encoding="utf-8")
     assert logging.getLogRecordFactory() is logging.LogRecord
+
+
+def test_warnings_and_thread_tracebacks_are_redacted(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = SETTINGS["AZURE_CLIENT_SECRET"]
+
+    def crash() -> None:
+        raise RuntimeError(f"sign-in with {secret} failed")
+
+    hook = threading.excepthook
+    with redacting_logs(Redactor.from_settings(SETTINGS)):
+        warnings.warn(f"insecure: {secret}", UserWarning, stacklevel=1)
+        thread = threading.Thread(target=crash, name="worker")
+        thread.start()
+        thread.join()
+    stderr = capsys.readouterr().err
+    assert "sign-in with <AZURE_CLIENT_SECRET> failed" in stderr
+    assert "insecure: <AZURE_CLIENT_SECRET>" in caplog.text
+    assert secret not in stderr + caplog.text
+    assert threading.excepthook is hook
 
 
 # -- the snippet's own redact(): the standard library only -----------------------------------
