@@ -216,9 +216,10 @@ def child(root: Path) -> int:
     from rich.console import Console
 
     from harness.dialogues import load_dialogues
+    from harness.log_redaction import redacting_logs
     from harness.progress import RichProgress, print_outcomes
     from harness.recorder import RecordOptions, record_dialogues
-    from harness.redaction import Redactor, redacting_logs
+    from harness.redaction import Redactor
     from harness.replay import ReplayError, replay_dialogue
     from harness.targets import EmulatorTarget
 

@@ -19,10 +19,11 @@ from dotenv import dotenv_values
 from rich.console import Console
 
 from harness.dialogues import DialogueError, load_dialogues
+from harness.log_redaction import redacting_logs
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
 from harness.progress import RichProgress, print_outcomes
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
-from harness.redaction import Redactor, redacting_logs
+from harness.redaction import Redactor
 from harness.targets import ConfigurationError, choose_target
 
 

@@ -14,8 +14,9 @@ from urllib.parse import quote
 import pytest
 
 from harness.dialogues import Dialogue, Turn
+from harness.log_redaction import redacting_logs
 from harness.paths import CASSETTE_DIR, SNAPSHOT_DIR
-from harness.redaction import Redactor, redacting_logs, secrets_from_environment
+from harness.redaction import Redactor, secrets_from_environment
 from harness.targets import EmulatorTarget
 
 LIVE_ENDPOINT = "https://contoso-canary-res.services.ai.azure.com/api/projects/contoso-canary-proj"
