@@ -163,8 +163,8 @@ class CassetteLeakError(RuntimeError):
         if len(leaks) > 20:
             lines.append(f"  … and {len(leaks) - 20} more")
         lines.append(
-            "Nothing was written. Extend the rule named above in harness/sanitize.py, "
-            "then record again."
+            "Nothing was written. Extend the rule named above (harness/secret_rules.py, "
+            "harness/sanitize.py), then record again."
         )
         super().__init__("\n".join(lines))
 
