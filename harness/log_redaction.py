@@ -28,7 +28,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_redacted", False):
             return True
-        record.msg = self.redactor.redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # bad arguments: logging reports it when it emits; keep both parts
+            message = f"{record.msg} {record.args}"
+        record.msg = self.redactor.redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
