@@ -122,10 +122,17 @@ def test_the_emulator_names_are_not_secrets() -> None:
     assert redactor.redact("a demo on 127.0.0.1:8123") == "a demo on 127.0.0.1:8123"
 
 
-def test_the_committed_goldens_pass_unchanged() -> None:
-    """No false positives on real traffic: ids, hashes and replies are not secrets."""
+def test_goldens_and_real_traffic_pass_unchanged() -> None:
+    """No false positives: ids, hashes and replies are not secrets, in the goldens nor in the
+    real Foundry traffic of tests/reference/."""
     redactor = Redactor.from_settings(SETTINGS)
-    files = [*CASSETTE_DIR.glob("*.yaml"), *SNAPSHOT_DIR.glob("*.json")]
+    reference = Path(__file__).parent / "reference"
+    files = [
+        *CASSETTE_DIR.glob("*.yaml"),
+        *SNAPSHOT_DIR.glob("*.json"),
+        *reference.rglob("*.json"),
+        *reference.rglob("*.md"),
+    ]
     assert files
     for path in files:
         text = path.read_text(encoding="utf-8")
