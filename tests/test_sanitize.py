@@ -402,3 +402,14 @@ def test_the_leak_error_names_the_cassette_and_rule_but_not_the_secret() -> None
     assert "secret value AZURE_CLIENT_SECRET" in message
     assert CANARY_SECRET not in message
     assert error.leaks == leaks
+
+
+def test_the_live_names_are_scrubbed_while_recording_on_the_emulator() -> None:
+    """The emulator's loopback names are no secret; the configured live project's are."""
+    live = "https://canary-res.services.ai.azure.com/api/projects/canary-proj"
+    sanitizer = Sanitizer("http://127.0.0.1:8123/api/projects/demo", SECRETS, endpoints=[live])
+    text = '{"say": "demo of canary-proj on canary-res (canary-res.services.ai.azure.com:443)"}'
+    assert sanitizer.scrub_text(text) == (
+        '{"say": "demo of <PROJECT> on <RESOURCE> (<RESOURCE_HOST>:443)"}'
+    )
+    assert sanitizer.scan(text) != []
