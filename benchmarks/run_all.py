@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("client_reuse.py", "replay_speed.py", "record_concurrency.py", "signin_stress.py")
+BENCHMARKS = (
+    "client_reuse.py",
+    "replay_speed.py",
+    "record_concurrency.py",
+    "signin_stress.py",
+    "canaries.py",
+)
 
 
 def main() -> int:

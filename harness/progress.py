@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -103,7 +103,10 @@ STATUS_STYLE = {
 }
 
 
-def summary_table(outcomes: Iterable[DialogueOutcome], title: str) -> Table:
+def summary_table(
+    outcomes: Iterable[DialogueOutcome], title: str, redact: Callable[[str], str] = str
+) -> Table:
+    """One row per dialogue; ``redact`` (a ``harness.redaction.Redactor``) masks the details."""
     table = Table(title=title)
     table.add_column("dialogue")
     table.add_column("turns", justify="right")
@@ -117,6 +120,28 @@ def summary_table(outcomes: Iterable[DialogueOutcome], title: str) -> Table:
             f"{outcome.turns_done}/{outcome.turns_total}",
             f"[{style}]{outcome.status}[/]" if style else outcome.status,
             f"{outcome.seconds:.2f}",
-            outcome.detail,
+            redact(outcome.detail),
         )
     return table
+
+
+def print_outcomes(
+    console: Console,
+    outcomes: list[DialogueOutcome],
+    *,
+    check: bool,
+    redact: Callable[[str], str] = str,
+) -> None:
+    """The summary table, the drift report of each changed dialogue and each failure, as
+    scripts/record.py prints them; every detail through ``redact`` (the report is published)."""
+    console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
+    for outcome in outcomes:
+        if outcome.report:
+            console.print(f"[bold]{outcome.name}[/]")
+            for line in outcome.report:
+                console.print(f"  {redact(line)}", highlight=False, markup=False)
+    for outcome in outcomes:
+        if outcome.status in ("failed", "cancelled"):
+            console.print(
+                f"[red]failed:[/] {outcome.name}:", redact(outcome.detail), highlight=False
+            )

@@ -30,6 +30,7 @@ from harness.driver import TurnFailure, conversations_expected, drive_dialogue
 from harness.integration_loader import load_integration
 from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
+from harness.redaction import Redactor
 from harness.replay import ReplayError, conversations_created, replay_dialogue
 from harness.sanitize import CassetteLeakError, Sanitizer
 from harness.snapshot_compare import compare_snapshots
@@ -58,8 +59,9 @@ def _record_one(
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     cancel: threading.Event,
-) -> tuple[DialogueOutcome, Cassette | None]:
-    """Drive the dialogue against the target, recording it; the cassette is not written yet."""
+) -> tuple[DialogueOutcome, Cassette | None, Redactor]:
+    """Drive the dialogue against the target, recording it; the cassette is not written yet.
+    Also returns the redaction of the dialogue's session, for its outcome's messages."""
     outcome = DialogueOutcome(dialogue.name, len(dialogue.turns))
     started = time.perf_counter()
     progress.started(dialogue.name, len(dialogue.turns))
@@ -74,9 +76,13 @@ def _record_one(
 
     path = staging / "cassettes" / f"{dialogue.name}.yaml"
     recorded: Cassette | None = None
+    redactor = Redactor()  # the rules alone, until the session says what else is secret
     try:
         with target.session(dialogue) as session:
-            sanitizer = Sanitizer(session.endpoint, session.secrets)
+            sanitizer = Sanitizer(
+                session.endpoint, session.secrets, endpoints=session.scrubbed_endpoints
+            )
+            redactor = sanitizer.redactor
             with router.recording(recording_vcr(sanitizer), path) as cassette:
                 drive_dialogue(
                     dialogue,
@@ -111,10 +117,11 @@ def _record_one(
     except Exception as exc:  # a recording must report, not crash its siblings
         outcome.status = "failed"
         outcome.detail = f"turn {outcome.turns_done + 1}: {type(exc).__name__}: {exc}"
+    outcome.detail = redactor.redact(outcome.detail)  # errors may echo tokens and settings
     outcome.seconds = time.perf_counter() - started
     if recorded is None:
         progress.finished(outcome)
-    return outcome, recorded
+    return outcome, recorded, redactor
 
 
 def _finish_one(
@@ -124,6 +131,7 @@ def _finish_one(
     staging: Path,
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
+    redactor: Redactor,
 ) -> DialogueOutcome:
     """Write the cassette (sanitized, leak-scanned) and its snapshot, by replay, into staging.
 
@@ -143,6 +151,7 @@ def _finish_one(
         outcome.detail = f"replay of the fresh recording failed: {exc}"
     except Exception as exc:
         outcome.status, outcome.detail = "failed", f"{type(exc).__name__}: {exc}"
+    outcome.detail = redactor.redact(outcome.detail)
     outcome.seconds += time.perf_counter() - started
     if not outcome.ok:
         progress.finished(outcome)
@@ -230,13 +239,15 @@ def record_dialogues(
         ):
 
             def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
-                outcome, recorded = _record_one(dialogue, target, staging, router, progress, cancel)
+                outcome, recorded, redactor = _record_one(
+                    dialogue, target, staging, router, progress, cancel
+                )
                 if recorded is None:
                     done: Future[DialogueOutcome] = Future()
                     done.set_result(outcome)
                     return done
                 return finisher.submit(
-                    _finish_one, dialogue, outcome, recorded, staging, router, progress
+                    _finish_one, dialogue, outcome, recorded, staging, router, progress, redactor
                 )
 
             futures = [pool.submit(record_then_finish, d) for d in dialogues]

@@ -5,8 +5,9 @@ A ``Sanitizer`` supplies vcrpy's two recording hooks:
 - ``before_record_request``: token traffic (Microsoft Entra / MSAL, managed
   identity) is not recorded at all; the real project endpoint becomes
   ``PLACEHOLDER_ENDPOINT`` (so replay needs no configuration); only allow-listed
-  headers are kept; secrets, JWTs, bearer strings and token fields are replaced
-  by fixed markers wherever they appear (URI, query, headers, body).
+  headers are kept; then ``harness.redaction`` replaces secrets, the real
+  resource and project names and secret-shaped text (detect-secrets' rules) by
+  fixed markers wherever they appear (URI, query, headers, body).
 - ``before_record_response``: a failed attempt that the client retries (408,
   409, 429, 5xx) is not recorded, so replay never sleeps through a Retry-After;
   compressed bodies are decoded to text; the same header allow-list and
@@ -18,32 +19,52 @@ its request too: the retried request that then succeeded is the one recorded.
 
 ``scan_for_leaks`` is the second line of defence: it reads the text of a
 cassette about to be written and names the rule that should have caught each
-leak, without ever printing the leaked value.
+leak (the redaction's own rules, plus credential headers, token endpoints and
+the real host), without ever printing the leaked value.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from vcr.filters import decode_response
 from vcr.request import Request
+
+from harness.redaction import (
+    BEARER_PATTERN,
+    JWT_PATTERN,
+    SECRET_ENVIRONMENT_KEYS,
+    TOKEN_FIELDS,
+    Redactor,
+    secrets_from_environment,
+)
+from harness.redaction import preview as redacted
+
+__all__ = [
+    "BEARER_PATTERN",
+    "JWT_PATTERN",
+    "PLACEHOLDER_ENDPOINT",
+    "SECRET_ENVIRONMENT_KEYS",
+    "CassetteLeakError",
+    "Leak",
+    "Sanitizer",
+    "is_retried_failure",
+    "is_token_request",
+    "redacted",
+    "scan_for_leaks",
+    "secrets_from_environment",
+]
 
 PLACEHOLDER_ENDPOINT = "https://foundry.invalid/api/projects/recorded"
 _PLACEHOLDER = urlsplit(PLACEHOLDER_ENDPOINT)
 PLACEHOLDER_ORIGIN = f"{_PLACEHOLDER.scheme}://{_PLACEHOLDER.netloc}"
 PLACEHOLDER_HOST = _PLACEHOLDER.netloc
-
-# Environment variables whose values are always scrubbed (plus any name that
-# looks like a credential, see secrets_from_environment).
-SECRET_ENVIRONMENT_KEYS = ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID")
-_SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_?KEY|CONNECTION_STRING|SAS", re.IGNORECASE)
 
 # Headers worth reviewing and stable between runs. Everything else (auth,
 # dates, request ids, rate-limit counters, x-stainless-*, user-agent, cookies,
@@ -74,34 +95,9 @@ _TOKEN_PATH = re.compile(
     re.IGNORECASE,
 )
 
-# Fields whose values are credentials in JSON, form and query encodings.
-TOKEN_FIELDS = (
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "client_secret",
-    "client_assertion",
-    "api-key",
-    "api_key",
-    "sig",
-)
-
 _MARKER = r"<[A-Z0-9_]+>"
-JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
-# The separator may be URL-encoded ("Bearer+x", "Bearer%20x") in a query or form body.
-BEARER_PATTERN = re.compile(
-    r"\b(bearer)((?:\s|\+|%20)+)(?!<|%3C)([A-Za-z0-9\-._~+/]{12,}=*)", re.IGNORECASE
-)
 _FIELD_NAMES = "|".join(re.escape(f) for f in TOKEN_FIELDS)
-# "access_token": "value" (JSON), access_token: value (YAML), access_token=value (form, query)
-_JSON_FIELD = re.compile(
-    rf'(?P<key>"(?P<name>{_FIELD_NAMES})"\s*:\s*")(?!{_MARKER}")(?P<value>(?:[^"\\]|\\.)+)(?=")',
-    re.IGNORECASE,
-)
-_FORM_FIELD = re.compile(
-    rf"(?P<key>(?<![\w-])(?P<name>{_FIELD_NAMES})=)(?!{_MARKER})(?P<value>[^&\s\"'#]+)",
-    re.IGNORECASE,
-)
+# access_token: value, in the YAML a cassette is written as (the redaction sees JSON and forms).
 _YAML_FIELD = re.compile(
     rf"(?P<key>^[ \t]*-?[ \t]*['\"]?(?P<name>{_FIELD_NAMES})['\"]?:[ \t]+)(?!['\"]?{_MARKER})"
     r"(?P<value>[^\s#].*)$",
@@ -140,40 +136,6 @@ def is_retried_failure(status: int) -> bool:
     return status in RETRIED_STATUSES or status >= 500
 
 
-def secrets_from_environment(environ: Mapping[str, Any]) -> dict[str, str]:
-    """The named secret values in an environment: the Azure identity, plus any
-    non-empty string whose name looks like a credential (``*_SECRET``, ``*_KEY``...)."""
-    found: dict[str, str] = {}
-    for name, value in environ.items():
-        if not isinstance(value, str) or not value:
-            continue
-        if name in SECRET_ENVIRONMENT_KEYS or _SECRET_NAME.search(name):
-            found[name] = value
-    return found
-
-
-def _named_secrets(secrets: Mapping[str, str] | Iterable[str]) -> list[tuple[str, str]]:
-    """(name, value) pairs, longest value first so a secret holding another is
-    replaced whole. Unnamed values are called SECRET_1, SECRET_2..."""
-    if isinstance(secrets, Mapping):
-        pairs = [(str(k), str(v)) for k, v in secrets.items()]
-    else:
-        pairs = [(f"SECRET_{n}", str(v)) for n, v in enumerate(secrets, start=1)]
-    named = [(re.sub(r"[^A-Z0-9_]", "_", name.upper()), value) for name, value in pairs if value]
-    return sorted(named, key=lambda pair: -len(pair[1]))
-
-
-def _encodings(value: str) -> list[str]:
-    """The forms a value takes in a URL, a form body or a JSON string."""
-    forms = [value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]]
-    return list(dict.fromkeys(forms))
-
-
-def redacted(value: str) -> str:
-    """Enough of a value to find it, never the value: ``ca… (20 chars)``."""
-    return f"{value[:2]}… ({len(value)} chars)"
-
-
 # -- scanning ---------------------------------------------------------------
 
 
@@ -201,8 +163,8 @@ class CassetteLeakError(RuntimeError):
         if len(leaks) > 20:
             lines.append(f"  … and {len(leaks) - 20} more")
         lines.append(
-            "Nothing was written. Extend the rule named above in harness/sanitize.py, "
-            "then record again."
+            "Nothing was written. Extend the rule named above (harness/secret_rules.py, "
+            "harness/sanitize.py), then record again."
         )
         super().__init__("\n".join(lines))
 
@@ -222,33 +184,23 @@ def scan_for_leaks(
     secrets: Mapping[str, str] | Iterable[str] = (),
     *,
     hosts: Iterable[str] = (),
+    redactor: Redactor | None = None,
 ) -> list[Leak]:
-    """Every known secret value, token-shaped string, credential header, token
-    endpoint and real endpoint host in ``text``, each named by the rule that
-    should have removed it. Markers such as ``<JWT>`` are not leaks."""
+    """Every known secret value, endpoint name, secret-shaped string (the redaction's rules),
+    credential header, token endpoint and real endpoint host in ``text``, each named by the
+    rule that should have removed it. Markers such as ``<JWT>`` are not leaks."""
     leaks: list[Leak] = []
     lowered = text.lower()
 
     def found(rule: str, index: int, value: str) -> None:
         leaks.append(Leak(rule=rule, line=_line_of(text, index), hint=redacted(value)))
 
-    for name, value in _named_secrets(secrets):
-        for form in _encodings(value):
-            index = text.find(form)
-            if index >= 0:
-                found(f"secret value {name}", index, value)
-                break
-    for match in JWT_PATTERN.finditer(text):
-        found("JWT", match.start(), match.group())
-    for match in BEARER_PATTERN.finditer(text) if _mentions(lowered, ("bearer",)) else ():
-        found("bearer token", match.start(), match.group(3))
-    for pattern in (
-        (_JSON_FIELD, _FORM_FIELD, _YAML_FIELD) if _mentions(lowered, TOKEN_FIELDS) else ()
-    ):
-        for match in pattern.finditer(text):
-            value = match.group("value").strip().strip("'\"")
-            if value.lower() not in _NOT_A_VALUE and not re.fullmatch(_MARKER, value):
-                found(f"token field {match.group('name').lower()}", match.start(), value)
+    for finding in (redactor or Redactor(secrets)).findings(text):
+        found(finding.rule, finding.start, finding.value)
+    for match in _YAML_FIELD.finditer(text) if _mentions(lowered, TOKEN_FIELDS) else ():
+        value = match.group("value").strip().strip("'\"")
+        if value.lower() not in _NOT_A_VALUE and not re.fullmatch(_MARKER, value):
+            found(f"token field {match.group('name').lower()}", match.start(), value)
     for match in (
         _CREDENTIAL_HEADER.finditer(text) if _mentions(lowered, _CREDENTIAL_HEADER_NAMES) else ()
     ):
@@ -276,10 +228,19 @@ class Sanitizer:
     ``https://x.services.ai.azure.com/api/projects/p`` or the emulator's
     ``http://127.0.0.1:PORT/api/projects/demo``. ``secrets`` are values to
     scrub, best as a mapping from name to value (the name becomes the marker,
-    ``<AZURE_CLIENT_SECRET>``); see ``secrets_from_environment``.
+    ``<AZURE_CLIENT_SECRET>``); see ``secrets_from_environment``. The host, resource
+    and project names of ``endpoint`` (unless it is on loopback, as the emulator is)
+    and of ``endpoints`` (e.g. the live endpoint configured while recording on the
+    emulator) are scrubbed wherever they appear on their own.
     """
 
-    def __init__(self, endpoint: str, secrets: Mapping[str, str] | Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        secrets: Mapping[str, str] | Iterable[str] = (),
+        *,
+        endpoints: Iterable[str] = (),
+    ) -> None:
         endpoint = endpoint.rstrip("/")
         parts = urlsplit(endpoint)
         if not parts.scheme or not parts.hostname:
@@ -295,10 +256,8 @@ class Sanitizer:
         self._netlocs = [explicit, self._host] if self._port == default else [explicit]
         self._netloc = self._netlocs[0]
         self._project_path = parts.path.rstrip("/")
-        self.secrets = _named_secrets(secrets)
-        self._secret_forms = [
-            (form, f"<{name}>") for name, value in self.secrets for form in _encodings(value)
-        ]
+        self.redactor = Redactor(secrets, endpoints=[endpoint, *endpoints])
+        self.secrets = self.redactor.secrets
         origin = re.escape(f"{self._scheme}://") + _alternatives(self._netlocs)
         # The full endpoint first (to the placeholder endpoint), then the origin
         # with any other path, then the bare host[:port].
@@ -349,20 +308,11 @@ class Sanitizer:
     # the pieces, usable alone ---------------------------------------------------
 
     def scrub_text(self, text: str) -> str:
-        """``text`` with the endpoint, secrets and token-shaped strings replaced by markers."""
+        """``text`` with the endpoint, secrets and secret-shaped strings replaced by markers."""
         text = self._endpoint_pattern.sub(PLACEHOLDER_ENDPOINT, text)
         text = self._origin_pattern.sub(PLACEHOLDER_ORIGIN, text)
         text = self._host_pattern.sub(PLACEHOLDER_HOST, text)
-        for form, marker in self._secret_forms:
-            text = text.replace(form, marker)
-        text = JWT_PATTERN.sub("<JWT>", text)
-        lowered = text.lower()
-        if _mentions(lowered, ("bearer",)):
-            text = BEARER_PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}<TOKEN>", text)
-        if _mentions(lowered, TOKEN_FIELDS):
-            for pattern in (_JSON_FIELD, _FORM_FIELD):
-                text = pattern.sub(lambda m: m.group("key") + _field_marker(m), text)
-        return text
+        return self.redactor.redact(text)
 
     def scrub_uri(self, uri: str) -> str:
         """The placeholder endpoint in place of the real one (path after the
@@ -400,7 +350,7 @@ class Sanitizer:
 
     def scan(self, text: str) -> list[Leak]:
         """``scan_for_leaks`` with this sanitizer's secrets and real host."""
-        return scan_for_leaks(text, dict(self.secrets), hosts=[self._host, self._netloc])
+        return scan_for_leaks(text, hosts=[self._host, *self._netlocs], redactor=self.redactor)
 
     def _kept_headers(self, headers: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
         kept: dict[str, Any] = {}
@@ -435,7 +385,3 @@ def _effective_port(url: str) -> int | None:
 def _alternatives(texts: Iterable[str]) -> str:
     """A non-capturing group matching any of ``texts`` literally, longest first."""
     return "(?:" + "|".join(re.escape(t) for t in sorted(texts, key=len, reverse=True)) + ")"
-
-
-def _field_marker(match: re.Match[str]) -> str:
-    return "<" + re.sub(r"[^A-Z0-9]", "_", match.group("name").upper()) + ">"

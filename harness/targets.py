@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from harness.dialogues import Dialogue
 from harness.emulator import EmulatorStats, FoundryEmulator
-from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
+from harness.redaction import ENDPOINT_KEY, SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
     *SECRET_ENVIRONMENT_KEYS,
@@ -40,6 +40,9 @@ class Session:
     environment: dict[str, Any]
     endpoint: str
     secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
+    # Endpoints whose host, resource and project names are scrubbed besides `endpoint`'s:
+    # the live one configured while recording on the emulator.
+    scrubbed_endpoints: tuple[str, ...] = ()
     # The server's counters, when the target can read them (the emulator; after the session,
     # the final ones): the recorder fails a dialogue if a request it answered was not recorded.
     server_stats: Callable[[], EmulatorStats] | None = None
@@ -83,21 +86,38 @@ class LiveTarget:
 class EmulatorTarget:
     latency: float = 0.0
     description: str = "local Foundry emulator"
+    # The environment and .env: their secrets are scrubbed here too (typed into a dialogue,
+    # echoed by a tool), as in live mode.
+    settings: Mapping[str, str] = field(default_factory=dict)
+    emulator_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. agents (tests)
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
-        with FoundryEmulator(seed=dialogue.name, latency=self.latency, sign_in=True) as emulator:
-            environment = {
+        with FoundryEmulator(
+            seed=dialogue.name, latency=self.latency, sign_in=True, **self.emulator_options
+        ) as emulator:
+            environment: dict[str, Any] = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
                 **emulator_sign_in(emulator),
             }
+            live_endpoint = self.settings.get(ENDPOINT_KEY, "").strip()
             yield Session(
                 environment,
                 emulator.endpoint,
-                secrets_from_environment(environment),
+                _emulator_secrets(self.settings, environment),
+                scrubbed_endpoints=(live_endpoint,) if live_endpoint else (),
                 server_stats=emulator.stats,
             )
+
+
+def _emulator_secrets(
+    settings: Mapping[str, str], environment: Mapping[str, Any]
+) -> dict[str, str]:
+    """The secrets of the user's settings under their own names, and the emulator's throwaway
+    service principal as EMULATOR_*: a real AZURE_CLIENT_SECRET in .env stays scrubbed too."""
+    emulator = {f"EMULATOR_{k}": v for k, v in secrets_from_environment(environment).items()}
+    return {**emulator, **secrets_from_environment(settings)}
 
 
 def emulator_sign_in(emulator: FoundryEmulator) -> dict[str, str]:
@@ -117,7 +137,7 @@ def choose_target(
     settings: Mapping[str, str], *, emulator: bool, emulator_latency: float = 0.0
 ) -> Target:
     if emulator:
-        return EmulatorTarget(latency=emulator_latency)
+        return EmulatorTarget(latency=emulator_latency, settings=dict(settings))
     endpoint = settings.get("AZURE_AI_PROJECT_ENDPOINT", "").strip()
     agent = settings.get("AZURE_FOUNDRY_AGENT_NAME", "").strip()
     if endpoint and agent:

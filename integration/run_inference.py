@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, NamedTuple
+from urllib.parse import quote, unquote
 
 import openai
 from azure.ai.projects import AIProjectClient
@@ -703,20 +704,64 @@ def _sha256(text: str) -> str:
 # --------------------------------------------------------------------------------------
 
 _MAX_ERROR_MESSAGE = 500
+# Settings whose values are masked wherever they appear in a message (PWD, a directory, is not).
+_SECRET_SETTING = re.compile(
+    r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|SIGNATURE|CONNECTION_?STRING"
+    r"|(?:^|_)(?:API_?|ACCESS_?|ACCOUNT_?)?KEY(?:_|$)|(?:^|_)SAS(?:_|$)",
+    re.IGNORECASE,
+)
+_MIN_SECRET_LENGTH = 6  # a shorter setting ("true", "1") masked everywhere would garble text
+_FIELDS = (
+    r"access_token|refresh_token|id_token|client_secret|client_assertion|api[-_]?key"
+    r"|password|passwd|pwd|secret|token|sig"
+)
+# What a secret looks like when the snippet does not know its value. Order matters: whole
+# private keys and JWTs before the generic field rules could cut them in two.
 _SECRET_PATTERNS = (
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer ***"),
-    (
-        re.compile(r"(?i)\b(access_token|refresh_token|client_secret|api[-_]key|sig)=[^&\s\"']+"),
-        r"\1=***",
-    ),
+    # PEM private key blocks (raw or JSON-escaped), or their start when the end was cut off
     (
         re.compile(
-            r"(?i)([\"'](?:access_token|refresh_token|client_secret|api[-_]key)[\"']\s*:\s*[\"'])"
-            r"[^\"']*"
+            r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY"
+            r"[A-Z ]*-----|[A-Za-z0-9+/=\s\\]*)",
+            re.DOTALL,
+        ),
+        "***",
+    ),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), "***"),  # JWT
+    (re.compile(r"(?i)\b(bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
+    (re.compile(r"(?i)\b((?:proxy-)?authorization:\s*\w+\s+)\S+"), r"\1***"),
+    # GitHub, AWS access key id, Stripe, Slack, OpenAI, GitLab, Google API keys
+    (
+        re.compile(
+            r"\b(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+            r"|(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}|[rs]k_(?:live|test)_[0-9A-Za-z]{16,}"
+            r"|xox[abposr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|glpat-[A-Za-z0-9_-]{20,}"
+            r"|AIza[0-9A-Za-z_-]{35})"
+        ),
+        "***",
+    ),
+    # Azure connection strings and SAS: AccountKey=…; SharedAccessKey=…; sig=…
+    (
+        re.compile(
+            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)=[^;&\s\"']+"
+        ),
+        r"\1=***",
+    ),
+    # key=value in a query, form body or log line
+    (re.compile(rf"(?i)\b({_FIELDS})=[^&;\s\"']+"), r"\1=***"),
+    # "key": "value" in JSON, also JSON-escaped inside another JSON string ("apiKey" too)
+    (
+        re.compile(
+            rf'(?i)(\\*["\']\w*(?:{_FIELDS})\w*\\*["\']\s*:\s*\\*["\'])(?:[^"\'\\]|\\[^"\'])+'
         ),
         r"\1***",
     ),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@"), r"\1***@"),  # user:pass@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s\"']+@"), r"\1***@"),  # user:pass@host
+    # An Azure resource id names the subscription, resource group and resource
+    (
+        re.compile(r"(?i)/subscriptions/[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}[^\s\"'?#]*"),
+        "/subscriptions/***",
+    ),
 )
 
 
@@ -769,15 +814,31 @@ def _status_error_details(exc: openai.APIStatusError) -> tuple[str, str]:
 
 
 def redact(text: str, environment: dict[str, Any]) -> str:
-    """Mask the configured client secret, bearer tokens and URL credentials in ``text``."""
-    secret = environment.get(CLIENT_SECRET_KEY)
-    if isinstance(secret, str) and secret:
-        text = text.replace(secret, "***")
+    """Mask in ``text`` the values of the secret-looking settings (and the client and tenant
+    ids), in their URL- and JSON-encoded forms too, then anything shaped like a secret."""
+    if "%" in text:
+        text = unquote(text)  # a URL-encoded secret is matched as itself
+    for value in _secret_values(environment):
+        for form in (value, quote(value, safe=""), json.dumps(value)[1:-1]):
+            text = text.replace(form, "***")
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     if len(text) > _MAX_ERROR_MESSAGE:
         text = text[:_MAX_ERROR_MESSAGE] + "…"
     return text
+
+
+def _secret_values(environment: dict[str, Any]) -> list[str]:
+    values = [
+        value.strip()
+        for key, value in environment.items()
+        if isinstance(value, str)
+        and len(value.strip()) >= _MIN_SECRET_LENGTH
+        and (
+            key in (CLIENT_SECRET_KEY, CLIENT_ID_KEY, TENANT_ID_KEY) or _SECRET_SETTING.search(key)
+        )
+    ]
+    return sorted(set(values), key=len, reverse=True)  # a secret holding another goes whole
 
 
 # --------------------------------------------------------------------------------------

@@ -12,10 +12,13 @@ golden). The logic lives in harness.golden_diff.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dotenv import dotenv_values
 
 from harness.golden_diff import (
     DEFAULT_USAGE_THRESHOLD_PERCENT,
@@ -25,6 +28,9 @@ from harness.golden_diff import (
     render_json,
     render_markdown,
 )
+from harness.golden_diff.report import GoldenDiffReport
+from harness.paths import PROJECT_ROOT
+from harness.redaction import Redactor, redact_strings
 
 
 def _threshold(text: str) -> float:
@@ -58,12 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repo", type=Path, default=Path.cwd(), metavar="DIR", help="default: cwd")
     args = parser.parse_args(argv)
+    # The report becomes a pull-request comment: a secret in a dialogue, a reply or an old
+    # golden is masked here, by the same redaction as the recordings.
+    settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+    redact = Redactor.from_settings({k: v for k, v in settings.items() if v is not None})
     try:
         report = diff_goldens(args.repo, args.base, args.head, args.usage_threshold)
     except GoldenDiffError as error:
-        print(f"golden_diff: error: {error}", file=sys.stderr)
+        print(f"golden_diff: error: {redact(str(error))}", file=sys.stderr)
         return 2
-    sys.stdout.write(render_json(report) if args.format == "json" else render_markdown(report))
+    # Before rendering (Markdown escapes and shortens text), and the rendered text once more.
+    report = GoldenDiffReport.model_validate(redact_strings(report.model_dump(), redact))
+    text = render_json(report) if args.format == "json" else render_markdown(report)
+    sys.stdout.write(redact(text))
     return 1 if args.fail_on_change and report.changed else 0
 
 

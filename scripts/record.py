@@ -19,9 +19,11 @@ from dotenv import dotenv_values
 from rich.console import Console
 
 from harness.dialogues import DialogueError, load_dialogues
+from harness.log_redaction import redacting_logs
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
-from harness.progress import RichProgress, summary_table
+from harness.progress import RichProgress, print_outcomes
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
+from harness.redaction import Redactor
 from harness.targets import ConfigurationError, choose_target
 
 
@@ -62,6 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=False)
     # The process environment wins over .env, as python-dotenv's load_dotenv does by default.
     settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
+    # Everything printed or logged from here on is masked: the --check report is published.
+    redact = Redactor.from_settings({k: v for k, v in settings.items() if v is not None})
+    with redacting_logs(redact):
+        return _run(args, console, settings, redact)
+
+
+def _run(
+    args: argparse.Namespace,
+    console: Console,
+    settings: dict[str, str | None],
+    redact: Redactor,
+) -> int:
     try:
         target = choose_target(
             {k: v for k, v in settings.items() if v is not None},
@@ -70,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         dialogues = load_dialogues(args.dialogues, args.only)
     except (ConfigurationError, DialogueError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print("[red]error:[/]", redact(str(exc)), highlight=False)
         return 2
     options = RecordOptions(
         cassette_dir=args.cassettes,
@@ -84,23 +98,16 @@ def main(argv: list[str] | None = None) -> int:
         with RichProgress(console) as progress:
             outcomes = record_dialogues(dialogues, target, options, progress)
     except ValueError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print("[red]error:[/]", redact(str(exc)), highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print(
             "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
         )
         return 130
-    console.print(summary_table(outcomes, "drift check" if args.check else "recording"))
-    for outcome in outcomes:
-        if outcome.report:
-            console.print(f"[bold]{outcome.name}[/]")
-            for line in outcome.report:
-                console.print(f"  {line}", highlight=False, markup=False)
+    print_outcomes(console, outcomes, check=args.check, redact=redact)
     failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
     drifted = [o for o in outcomes if o.status in ("changed", "new")]
-    for outcome in failed:
-        console.print(f"[red]failed:[/] {outcome.name}: {outcome.detail}", highlight=False)
     if failed or drifted:
         return 1
     return 0

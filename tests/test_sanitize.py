@@ -255,12 +255,15 @@ def test_secrets_from_environment_picks_credentials_only() -> None:
         "AZURE_CLIENT_SECRET": CANARY_SECRET,
         "AZURE_TENANT_ID": CANARY_TENANT,
         "AZURE_CLIENT_ID": CANARY_CLIENT,
-        "MY_API_KEY": "k-123",
+        "MY_API_KEY": "k-123-canary",
         "AZURE_TOKEN_CREDENTIAL": object(),
         "AZURE_FOUNDRY_AGENT_NAME": "retail",
         "EMPTY_SECRET": "",
+        # Too short to be a credential; replaced wherever it appears it would wreck the text.
+        "FEATURE_TOKEN": "true",
+        "PWD": "/work/not-a-password",
     }
-    assert secrets_from_environment(environ) == {**SECRETS, "MY_API_KEY": "k-123"}
+    assert secrets_from_environment(environ) == {**SECRETS, "MY_API_KEY": "k-123-canary"}
 
 
 # -- responses -------------------------------------------------------------------------
@@ -399,3 +402,14 @@ def test_the_leak_error_names_the_cassette_and_rule_but_not_the_secret() -> None
     assert "secret value AZURE_CLIENT_SECRET" in message
     assert CANARY_SECRET not in message
     assert error.leaks == leaks
+
+
+def test_the_live_names_are_scrubbed_while_recording_on_the_emulator() -> None:
+    """The emulator's loopback names are no secret; the configured live project's are."""
+    live = "https://canary-res.services.ai.azure.com/api/projects/canary-proj"
+    sanitizer = Sanitizer("http://127.0.0.1:8123/api/projects/demo", SECRETS, endpoints=[live])
+    text = '{"say": "demo of canary-proj on canary-res (canary-res.services.ai.azure.com:443)"}'
+    assert sanitizer.scrub_text(text) == (
+        '{"say": "demo of <PROJECT> on <RESOURCE> (<RESOURCE_HOST>:443)"}'
+    )
+    assert sanitizer.scan(text) != []

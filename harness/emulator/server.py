@@ -96,6 +96,7 @@ class _Server(ThreadingHTTPServer):
         self.ids = IdFactory(project.seed)
         self._request_numbers = itertools.count(1)
         self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
+        self.extra_headers: dict[str, str] = {}  # see FoundryEmulator(response_headers=...)
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -286,7 +287,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in {**self._headers(status), **(headers or {})}.items():
+        for name, value in {
+            **self._headers(status),
+            **(headers or {}),
+            **self.server.extra_headers,
+        }.items():
             self.send_header(name, value)
         self.end_headers()
         if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
@@ -314,6 +319,7 @@ class FoundryEmulator:
         port: int = 0,
         agents: Mapping[str, AgentSpec] = AGENTS,
         sign_in: bool = False,
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         faults = faults or FaultConfig()
         if latency is not None:
@@ -323,6 +329,8 @@ class FoundryEmulator:
         self.project_name = project
         self._address = (host, port)
         self._agents = agents
+        # Sent with every response (tests: a header echoing a secret must not be recorded).
+        self._response_headers = dict(response_headers or {})
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._final_stats: EmulatorStats | None = None
@@ -334,6 +342,7 @@ class FoundryEmulator:
         server = _Server(
             self._address, FoundryProject(self.seed, self._agents), self.project_name, self.faults
         )
+        server.extra_headers = self._response_headers
         self._server = server
         self._thread = threading.Thread(
             # A short poll interval: stop() waits for the loop to notice, and tests start many.
