@@ -7,6 +7,7 @@ along as it does in AI GO!. Every turn's output is checked the way AI GO! reads 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +27,23 @@ from pydantic import ValidationError
 from harness.dialogues import Dialogue, Turn
 
 RunInference = Callable[[str, dict[str, Any]], str]
+# The snippet's setting for a turn's deadline (integration/run_inference.py, TURN_TIMEOUT_KEY).
+TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """A dialogue's total deadline and each turn's (seconds).
+
+    A turn gets `turn`, or what is left of the dialogue's if that is less, as the snippet's
+    turn deadline: a stalled server cannot hold a dialogue past its own.
+    """
+
+    dialogue: float
+    turn: float
+
+    def describe(self, what: str) -> str:
+        return f"the dialogue's deadline of {self.dialogue:g} s (--dialogue-timeout) {what}"
 
 
 class TurnFailure(Exception):
@@ -129,17 +147,30 @@ def drive_dialogue(
     check_expected: bool = True,
     on_turn: Callable[[TurnResult], None] | None = None,
     before_turn: Callable[[int, Turn], None] | None = None,
+    deadlines: Deadlines | None = None,
 ) -> list[TurnResult]:
     """Run every turn in order; raise `TurnFailure` at the first broken invariant."""
     results: list[TurnResult] = []
+    ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
         body = build_request_body(results, turn.user)
+        turn_environment = dict(environment)
+        cut_by_dialogue = False
+        if deadlines is not None and ends_at is not None:
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                raise TurnFailure(dialogue.name, number, deadlines.describe("passed"))
+            cut_by_dialogue = left < deadlines.turn
+            turn_environment[TURN_TIMEOUT_KEY] = f"{min(left, deadlines.turn):.3f}"
         try:
-            output_json = run_inference(body, dict(environment))
+            output_json = run_inference(body, turn_environment)
         except Exception as exc:
-            raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
+            reason = f"{type(exc).__name__}: {exc}"
+            if deadlines is not None and cut_by_dialogue and getattr(exc, "code", "") == "timeout":
+                reason += f"; {deadlines.describe('left this turn no more time')}"
+            raise TurnFailure(dialogue.name, number, reason) from exc
         output = check_turn(dialogue.name, number, output_json)
         result = TurnResult(number, turn.user, body, output_json, output)
         if results and result.conversation_id != results[0].conversation_id:

@@ -78,7 +78,8 @@ def state(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def staging_dirs(root: Path) -> list[Path]:
-    return sorted(root.glob(".record-*"))
+    """Staging left anywhere: the old place (beside the cassettes) or a run directory."""
+    return sorted(root.glob(".record-*")) + sorted(root.glob("cassettes/.record/run-*"))
 
 
 # ---------------------------------------------------------------------------- Ctrl-C

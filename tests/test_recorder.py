@@ -74,7 +74,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def staging_dirs(root: Path) -> list[Path]:
-    return sorted(root.glob(".record-*"))
+    """Staging left anywhere: the old place (beside the cassettes) or a run directory."""
+    return sorted(root.glob(".record-*")) + sorted(root.glob("cassettes/.record/run-*"))
 
 
 def write_previous(root: Path, name: str) -> tuple[Path, Path, bytes, bytes]:
