@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("client_reuse.py", "replay_speed.py", "record_concurrency.py")
+BENCHMARKS = (
+    "client_reuse.py",
+    "replay_speed.py",
+    "record_concurrency.py",
+    "emulator_long_turn.py",
+)
 
 
 def main() -> int:
