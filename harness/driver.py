@@ -7,6 +7,7 @@ along as it does in AI GO!. Every turn's output is checked the way AI GO! reads 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,10 +26,14 @@ from latticeflow.core.dtypes import (
 from pydantic import ValidationError
 
 from harness.dialogues import Dialogue, Turn
+from harness.watchdog import DeadlineInterrupt, interrupt_after
 
 RunInference = Callable[[str, dict[str, Any]], str]
 # The snippet's setting for a turn's deadline (integration/run_inference.py, TURN_TIMEOUT_KEY).
 TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
+# The snippet ends a turn at its deadline itself; the watchdog (harness/watchdog.py) only ends
+# what the snippet cannot see while vcrpy records, this long after.
+WATCHDOG_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -158,16 +163,31 @@ def drive_dialogue(
         body = build_request_body(results, turn.user)
         turn_environment = dict(environment)
         cut_by_dialogue = False
+        watchdog: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if deadlines is not None and ends_at is not None:
             left = ends_at - time.monotonic()
             if left <= 0:
                 raise TurnFailure(dialogue.name, number, deadlines.describe("passed"))
             cut_by_dialogue = left < deadlines.turn
-            turn_environment[TURN_TIMEOUT_KEY] = f"{min(left, deadlines.turn):.3f}"
+            limit = min(left, deadlines.turn)
+            turn_environment[TURN_TIMEOUT_KEY] = f"{limit:.3f}"
+            watchdog = interrupt_after(
+                limit + WATCHDOG_GRACE_SECONDS,
+                "Foundry was still answering when "
+                + (
+                    deadlines.describe("passed")
+                    if cut_by_dialogue
+                    else f"the turn's deadline of {deadlines.turn:g} s "
+                    f"(--turn-timeout, {TURN_TIMEOUT_KEY}) passed"
+                ),
+            )
         try:
-            output_json = run_inference(body, turn_environment)
+            with watchdog:
+                output_json = run_inference(body, turn_environment)
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = (
+                str(exc) if isinstance(exc, DeadlineInterrupt) else f"{type(exc).__name__}: {exc}"
+            )
             if deadlines is not None and cut_by_dialogue and getattr(exc, "code", "") == "timeout":
                 reason += f"; {deadlines.describe('left this turn no more time')}"
             raise TurnFailure(dialogue.name, number, reason) from exc
