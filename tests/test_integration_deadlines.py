@@ -40,7 +40,7 @@ def environment(emulator: FoundryEmulator, turn_seconds: float, **extra: Any) ->
     }
 
 
-def run_timed(snippet: ModuleType, env: dict[str, Any]) -> tuple[Exception, float]:
+def run_timed(snippet: ModuleType, env: dict[str, Any]) -> tuple[Any, float]:
     started = time.monotonic()
     with pytest.raises(snippet.FoundryError) as caught:
         snippet.run_inference(BODY, env)

@@ -43,8 +43,15 @@ class FaultForOne:
             yield Session(environment, emulator.endpoint, {})
 
 
-def record(root: Path, target: FaultForOne, **deadlines: float) -> dict[str, tuple[str, str]]:
-    options = RecordOptions(root / "cassettes", root / "snapshots", **deadlines)
+def record(
+    root: Path, target: FaultForOne, dialogue_timeout: float = 600, turn_timeout: float = 100
+) -> dict[str, tuple[str, str]]:
+    options = RecordOptions(
+        root / "cassettes",
+        root / "snapshots",
+        dialogue_timeout=dialogue_timeout,
+        turn_timeout=turn_timeout,
+    )
     dialogues = load_dialogues(DIALOGUE_DIR, ["greeting", "order_lookup"])
     outcomes = record_dialogues(dialogues, target, options, SilentProgress())
     return {o.name: (o.status, o.detail) for o in outcomes}
