@@ -59,7 +59,9 @@ class FaultConfig:
                 f"retry_after must be a finite number of seconds >= 0, got {self.retry_after}"
             )
         if not (math.isfinite(self.stall_interval) and self.stall_interval > 0):
-            raise ValueError(f"stall_interval must be > 0 seconds, got {self.stall_interval}")
+            raise ValueError(
+                f"stall_interval must be a finite number of seconds > 0, got {self.stall_interval}"
+            )
         for name in ("fail_call", "drop_call", "malformed_call", "stall_call", "hang_call"):
             value = getattr(self, name)
             if value is not None and value < 1:
