@@ -8,7 +8,8 @@ the repository root and out of ``cassettes/*.yaml``'s way.
 - the directory itself is locked (flock) by the one recording that uses these goldens; a
   second one is refused. No lock file: after a run only empty directories remain.
 - ``run-*/``: a run's staging directory. Any found at the start of a run is a dead run's
-  leftover (the lock says no other run is alive) and is removed.
+  leftover (the lock says no other run is alive) and is removed, as are the ``.record-*/``
+  staging directories earlier versions left beside the cassettes.
 - ``pending/<name>/``: a publish journal. A dialogue's new cassette and snapshot are first put
   together in a directory inside the run's staging, with ``targets.json`` naming where they go;
   renaming that directory to ``pending/<name>`` is the commit point. Then each file is moved
@@ -86,7 +87,7 @@ def staging(cassette_dir: Path) -> Iterator[Staging]:
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         complete_pending(cassette_dir)
-        for leftover in root.glob("run-*"):
+        for leftover in [*root.glob("run-*"), *_legacy_staging(cassette_dir)]:
             shutil.rmtree(leftover, ignore_errors=True)
         run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
         (run / "cassettes").mkdir()
@@ -95,6 +96,15 @@ def staging(cassette_dir: Path) -> Iterator[Staging]:
             yield Staging(run, cassette_dir)
         finally:
             shutil.rmtree(run, ignore_errors=True)
+
+
+def _legacy_staging(cassette_dir: Path) -> list[Path]:
+    """Staging directories earlier versions left beside the cassettes (the repository root)."""
+    return [
+        path
+        for path in cassette_dir.parent.glob(".record-*")
+        if path.is_dir() and {p.name for p in path.iterdir()} <= {"cassettes", "snapshots"}
+    ]
 
 
 @contextlib.contextmanager

@@ -202,3 +202,17 @@ def test_nothing_pending_is_nothing_to_complete(tmp_path: Path) -> None:
     assert complete_pending(tmp_path / "cassettes") == []
     assert not (tmp_path / "cassettes").exists()  # looking creates nothing
     assert os.listdir(tmp_path) == []
+
+
+def test_staging_left_in_the_old_place_is_removed_too(tmp_path: Path) -> None:
+    old = tmp_path / ".record-abc123"
+    (old / "cassettes").mkdir(parents=True)
+    (old / "cassettes" / "greeting.yaml").write_text("interactions: []\n", encoding="utf-8")
+    unrelated = tmp_path / ".record-notes"
+    unrelated.mkdir()
+    (unrelated / "mine.txt").write_text("keep me\n", encoding="utf-8")
+
+    record(tmp_path, load_dialogues(DIALOGUE_DIR, ["greeting"]))
+
+    assert not old.exists()
+    assert (unrelated / "mine.txt").is_file()  # not a staging directory: left alone
