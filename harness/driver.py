@@ -7,9 +7,9 @@ along as it does in AI GO!. Every turn's output is checked the way AI GO! reads 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -49,6 +49,21 @@ class Deadlines:
 
     def describe(self, what: str) -> str:
         return f"the dialogue's deadline of {self.dialogue:g} s (--dialogue-timeout) {what}"
+
+    def turn_limit(self, left: float) -> tuple[float, bool]:
+        """The turn's deadline given the dialogue's time left, and whether that cut it."""
+        return min(left, self.turn), left < self.turn
+
+    def watchdog(self, limit: float, cut_by_dialogue: bool) -> AbstractContextManager[None]:
+        passed = (
+            self.describe("passed")
+            if cut_by_dialogue
+            else f"the turn's deadline of {self.turn:g} s "
+            f"(--turn-timeout, {TURN_TIMEOUT_KEY}) passed"
+        )
+        return interrupt_after(
+            limit + WATCHDOG_GRACE_SECONDS, f"Foundry was still answering when {passed}"
+        )
 
 
 class TurnFailure(Exception):
@@ -163,24 +178,14 @@ def drive_dialogue(
         body = build_request_body(results, turn.user)
         turn_environment = dict(environment)
         cut_by_dialogue = False
-        watchdog: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        watchdog: AbstractContextManager[None] = nullcontext()
         if deadlines is not None and ends_at is not None:
             left = ends_at - time.monotonic()
             if left <= 0:
                 raise TurnFailure(dialogue.name, number, deadlines.describe("passed"))
-            cut_by_dialogue = left < deadlines.turn
-            limit = min(left, deadlines.turn)
+            limit, cut_by_dialogue = deadlines.turn_limit(left)
             turn_environment[TURN_TIMEOUT_KEY] = f"{limit:.3f}"
-            watchdog = interrupt_after(
-                limit + WATCHDOG_GRACE_SECONDS,
-                "Foundry was still answering when "
-                + (
-                    deadlines.describe("passed")
-                    if cut_by_dialogue
-                    else f"the turn's deadline of {deadlines.turn:g} s "
-                    f"(--turn-timeout, {TURN_TIMEOUT_KEY}) passed"
-                ),
-            )
+            watchdog = deadlines.watchdog(limit, cut_by_dialogue)
         try:
             with watchdog:
                 output_json = run_inference(body, turn_environment)
