@@ -11,10 +11,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import pytest
 
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue, load_dialogues
-from harness.driver import TURN_TIMEOUT_KEY
+from harness.driver import TURN_TIMEOUT_KEY, Deadlines, TurnFailure, drive_dialogue
 from harness.emulator import FaultConfig, FoundryEmulator
 from harness.paths import DIALOGUE_DIR
 from harness.progress import SilentProgress
@@ -92,6 +95,32 @@ def test_a_hung_turn_fails_its_dialogue_at_the_dialogue_deadline(tmp_path: Path)
         detail
     )
     assert outcomes["order_lookup"] == ("recorded", "")
+
+
+def test_no_turn_starts_after_the_dialogue_deadline(snippet: ModuleType) -> None:
+    [dialogue] = load_dialogues(DIALOGUE_DIR, ["order_lookup"])  # three turns
+    started: list[int] = []
+
+    def slow_run_inference(body: str, environment: dict[str, Any]) -> str:
+        started.append(len(started) + 1)
+        time.sleep(0.6)  # a slow AI GO! side; Foundry itself answers at once
+        return str(snippet.run_inference(body, environment))
+
+    with FoundryEmulator(seed="order_lookup") as emulator:
+        environment = {
+            "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+            "AZURE_FOUNDRY_AGENT_NAME": DEFAULT_EMULATOR_AGENT,
+            "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+        }
+        with pytest.raises(TurnFailure) as caught:
+            drive_dialogue(
+                dialogue, slow_run_inference, environment, deadlines=Deadlines(1.0, 100.0)
+            )
+
+    assert started == [1, 2]
+    assert str(caught.value) == (
+        "order_lookup, turn 3: the dialogue's deadline of 1 s (--dialogue-timeout) passed"
+    )
 
 
 def test_the_driver_sets_the_snippets_own_turn_deadline_key(snippet: ModuleType) -> None:
