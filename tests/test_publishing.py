@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -216,3 +217,23 @@ def test_staging_left_in_the_old_place_is_removed_too(tmp_path: Path) -> None:
 
     assert not old.exists()
     assert (unrelated / "mine.txt").is_file()  # not a staging directory: left alone
+
+
+def test_snapshots_on_another_filesystem_are_still_replaced_whole(tmp_path: Path) -> None:
+    """Renames cannot cross filesystems: the snapshot is copied beside its target, then renamed."""
+    other = Path(tempfile.mkdtemp(dir="/dev/shm"))  # tmpfs: another filesystem than tmp_path
+    try:
+        assert os.stat(other).st_dev != os.stat(tmp_path).st_dev
+        options = RecordOptions(tmp_path / "cassettes", other / "snapshots")
+        greeting = load_dialogues(DIALOGUE_DIR, ["greeting"])
+        [outcome] = record_dialogues(greeting, EmulatorTarget(), options, SilentProgress())
+
+        assert outcome.status == "recorded", outcome.detail
+        assert sorted(p.name for p in (other / "snapshots").iterdir()) == ["greeting.json"]
+        result = replay_dialogue(greeting[0], tmp_path / "cassettes" / "greeting.yaml")
+        assert render_snapshot(result.snapshot()) == (
+            other / "snapshots" / "greeting.json"
+        ).read_text("utf-8")
+        assert leftovers(tmp_path) == []
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
