@@ -69,7 +69,11 @@ class Staging:
         entry.mkdir(parents=True)
         os.replace(self.cassette(name), entry / _CASSETTE)
         os.replace(self.snapshot(name), entry / _SNAPSHOT)
-        targets = {_CASSETTE: str(cassette_target.resolve()), _SNAPSHOT: str(snapshot_target)}
+        # Absolute: the next run, which may complete this, can start in another directory.
+        targets = {
+            _CASSETTE: str(cassette_target.resolve()),
+            _SNAPSHOT: str(snapshot_target.resolve()),
+        }
         (entry / _TARGETS).write_text(json.dumps(targets, indent=2), encoding="utf-8")
         pending = pending_dir(self.cassette_dir, name)
         pending.parent.mkdir(parents=True, exist_ok=True)
@@ -168,18 +172,14 @@ def half_published(cassette_dir: Path, name: str) -> str | None:
         targets = {}
     cassette = targets.get(_CASSETTE, str(cassette_dir / f"{name}.yaml"))
     snapshot = targets.get(_SNAPSHOT, f"the snapshot of {name}")
-    replaced = [
-        path
-        for key, path in ((_CASSETTE, cassette), (_SNAPSHOT, snapshot))
-        if not (entry / key).exists()
-    ]
-    waiting = [
-        path
-        for key, path in ((_CASSETTE, cassette), (_SNAPSHOT, snapshot))
-        if (entry / key).exists()
-    ]
-    return (
-        f"a recording of {name} was interrupted while it replaced its files: "
-        f"already new: {', '.join(replaced) or 'none'}; still old: {', '.join(waiting)} "
-        f"(the new ones wait in {entry})"
-    )
+    files = ((_CASSETTE, cassette), (_SNAPSHOT, snapshot))
+    replaced = [path for key, path in files if not (entry / key).exists()]
+    waiting = [path for key, path in files if (entry / key).exists()]
+    if not waiting:
+        state = f"both files are new ({', '.join(replaced)}); only its journal entry is left"
+    else:
+        state = (
+            f"already new: {', '.join(replaced) or 'none'}; still old: {', '.join(waiting)} "
+            "(their new versions wait there)"
+        )
+    return f"a recording of {name} was interrupted while it replaced its files in {entry}: {state}"

@@ -7,6 +7,7 @@ around harness.publishing._move, set up inside that subprocess only).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -237,3 +238,22 @@ def test_snapshots_on_another_filesystem_are_still_replaced_whole(tmp_path: Path
         assert leftovers(tmp_path) == []
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_a_kill_after_both_moves_leaves_only_the_journal_entry(tmp_path: Path) -> None:
+    """The state on disk exactly as a kill between the last move and the entry's removal."""
+    [greeting] = load_dialogues(DIALOGUE_DIR, ["greeting"])
+    record(tmp_path, [greeting])
+    entry = tmp_path / "cassettes" / ".record" / "pending" / "greeting"
+    entry.mkdir(parents=True)
+    targets = {
+        "cassette.yaml": str(tmp_path / "cassettes" / "greeting.yaml"),
+        "snapshot.json": str(tmp_path / "snapshots" / "greeting.json"),
+    }
+    (entry / "targets.json").write_text(json.dumps(targets), encoding="utf-8")
+
+    with pytest.raises(ReplayError, match="both files are new"):
+        replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.yaml")
+    assert complete_pending(tmp_path / "cassettes") == ["greeting"]
+    assert not entry.exists()
+    replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.yaml")
