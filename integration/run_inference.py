@@ -688,6 +688,13 @@ class _DeadlineHttpClient(openai.DefaultHttpxClient):
         except Exception as exc:
             if deadline.remaining() <= 0:
                 raise deadline.exceeded(request, "while waiting for Foundry to answer") from exc
+            wait = _backoff_seconds(_retries_taken(request))
+            if _retries_taken(request) < deadline.max_retries and wait >= deadline.remaining():
+                raise deadline.exceeded(
+                    request,
+                    f"before a retry: the request failed ({type(exc).__name__}) and openai "
+                    f"would wait {wait:g} s before the next attempt",
+                ) from exc
             raise
         if streamed:  # the snippet never streams; a caller that does reads the body itself
             return response
@@ -728,22 +735,31 @@ class _DeadlineHttpClient(openai.DefaultHttpxClient):
             return
         if response.headers.get("x-should-retry") == "false":
             return
-        try:
-            retries_taken = int(request.headers.get("x-stainless-retry-count") or 0)
-        except ValueError:
-            retries_taken = 0
+        retries_taken = _retries_taken(request)
         if retries_taken >= deadline.max_retries:
             return  # openai raises the status error itself, with Foundry's message
         wait = _retry_after_seconds(response.headers)
         if wait is not None and wait > _MAX_RETRY_AFTER_SECONDS:
             return  # openai will not retry either
         if wait is None or wait <= 0:
-            wait = _MAX_BACKOFF_SECONDS if retries_taken >= 4 else 0.5 * 2**retries_taken
+            wait = _backoff_seconds(retries_taken)
         if wait >= deadline.remaining():
             raise deadline.exceeded(
                 request,
                 f"before a retry: Foundry answered HTTP {status} and asked to wait {wait:g} s",
             )
+
+
+def _retries_taken(request: Any) -> int:
+    try:
+        return int(request.headers.get("x-stainless-retry-count") or 0)
+    except ValueError:
+        return 0
+
+
+def _backoff_seconds(retries_taken: int) -> float:
+    """openai's longest backoff before the next attempt (its jitter only shortens it)."""
+    return min(0.5 * 2.0 ** min(retries_taken, 10), _MAX_BACKOFF_SECONDS)
 
 
 def _retry_after_seconds(headers: Any) -> float | None:

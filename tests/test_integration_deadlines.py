@@ -81,6 +81,17 @@ def test_a_retry_after_longer_than_the_time_left_is_not_waited_for(snippet: Modu
     assert seconds < 2
 
 
+def test_no_backoff_is_slept_that_would_outlast_the_deadline(snippet: ModuleType) -> None:
+    # A dropped connection is retried after openai's backoff (up to 0.5 s for the first retry).
+    with FoundryEmulator(faults=FaultConfig(drop_call=1)) as emulator:
+        error, seconds = run_timed(snippet, environment(emulator, 0.4))
+        stats = emulator.stats()
+    assert error.code == "timeout"
+    assert "before a retry: the request failed" in str(error)
+    assert seconds < 0.4
+    assert stats.responses_calls == 1
+
+
 def test_short_retries_still_happen_within_the_deadline(snippet: ModuleType) -> None:
     with FoundryEmulator(faults=FaultConfig(fail_call=1)) as emulator:
         output = json.loads(snippet.run_inference(BODY, environment(emulator, 5.0)))
@@ -129,5 +140,5 @@ def test_a_bad_turn_timeout_is_a_value_error_naming_the_setting(
 def test_the_default_turn_deadline_fits_under_the_models_timeout(snippet: ModuleType) -> None:
     model = (PROJECT_ROOT / "integration" / "model.yaml").read_text("utf-8")
     (timeout,) = [float(seconds) for seconds in re.findall(r"(?m)^\s*timeout:\s*(\d+)", model)]
-    # The deadline stops new attempts; at most one backoff sleep of openai's can overrun it.
-    assert timeout > snippet.DEFAULT_TURN_TIMEOUT_SECONDS + snippet._MAX_BACKOFF_SECONDS
+    # Room left for AI GO!'s side of the sample (conversion, its own bookkeeping).
+    assert timeout - snippet.DEFAULT_TURN_TIMEOUT_SECONDS >= 10
