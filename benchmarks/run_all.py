@@ -13,6 +13,7 @@ BENCHMARKS = (
     "record_concurrency.py",
     "signin_stress.py",
     "canaries.py",
+    "emulator_long_turn.py",
 )
 
 

@@ -14,7 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Matched whole (fullmatch): `$` would let a trailing newline through into a file name.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 class DialogueError(ValueError):
@@ -72,10 +73,19 @@ class Dialogue(BaseModel):
             raise ValueError("the system message is empty; write it or leave `system` out")
         return value
 
+    @field_validator("agent")
+    @classmethod
+    def _agent_without_whitespace(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError(
+                f"{value!r} is not an agent name; write it without spaces or line breaks"
+            )
+        return value
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not NAME_PATTERN.match(value):
+        if not NAME_PATTERN.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not a valid dialogue name; "
                 "use lowercase letters, digits, '-' and '_'"
@@ -109,6 +119,16 @@ def load_dialogue(path: Path) -> Dialogue:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DialogueError(f"{path}: no such dialogue file") from None
+    except IsADirectoryError:
+        raise DialogueError(
+            f"{path}: is a directory, not a dialogue file; rename or remove it"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DialogueError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise DialogueError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise DialogueError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -126,8 +146,18 @@ def load_dialogue(path: Path) -> Dialogue:
 
 
 def load_dialogues(directory: Path, only: Iterable[str] = ()) -> list[Dialogue]:
-    """All dialogues in `directory`, sorted by name; `only` restricts to the named ones."""
+    """All dialogues in `directory`, sorted by name; `only` restricts to the named ones.
+
+    A missing or empty directory is an error: recording or replaying nothing is never meant.
+    """
+    if not directory.is_dir():
+        raise DialogueError(
+            f"{directory}: no such dialogue directory; pass --dialogues with the directory "
+            "that holds the <name>.yaml files (default goldens/dialogues)"
+        )
     paths = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not paths:
+        raise DialogueError(f"{directory}: no dialogues (*.yaml) in this directory")
     dialogues: list[Dialogue] = []
     seen: dict[str, Path] = {}
     for path in paths:

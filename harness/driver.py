@@ -15,7 +15,9 @@ Every turn's output is checked the way AI GO! reads it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -36,8 +38,44 @@ from latticeflow.core.dtypes import (
 from pydantic import ValidationError
 
 from harness.dialogues import Dialogue, Turn
+from harness.watchdog import DeadlineInterrupt, interrupt_after
 
 RunInference = Callable[[str, dict[str, Any]], str]
+# The snippet's setting for a turn's deadline (integration/run_inference.py, TURN_TIMEOUT_KEY).
+TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
+# The snippet ends a turn at its deadline itself; the watchdog (harness/watchdog.py) only ends
+# what the snippet cannot see while vcrpy records, this long after.
+WATCHDOG_GRACE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """A dialogue's total deadline and each turn's (seconds).
+
+    A turn gets `turn`, or what is left of the dialogue's if that is less, as the snippet's
+    turn deadline: a stalled server cannot hold a dialogue past its own.
+    """
+
+    dialogue: float
+    turn: float
+
+    def describe(self, what: str) -> str:
+        return f"the dialogue's deadline of {self.dialogue:g} s (--dialogue-timeout) {what}"
+
+    def turn_limit(self, left: float) -> tuple[float, bool]:
+        """The turn's deadline given the dialogue's time left, and whether that cut it."""
+        return min(left, self.turn), left < self.turn
+
+    def watchdog(self, limit: float, cut_by_dialogue: bool) -> AbstractContextManager[None]:
+        passed = (
+            self.describe("passed")
+            if cut_by_dialogue
+            else f"the turn's deadline of {self.turn:g} s "
+            f"(--turn-timeout, {TURN_TIMEOUT_KEY}) passed"
+        )
+        return interrupt_after(
+            limit + WATCHDOG_GRACE_SECONDS, f"Foundry was still answering when {passed}"
+        )
 
 
 class TurnFailure(Exception):
@@ -205,19 +243,37 @@ def drive_dialogue(
     check_expected: bool = True,
     on_turn: Callable[[TurnResult], None] | None = None,
     before_turn: Callable[[int, Turn], None] | None = None,
+    deadlines: Deadlines | None = None,
 ) -> list[TurnResult]:
     """Run every turn in order; raise `TurnFailure` at the first broken invariant."""
     results: list[TurnResult] = []
+    ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
         body = build_request_body(
             results, turn.user, mode=dialogue.request_mode, system=dialogue.system
         )
+        turn_environment = dict(environment)
+        cut_by_dialogue = False
+        watchdog: AbstractContextManager[None] = nullcontext()
+        if deadlines is not None and ends_at is not None:
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                raise TurnFailure(dialogue.name, number, deadlines.describe("passed"))
+            limit, cut_by_dialogue = deadlines.turn_limit(left)
+            turn_environment[TURN_TIMEOUT_KEY] = f"{limit:.3f}"
+            watchdog = deadlines.watchdog(limit, cut_by_dialogue)
         try:
-            output_json = run_inference(body, dict(environment))
+            with watchdog:
+                output_json = run_inference(body, turn_environment)
         except Exception as exc:
-            raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
+            reason = (
+                str(exc) if isinstance(exc, DeadlineInterrupt) else f"{type(exc).__name__}: {exc}"
+            )
+            if deadlines is not None and cut_by_dialogue and getattr(exc, "code", "") == "timeout":
+                reason += f"; {deadlines.describe('left this turn no more time')}"
+            raise TurnFailure(dialogue.name, number, reason) from exc
         output = check_turn(dialogue.name, number, output_json)
         result = TurnResult(number, turn.user, body, output_json, output)
         check_conversation(dialogue, result, results[0] if results else None)

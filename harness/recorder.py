@@ -2,18 +2,16 @@
 
 All or nothing per dialogue: everything is written into a staging directory first; a dialogue's
 cassette and snapshot replace the committed ones only when its recording, its live checks, its
-leak scan and its replay all succeeded. A failed, interrupted or invariant-violating dialogue
-leaves its previous files untouched and is named with the failing turn and reason.
+leak scan and its replay all succeeded, and then together (harness/publishing.py). A failed,
+interrupted (Ctrl-C, SIGTERM) or invariant-violating dialogue, or one past its deadline, leaves
+its previous files untouched and is named with the failing turn and reason.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -26,9 +24,10 @@ from vcr.cassette import Cassette
 
 from harness.cassettes import recording_vcr
 from harness.dialogues import Dialogue
-from harness.driver import TurnFailure, conversations_expected, drive_dialogue
+from harness.driver import Deadlines, TurnFailure, conversations_expected, drive_dialogue
 from harness.integration_loader import load_integration
 from harness.progress import DialogueOutcome, ProgressReporter
+from harness.publishing import Staging, staging
 from harness.recording_router import ThreadCassetteRouter
 from harness.redaction import Redactor
 from harness.replay import ReplayError, conversations_created, replay_dialogue
@@ -38,6 +37,9 @@ from harness.snapshots import render_snapshot
 from harness.targets import Target
 
 MAX_CONCURRENCY = 15  # the model's rate_limit in integration/model.yaml
+# A whole dialogue, every turn and retry included; a turn alone has the snippet's deadline
+# (FOUNDRY_TURN_TIMEOUT_SECONDS, default 100 s) unless `turn_timeout` lowers it.
+DEFAULT_DIALOGUE_TIMEOUT_SECONDS = 600.0
 
 
 class Cancelled(Exception):
@@ -50,15 +52,18 @@ class RecordOptions:
     snapshot_dir: Path
     concurrency: int = 4
     check: bool = False
+    dialogue_timeout: float = DEFAULT_DIALOGUE_TIMEOUT_SECONDS
+    turn_timeout: float | None = None  # None: the snippet's default (100 s)
 
 
 def _record_one(
     dialogue: Dialogue,
     target: Target,
-    staging: Path,
+    staged: Staging,
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     cancel: threading.Event,
+    deadlines: Deadlines,
 ) -> tuple[DialogueOutcome, Cassette | None, Redactor]:
     """Drive the dialogue against the target, recording it; the cassette is not written yet.
     Also returns the redaction of the dialogue's session, for its outcome's messages."""
@@ -74,7 +79,7 @@ def _record_one(
         outcome.turns_done = result.number
         progress.turn_done(dialogue.name, result.number)
 
-    path = staging / "cassettes" / f"{dialogue.name}.yaml"
+    path = staged.cassette(dialogue.name)
     recorded: Cassette | None = None
     redactor = Redactor()  # the rules alone, until the session says what else is secret
     try:
@@ -90,6 +95,7 @@ def _record_one(
                     session.environment,
                     before_turn=before_turn,
                     on_turn=on_turn,
+                    deadlines=deadlines,
                 )
                 # First: an unrecorded request also explains a missing conversation.
                 unrecorded = router.unrecorded(session.served_requests)
@@ -128,7 +134,7 @@ def _finish_one(
     dialogue: Dialogue,
     outcome: DialogueOutcome,
     recorded: Cassette,
-    staging: Path,
+    staged: Staging,
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     redactor: Redactor,
@@ -141,7 +147,7 @@ def _finish_one(
     started = time.perf_counter()
     try:
         router.save(recorded)
-        _snapshot_from_recording(dialogue, staging, router, recorded)
+        _snapshot_from_recording(dialogue, staged, router, recorded)
         outcome.status = "recorded"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
@@ -159,7 +165,7 @@ def _finish_one(
 
 
 def _snapshot_from_recording(
-    dialogue: Dialogue, staging: Path, router: ThreadCassetteRouter, recorded: Cassette
+    dialogue: Dialogue, staged: Staging, router: ThreadCassetteRouter, recorded: Cassette
 ) -> None:
     """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
@@ -168,40 +174,59 @@ def _snapshot_from_recording(
     """
     result = replay_dialogue(
         dialogue,
-        staging / "cassettes" / f"{dialogue.name}.yaml",
+        staged.cassette(dialogue.name),
         cassette_session=lambda path: router.replaying(path, recorded),
     )
-    path = staging / "snapshots" / f"{dialogue.name}.json"
-    path.write_text(render_snapshot(result.snapshot()), encoding="utf-8")
+    staged.snapshot(dialogue.name).write_text(render_snapshot(result.snapshot()), encoding="utf-8")
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI cancel, `kill`) ends the run as Ctrl-C does: staging removed, nothing
+    half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
 def _interrupts_held() -> Iterator[list[Any]]:
-    """Ctrl-C is noted in the yielded list instead of raised; the caller decides what it means."""
+    """Ctrl-C and SIGTERM are noted in the yielded list instead of raised; the caller decides
+    what they mean."""
     received: list[Any] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    previous = {
+        number: signal.signal(number, lambda *args: received.append(args))
+        for number in _STOP_SIGNALS
+    }
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
-def _publish(name: str, staging: Path, options: RecordOptions) -> None:
-    options.cassette_dir.mkdir(parents=True, exist_ok=True)
-    options.snapshot_dir.mkdir(parents=True, exist_ok=True)
-    # Same filesystem (staging sits beside the cassettes), so each replace is atomic.
-    os.replace(staging / "cassettes" / f"{name}.yaml", options.cassette_dir / f"{name}.yaml")
-    os.replace(staging / "snapshots" / f"{name}.json", options.snapshot_dir / f"{name}.json")
+def _publish(name: str, staged: Staging, options: RecordOptions) -> None:
+    staged.publish(
+        name, options.cassette_dir / f"{name}.yaml", options.snapshot_dir / f"{name}.json"
+    )
 
 
 def _check_against_committed(
-    outcome: DialogueOutcome, staging: Path, options: RecordOptions
+    outcome: DialogueOutcome, staged: Staging, options: RecordOptions
 ) -> None:
     committed = options.snapshot_dir / f"{outcome.name}.json"
-    fresh = json.loads((staging / "snapshots" / f"{outcome.name}.json").read_text("utf-8"))
+    fresh = json.loads(staged.snapshot(outcome.name).read_text("utf-8"))
     if not committed.is_file():
         outcome.status, outcome.detail = "new", f"no committed snapshot at {committed}"
         return
@@ -226,58 +251,65 @@ def record_dialogues(
             f"got {options.concurrency}"
         )
     options.cassette_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".record-", dir=options.cassette_dir.parent))
-    (staging / "cassettes").mkdir()
-    (staging / "snapshots").mkdir()
-    cancel = threading.Event()
-    router = ThreadCassetteRouter()
-    try:
-        with (
-            router.installed(),
-            ThreadPoolExecutor(options.concurrency, "record") as pool,
-            ThreadPoolExecutor(1, "finish") as finisher,
-        ):
-
-            def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
-                outcome, recorded, redactor = _record_one(
-                    dialogue, target, staging, router, progress, cancel
-                )
-                if recorded is None:
-                    done: Future[DialogueOutcome] = Future()
-                    done.set_result(outcome)
-                    return done
-                return finisher.submit(
-                    _finish_one, dialogue, outcome, recorded, staging, router, progress, redactor
-                )
-
-            futures = [pool.submit(record_then_finish, d) for d in dialogues]
-            try:
-                outcomes = [future.result().result() for future in futures]
-            except KeyboardInterrupt:
-                cancel.set()
-                pool.shutdown(wait=True, cancel_futures=True)
-                finisher.shutdown(wait=True, cancel_futures=True)
-                raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    # Every dialogue is recorded, written and replayed; what is left (comparing, moving files
-    # in place) takes milliseconds. A Ctrl-C now is held: raised after it, it would end the run
-    # with some dialogues written and the others not, reported as "nothing was written".
-    published: list[str] = []
-    with _interrupts_held() as interrupted:
-        try:
+    deadlines = Deadlines(
+        options.dialogue_timeout,
+        options.turn_timeout or load_integration().DEFAULT_TURN_TIMEOUT_SECONDS,
+    )
+    with _terminate_as_interrupt(), staging(options.cassette_dir) as staged:
+        outcomes = _record_all(dialogues, target, options, progress, staged, deadlines)
+        # Every dialogue is recorded, written and replayed; what is left (comparing, moving
+        # files in place) takes milliseconds. A Ctrl-C now is held: raised after it, it would
+        # end the run with some dialogues written and the others not, reported as "nothing
+        # was written". A SIGKILL cannot be held: publishing.py keeps each pair whole anyway.
+        published: list[str] = []
+        with _interrupts_held() as interrupted:
             for outcome in outcomes:
                 if outcome.status != "recorded":
                     continue
                 if options.check:
-                    _check_against_committed(outcome, staging, options)
+                    _check_against_committed(outcome, staged, options)
                 else:
-                    _publish(outcome.name, staging, options)
+                    _publish(outcome.name, staged, options)
                     published.append(outcome.name)
                 progress.finished(outcome)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     if interrupted and not published:
         raise KeyboardInterrupt  # nothing was written: the interrupt still ends the run
     return outcomes
+
+
+def _record_all(
+    dialogues: Sequence[Dialogue],
+    target: Target,
+    options: RecordOptions,
+    progress: ProgressReporter,
+    staged: Staging,
+    deadlines: Deadlines,
+) -> list[DialogueOutcome]:
+    cancel = threading.Event()
+    router = ThreadCassetteRouter()
+    with (
+        router.installed(),
+        ThreadPoolExecutor(options.concurrency, "record") as pool,
+        ThreadPoolExecutor(1, "finish") as finisher,
+    ):
+
+        def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
+            outcome, recorded, redactor = _record_one(
+                dialogue, target, staged, router, progress, cancel, deadlines
+            )
+            if recorded is None:
+                done: Future[DialogueOutcome] = Future()
+                done.set_result(outcome)
+                return done
+            return finisher.submit(
+                _finish_one, dialogue, outcome, recorded, staged, router, progress, redactor
+            )
+
+        futures = [pool.submit(record_then_finish, d) for d in dialogues]
+        try:
+            return [future.result().result() for future in futures]
+        except KeyboardInterrupt:
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            finisher.shutdown(wait=True, cancel_futures=True)
+            raise

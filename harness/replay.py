@@ -31,10 +31,14 @@ from harness.driver import (
 from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
+from harness.publishing import half_published
 from harness.sanitize import PLACEHOLDER_ENDPOINT
 from harness.snapshot_compare import compare_snapshots
 
 MAX_LISTED = 40
+# Statuses openai retries (after waiting out Retry-After): a cassette never holds one, since the
+# recorder keeps only the attempt that succeeded.
+RETRIED_STATUSES = frozenset({408, 409, 429})
 # What the sanitizer leaves where it removed a value, e.g. <AZURE_CLIENT_SECRET>, <JWT>.
 SCRUBBED_MARKER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
@@ -168,7 +172,29 @@ def replay_environment(agent: str) -> dict[str, Any]:
         "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": agent,
         "AZURE_TOKEN_CREDENTIAL": _REPLAY_CREDENTIAL,
+        # A recorded 429 or 5xx must fail at once, never sleep through its Retry-After.
+        "FOUNDRY_MAX_RETRIES": "0",
     }
+
+
+def check_no_retried_responses(dialogue: Dialogue, cassette: Cassette) -> None:
+    """A throttled or failed attempt in a cassette was put there by hand (or by an older
+    recorder); replaying it would only say that some request no longer matches."""
+    for number, (request, response) in enumerate(cassette.data, start=1):
+        status = int((response.get("status") or {}).get("code") or 0)
+        if status not in RETRIED_STATUSES and status < 500:
+            continue
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        retry_after = headers.get("retry-after")
+        if isinstance(retry_after, list):
+            retry_after = retry_after[0] if retry_after else None
+        wait = f" with Retry-After: {retry_after}" if retry_after else ""
+        raise ReplayError(
+            f"{dialogue.name}: interaction {number} of the cassette ({request.method} "
+            f"{request.path}) is a recorded HTTP {status}{wait}. Recordings keep only the "
+            "attempt that succeeded, so this one was edited in or recorded by an older "
+            f"recorder; replay does not retry or wait on it. {rerecord_hint(dialogue.name)}"
+        )
 
 
 def replay_dialogue(
@@ -183,10 +209,18 @@ def replay_dialogue(
     replay on its per-thread router while other threads still record.
     """
     path = cassette_file or CASSETTE_DIR / f"{dialogue.name}.yaml"
+    cut_short = half_published(path.parent, dialogue.name)
+    if cut_short is not None:
+        raise ReplayError(
+            f"{dialogue.name}: {cut_short}. The cassette and snapshot do not belong together: "
+            f"run any scripts/record.py (it completes the interrupted publish first), or "
+            f"{rerecord_hint(dialogue.name)}"
+        )
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
     run_inference = run_inference or load_integration().run_inference
     with cassette_session(path) as cassette:
+        check_no_retried_responses(dialogue, cassette)
         check_script_matches(dialogue, cassette)
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:

@@ -15,12 +15,16 @@ standard library, never the surrounding project.
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
+import time
+import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote
 
@@ -65,13 +69,19 @@ MCP_APPROVAL_KEY = "FOUNDRY_MCP_APPROVAL"
 MAX_APPROVAL_ROUNDS_KEY = "FOUNDRY_MAX_APPROVAL_ROUNDS"
 CONTENT_FILTER_KEY = "FOUNDRY_CONTENT_FILTER"
 SYSTEM_MESSAGE_KEY = "FOUNDRY_SYSTEM_MESSAGE"
+TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
+MAX_RETRIES_KEY = "FOUNDRY_MAX_RETRIES"
 
 DEFAULT_MAX_APPROVAL_ROUNDS = 5
-
+# The whole turn (every request, openai's retries and the approval rounds), safely below
+# AI GO!'s `timeout: 120` in model.yaml so a stalled Foundry fails the sample with a reason
+# instead of AI GO! cutting it off.
+DEFAULT_TURN_TIMEOUT_SECONDS = 100.0
 # openai's own default; it honours Retry-After, which is how Foundry throttles (HTTP 429).
 OPENAI_MAX_RETRIES = 2
-# Per request, below AI GO!'s 120 s so a hung call does not outlive the sample.
-OPENAI_TIMEOUT_SECONDS = 110.0
+# Per attempt; the turn's deadline lowers them to the time the turn has left.
+OPENAI_CONNECT_TIMEOUT_SECONDS = 10.0
+OPENAI_TIMEOUT_SECONDS = DEFAULT_TURN_TIMEOUT_SECONDS
 
 
 class FoundryError(RuntimeError):
@@ -180,6 +190,8 @@ class FoundrySettings(BaseModel):
     # agent's own instructions stay; Foundry rejects `instructions` beside an agent);
     # ignore: dropped; reject: ValueError.
     system_message: Literal["include", "ignore", "reject"] = "include"
+    turn_timeout: float = DEFAULT_TURN_TIMEOUT_SECONDS
+    max_retries: int = OPENAI_MAX_RETRIES
 
 
 # --------------------------------------------------------------------------------------
@@ -198,6 +210,7 @@ def run_inference(body: str, environment: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------
 
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+_TOO_DEEP = "request body is nested too deeply to be a chat-completion input"
 
 
 def parse_chat_input(body: str) -> ChatCompletionInput:
@@ -206,18 +219,31 @@ def parse_chat_input(body: str) -> ChatCompletionInput:
         data = json.loads(body)
     except (TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
     if not isinstance(data, dict):
         raise ValueError("request body must be a JSON object with a 'messages' list")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("request body has no messages: expected a non-empty 'messages' list")
+    newest_user = _newest_user_index(messages)
     # ChatCompletionInput only accepts string content (or file parts), so OpenAI-style
-    # lists of text parts are flattened to their text first.
-    data = {**data, "messages": [_flatten_text_parts(m) for m in messages]}
+    # lists of parts are flattened to their text first. Only the newest user message is sent
+    # to Foundry, so only its non-text parts (images, files, audio) are an error; earlier
+    # messages are history the conversation already holds.
+    data = {
+        **data,
+        "messages": [
+            _flatten_text_parts(m, index, newest=index == newest_user)
+            for index, m in enumerate(messages)
+        ],
+    }
     try:
         return ChatCompletionInput.model_validate(data)
     except ValidationError as exc:
         raise ValueError(f"request body is not a chat-completion input: {exc}") from None
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
 
 
 def convert_user_input(data: ChatCompletionInput) -> ModelInput:
@@ -256,12 +282,35 @@ def _earlier_turns(messages: list[Any], newest_user: Any) -> list[ChatTurn]:
     return [turn for turn in turns if turn.text.strip()]
 
 
-def _flatten_text_parts(message: Any) -> Any:
+def _newest_user_index(messages: list[Any]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if isinstance(message, dict) and message.get("role") == "user":
+            return index
+    return None
+
+
+def _flatten_text_parts(message: Any, index: int, *, newest: bool) -> Any:
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         return message
-    texts = _text_parts(message["content"])
-    # Parts without any text (e.g. only files) are left for validation to judge.
-    return {**message, "content": "\n".join(texts)} if texts else message
+    parts = message["content"]
+    if newest:
+        other = sorted({_part_type(p) for p in parts if _part_type(p) not in _TEXT_PART_TYPES})
+        if other:
+            raise ValueError(
+                f"messages[{index}] (the newest user message) has {', '.join(other)} content; "
+                "this snippet sends only text to the Foundry agent, so images, files and audio "
+                "are not supported: use text-only samples"
+            )
+    return {**message, "content": "\n".join(_text_parts(parts))}
+
+
+def _part_type(part: Any) -> str:
+    if isinstance(part, str):
+        return "text"
+    if isinstance(part, dict):
+        return str(part.get("type") or "untyped")
+    return type(part).__name__
 
 
 def _text_parts(parts: list[Any]) -> list[str]:
@@ -310,7 +359,9 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
             "instructions live on the agent: drop the system message or set 'include'"
         )
     client = get_foundry_client(environment)
-    with _foundry_errors(environment):
+    if settings.max_retries != client.max_retries:
+        client = client.with_options(max_retries=settings.max_retries)  # a cheap copy (~30 µs)
+    with _foundry_errors(environment), _turn_deadline(settings):
         raw = RawModelOutput(conversation_id=model_input.conversation_id, output=[])
         if not raw.conversation_id:
             history = _without_blocked_prompts(model_input.history)
@@ -417,13 +468,16 @@ def _content_filter_block(exc: openai.BadRequestError) -> dict[str, Any] | None:
 
 
 def read_settings(environment: dict[str, Any]) -> FoundrySettings:
+    _check_environment(environment)
     return FoundrySettings(
-        endpoint=_required(environment, ENDPOINT_KEY).rstrip("/"),
+        endpoint=_endpoint(environment),
         agent_name=_required(environment, AGENT_NAME_KEY),
         approval_policy=parse_approval_policy(environment.get(MCP_APPROVAL_KEY)),
         max_approval_rounds=_max_approval_rounds(environment.get(MAX_APPROVAL_ROUNDS_KEY)),
         content_filter=_choice(environment, CONTENT_FILTER_KEY, ("refuse", "raise")),
         system_message=_choice(environment, SYSTEM_MESSAGE_KEY, ("include", "ignore", "reject")),
+        turn_timeout=_turn_timeout(environment.get(TURN_TIMEOUT_KEY)),
+        max_retries=_max_retries(environment.get(MAX_RETRIES_KEY)),
     )
 
 
@@ -433,6 +487,40 @@ def _choice(environment: dict[str, Any], key: str, choices: tuple[str, ...]) -> 
     if value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{key} must be one of {allowed}, got {environment.get(key)!r}")
+    return value
+
+
+def _check_environment(environment: Any) -> None:
+    if not isinstance(environment, Mapping):
+        raise ValueError(
+            "environment must be a dict of settings (the environment in model.yaml), "
+            f"got {type(environment).__name__}"
+        )
+
+
+def _endpoint(environment: Mapping[str, Any]) -> str:
+    """The project endpoint, checked before any network call. The value is never echoed:
+    its host names the customer's resource."""
+    value = _required(environment, ENDPOINT_KEY).rstrip("/")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        problem = (
+            "it has no http:// or https:// scheme"
+            if parts.scheme.lower() not in ("http", "https")
+            else "it has no host"
+            if not parts.hostname
+            else "it contains whitespace"
+            if any(character.isspace() for character in value)
+            else ""
+        )
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        problem = "it does not parse as a URL"
+    if problem:
+        raise ValueError(
+            f"{ENDPOINT_KEY} must be a URL like "
+            f"https://<resource>.services.ai.azure.com/api/projects/<project>, but {problem}"
+        )
     return value
 
 
@@ -544,11 +632,35 @@ def _raise_if_unsuccessful(response: dict[str, Any], request_id: str | None = No
     raise FoundryError(code, message, request_id=request_id or _body_request_id(error))
 
 
-def _required(environment: dict[str, Any], key: str) -> str:
+def _required(environment: Mapping[str, Any], key: str) -> str:
     value = environment.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{key} is missing from the environment (set it in model.yaml)")
     return value.strip()
+
+
+def _turn_timeout(value: Any) -> float:
+    if value is None or value == "":
+        return DEFAULT_TURN_TIMEOUT_SECONDS
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{TURN_TIMEOUT_KEY} must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
+def _max_retries(value: Any) -> int:
+    if value is None or value == "":
+        return OPENAI_MAX_RETRIES
+    try:
+        retries = int(value)
+    except (TypeError, ValueError):
+        retries = -1
+    if retries < 0:
+        raise ValueError(f"{MAX_RETRIES_KEY} must be a whole number >= 0, got {value!r}")
+    return retries
 
 
 def _max_approval_rounds(value: Any) -> int:
@@ -582,12 +694,13 @@ _CLIENTS_LOCK = threading.Lock()
 # One HTTP connection pool for the process, shared by every cached client: building an
 # HTTP client loads a TLS trust store (~25 ms), which a new endpoint or identity need not
 # pay again. Created with the first client, closed by reset_client_cache.
-_HTTP_CLIENT: openai.DefaultHttpxClient | None = None
+_HTTP_CLIENT: "_DeadlineHttpClient | None" = None
 
 
 def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
     """The cached OpenAI client for this environment's endpoint and identity."""
-    endpoint = _required(environment, ENDPOINT_KEY).rstrip("/")
+    _check_environment(environment)
+    endpoint = _endpoint(environment)
     key = (endpoint, _identity(environment))
     with _CLIENTS_LOCK:  # held while building so concurrent first calls build once
         clients = _CLIENTS.get(key)
@@ -633,9 +746,11 @@ def _build_clients(endpoint: str, environment: dict[str, Any]) -> _FoundryClient
     credential, owns_credential = _build_credential(environment)
     project_client = AIProjectClient(endpoint=endpoint, credential=credential)
     if _HTTP_CLIENT is None:
-        _HTTP_CLIENT = openai.DefaultHttpxClient()
+        _HTTP_CLIENT = _DeadlineHttpClient()
     openai_client = project_client.get_openai_client(
-        max_retries=OPENAI_MAX_RETRIES, timeout=OPENAI_TIMEOUT_SECONDS, http_client=_HTTP_CLIENT
+        max_retries=OPENAI_MAX_RETRIES,
+        timeout=openai.Timeout(OPENAI_TIMEOUT_SECONDS, connect=OPENAI_CONNECT_TIMEOUT_SECONDS),
+        http_client=_HTTP_CLIENT,
     )
     return _FoundryClients(credential, project_client, openai_client, owns_credential)
 
@@ -697,6 +812,171 @@ def _service_principal(environment: dict[str, Any]) -> tuple[str, str, str] | No
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# The turn's deadline: one budget for every request, retry and approval round of a turn
+# --------------------------------------------------------------------------------------
+
+# openai's retry rules (openai/_base_client.py, `_should_retry`, `_calculate_retry_timeout`),
+# mirrored to tell in advance whether its next wait would outlast the deadline.
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+_MAX_RETRY_AFTER_SECONDS = 120.0
+_MAX_BACKOFF_SECONDS = 8.0
+
+
+class _DeadlineExceeded(openai.APITimeoutError):
+    """An OpenAIError, so openai raises it as it is instead of retrying."""
+
+    def __init__(self, request: Any, detail: str) -> None:
+        super().__init__(request=request)
+        self.detail = detail
+
+
+class _TurnDeadline:
+    def __init__(self, seconds: float, max_retries: int) -> None:
+        self.seconds = seconds
+        self.max_retries = max_retries
+        self.ends_at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.ends_at - time.monotonic()
+
+    def exceeded(self, request: Any, when: str) -> _DeadlineExceeded:
+        return _DeadlineExceeded(
+            request,
+            f"the turn's deadline of {self.seconds:g} s ({TURN_TIMEOUT_KEY}) passed {when}",
+        )
+
+
+# Per thread (and task): the cached HTTP client is shared by every concurrent turn.
+_TURN_DEADLINE: ContextVar[_TurnDeadline | None] = ContextVar("turn_deadline", default=None)
+
+
+@contextmanager
+def _turn_deadline(settings: FoundrySettings) -> Iterator[None]:
+    token = _TURN_DEADLINE.set(_TurnDeadline(settings.turn_timeout, settings.max_retries))
+    try:
+        yield
+    finally:
+        _TURN_DEADLINE.reset(token)
+
+
+class _DeadlineHttpClient(openai.DefaultHttpxClient):
+    """openai's HTTP client, held to the turn's deadline.
+
+    httpx's timeouts bound each connect and each socket read, not a whole call: a server that
+    drips a byte every few seconds never trips them. So each attempt's timeouts are lowered to
+    the time the turn has left, the body is read here chunk by chunk with the deadline checked
+    between chunks, no attempt starts after the deadline, and a retry whose wait would outlast
+    it is not waited for. The transport underneath is untouched (vcrpy patches it).
+    """
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        deadline = _TURN_DEADLINE.get()
+        if deadline is None:
+            return super().send(request, **kwargs)
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise deadline.exceeded(request, "before the next request could start")
+        timeout = request.extensions.get("timeout")
+        if isinstance(timeout, dict):
+            request.extensions["timeout"] = {
+                name: remaining if value is None else min(value, remaining)
+                for name, value in timeout.items()
+            }
+        streamed = kwargs.pop("stream", False)
+        try:
+            response = super().send(request, stream=True, **kwargs)
+        except _DeadlineExceeded:
+            raise
+        except Exception as exc:
+            if deadline.remaining() <= 0:
+                raise deadline.exceeded(request, "while waiting for Foundry to answer") from exc
+            wait = _backoff_seconds(_retries_taken(request))
+            if _retries_taken(request) < deadline.max_retries and wait >= deadline.remaining():
+                raise deadline.exceeded(
+                    request,
+                    f"before a retry: the request failed ({type(exc).__name__}) and openai "
+                    f"would wait {wait:g} s before the next attempt",
+                ) from exc
+            raise
+        if streamed:  # the snippet never streams; a caller that does reads the body itself
+            return response
+        body = self._read_body(response, deadline, request)
+        answer = type(response)(
+            status_code=response.status_code,
+            headers=response.headers,
+            content=body,
+            request=request,
+            extensions=response.extensions,
+        )
+        self._check_retry_fits(answer, deadline, request)
+        return answer
+
+    @staticmethod
+    def _read_body(response: Any, deadline: _TurnDeadline, request: Any) -> bytes:
+        chunks: list[bytes] = []
+        arriving = "while Foundry's answer was still arriving"
+        try:
+            for chunk in response.iter_raw():
+                chunks.append(chunk)
+                if deadline.remaining() <= 0:
+                    raise deadline.exceeded(request, arriving)
+        except _DeadlineExceeded:
+            raise
+        except Exception as exc:
+            if deadline.remaining() <= 0:
+                raise deadline.exceeded(request, arriving) from exc
+            raise
+        finally:
+            response.close()
+        return b"".join(chunks)
+
+    @staticmethod
+    def _check_retry_fits(response: Any, deadline: _TurnDeadline, request: Any) -> None:
+        status = response.status_code
+        if status not in _RETRYABLE_STATUSES and status < 500:
+            return
+        if response.headers.get("x-should-retry") == "false":
+            return
+        retries_taken = _retries_taken(request)
+        if retries_taken >= deadline.max_retries:
+            return  # openai raises the status error itself, with Foundry's message
+        wait = _retry_after_seconds(response.headers)
+        if wait is not None and wait > _MAX_RETRY_AFTER_SECONDS:
+            return  # openai will not retry either
+        if wait is None or wait <= 0:
+            wait = _backoff_seconds(retries_taken)
+        if wait >= deadline.remaining():
+            raise deadline.exceeded(
+                request,
+                f"before a retry: Foundry answered HTTP {status} and asked to wait {wait:g} s",
+            )
+
+
+def _retries_taken(request: Any) -> int:
+    try:
+        return int(request.headers.get("x-stainless-retry-count") or 0)
+    except ValueError:
+        return 0
+
+
+def _backoff_seconds(retries_taken: int) -> float:
+    """openai's longest backoff before the next attempt (its jitter only shortens it)."""
+    return min(0.5 * 2.0 ** min(retries_taken, 10), _MAX_BACKOFF_SECONDS)
+
+
+def _retry_after_seconds(headers: Any) -> float | None:
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return float(value) / divisor
+        except ValueError:
+            continue
+    return None
 
 
 # --------------------------------------------------------------------------------------
@@ -785,6 +1065,8 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
             status_code=exc.status_code,
             request_id=exc.request_id or _body_request_id(_object(exc.body)),
         ) from None
+    except _DeadlineExceeded as exc:
+        raise FoundryError("timeout", exc.detail) from None
     except openai.APITimeoutError:
         raise FoundryError("timeout", "the request to Foundry timed out") from None
     except openai.APIConnectionError:

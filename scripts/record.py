@@ -9,6 +9,7 @@ python scripts/record.py --only greeting --only order_lookup --concurrency 8
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -22,9 +23,46 @@ from harness.dialogues import DialogueError, load_dialogues
 from harness.log_redaction import redacting_logs
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
 from harness.progress import RichProgress, print_outcomes
-from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
+from harness.recorder import (
+    DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
+    MAX_CONCURRENCY,
+    RecordOptions,
+    record_dialogues,
+)
 from harness.redaction import Redactor
 from harness.targets import ConfigurationError, choose_target
+
+
+def _number(text: str, *, minimum: float, inclusive: bool) -> float:
+    """A finite number >= (or >) minimum; argparse names the option in its error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound} {minimum:g}, got {text}")
+    return value
+
+
+def milliseconds(text: str) -> float:
+    return _number(text, minimum=0, inclusive=True)
+
+
+def seconds(text: str) -> float:
+    return _number(text, minimum=0, inclusive=False)
+
+
+def concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {MAX_CONCURRENCY} (the model's rate_limit), got {value}"
+        )
+    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,7 +73,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--emulator", action="store_true", help="record against the built-in emulator"
     )
     parser.add_argument(
-        "--emulator-latency-ms", type=float, default=0.0, help="emulator latency per request"
+        "--emulator-latency-ms",
+        type=milliseconds,
+        default=0.0,
+        help="emulator latency per request",
     )
     parser.add_argument(
         "--only",
@@ -45,7 +86,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record only this dialogue (repeatable)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=4, help=f"dialogues in parallel, 1..{MAX_CONCURRENCY}"
+        "--concurrency",
+        type=concurrency,
+        default=4,
+        help=f"dialogues in parallel, 1..{MAX_CONCURRENCY}",
+    )
+    parser.add_argument(
+        "--dialogue-timeout",
+        type=seconds,
+        default=DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="deadline for one whole dialogue, retries included "
+        f"(default {DEFAULT_DIALOGUE_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--turn-timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="deadline for one turn (default: the snippet's FOUNDRY_TURN_TIMEOUT_SECONDS "
+        "default, 100)",
     )
     parser.add_argument(
         "--check",
@@ -91,6 +150,8 @@ def _run(
         snapshot_dir=args.snapshots,
         concurrency=args.concurrency,
         check=args.check,
+        dialogue_timeout=args.dialogue_timeout,
+        turn_timeout=args.turn_timeout,
     )
     mode = "checking drift against" if args.check else "recording against"
     console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.dialogues import DialogueError, load_dialogue, load_dialogues
 from harness.paths import DIALOGUE_DIR
@@ -91,3 +92,46 @@ def test_shipped_dialogues_are_valid_and_cover_the_required_scenarios() -> None:
     assert len(dialogues) >= 8
     assert any(len(d.turns) >= 8 for d in dialogues), "a long conversation of 8+ turns"
     assert any(any(not t.user.isascii() for t in d.turns) for d in dialogues), "non-ASCII text"
+
+
+@pytest.mark.parametrize("name", ["nl\n", "with space", " lead", "tab\there", "Upper"])
+def test_names_with_whitespace_or_line_breaks_are_rejected(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "nl.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "turns": [{"user": "hi"}]}), encoding="utf-8")
+    with pytest.raises(DialogueError, match=r"nl\.yaml[\s\S]*name: .*not a valid dialogue name"):
+        load_dialogue(path)
+
+
+def test_an_agent_with_a_line_break_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "a", 'name: a\nagent: "retail-support\\n"\nturns:\n  - user: hi\n')
+    with pytest.raises(DialogueError, match=r"a\.yaml[\s\S]*agent: .*not an agent name"):
+        load_dialogue(path)
+
+
+def test_a_file_that_is_not_utf8_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("name: latin\nturns:\n  - user: Grüße\n".encode("latin-1"))
+    with pytest.raises(DialogueError, match=r"latin\.yaml: not UTF-8 text.*save it as UTF-8"):
+        load_dialogues(tmp_path)
+
+
+def test_a_directory_named_like_a_dialogue_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").mkdir()
+    with pytest.raises(DialogueError, match=r"x\.yaml: is a directory"):
+        load_dialogues(tmp_path)
+
+
+def test_a_missing_dialogue_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DialogueError, match=r"nonexistent: no such dialogue directory"):
+        load_dialogues(tmp_path / "nonexistent")
+
+
+def test_an_empty_dialogue_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(DialogueError, match="no dialogues"):
+        load_dialogues(tmp_path)
+
+
+def test_only_naming_an_unknown_dialogue_lists_the_known_ones(tmp_path: Path) -> None:
+    write(tmp_path, "greeting", "name: greeting\nturns:\n  - user: hi\n")
+    with pytest.raises(DialogueError, match="no dialogue named nope; known: greeting"):
+        load_dialogues(tmp_path, ["nope"])

@@ -139,7 +139,6 @@ def test_the_newest_user_message_is_sent_even_if_an_assistant_message_follows(
 def test_content_as_a_list_of_parts_keeps_the_text_parts(snippet: ModuleType) -> None:
     parts = [
         {"type": "text", "text": "Where is"},
-        {"type": "image_url", "image_url": {"url": "https://example.invalid/x.png"}},
         {"type": "input_text", "text": "order ORD-1001?"},
     ]
     assert model_input(snippet, chat(user(parts))).user_message == "Where is\norder ORD-1001?"
@@ -166,7 +165,7 @@ def test_chat_completion_input_objects_are_accepted_directly(snippet: ModuleType
         (chat({"role": "system", "content": "rules"}), "no user message"),
         (chat(user("")), "no text"),
         (chat(user("   ")), "no text"),
-        (chat(user([{"type": "file", "file": {"file_id": "file-1"}}])), "no text"),
+        (chat(user([{"type": "file", "file": {"file_id": "file-1"}}])), "not supported"),
         (chat(user([])), "no text"),
         (chat({"role": "tool", "content": "x"}), "not a chat-completion input"),
         (chat({"content": "who am I"}), "not a chat-completion input"),

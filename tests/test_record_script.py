@@ -78,13 +78,17 @@ def state(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def staging_dirs(root: Path) -> list[Path]:
-    return sorted(root.glob(".record-*"))
+    """Staging left anywhere: the old place (beside the cassettes) or a run directory."""
+    return sorted(root.glob(".record-*")) + sorted(root.glob("cassettes/.record/run-*"))
 
 
 # ---------------------------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_exits_130_and_writes_nothing(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     names = ("greeting", "order_lookup", "long_conversation")
     copy_dialogues(tmp_path, *names)
     for directory, suffix in (("cassettes", "yaml"), ("snapshots", "json")):
@@ -119,7 +123,7 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
             time.sleep(0.02)
         time.sleep(0.5)
         assert process.poll() is None, "the recording ended before it could be interrupted"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         output, _ = process.communicate(timeout=TIMEOUT)
     finally:
         if process.poll() is None:
@@ -233,3 +237,54 @@ def test_a_bad_dialogue_file_exits_2_naming_the_file_and_field(tmp_path: Path) -
     assert f"{bad}: invalid dialogue" in result.stdout
     assert "turns[0].expects: unknown key" in result.stdout
     assert not (tmp_path / "cassettes").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--emulator-latency-ms", "nan", "must be a finite number >= 0, got nan"),
+        ("--emulator-latency-ms", "inf", "must be a finite number >= 0, got inf"),
+        ("--emulator-latency-ms", "-5", "must be a finite number >= 0, got -5"),
+        ("--concurrency", "0", "must be between 1 and 15 (the model's rate_limit), got 0"),
+        ("--concurrency", "16", "must be between 1 and 15"),
+        ("--concurrency", "two", "not a whole number: 'two'"),
+        ("--dialogue-timeout", "0", "must be a finite number > 0, got 0"),
+        ("--turn-timeout", "nan", "must be a finite number > 0, got nan"),
+    ],
+)
+def test_a_bad_numeric_option_exits_2_naming_it(
+    tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    copy_dialogues(tmp_path, "greeting")
+
+    result = run("--emulator", option, value, *dirs(tmp_path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"argument {option}: {says}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cassettes").exists()
+
+
+@pytest.mark.parametrize("make", [False, True], ids=["missing", "empty"])
+def test_a_missing_or_empty_dialogue_directory_exits_2_naming_it(
+    tmp_path: Path, make: bool
+) -> None:
+    directory = tmp_path / "nonexistent"
+    if make:
+        directory.mkdir()
+
+    result = run("--emulator", "--dialogues", directory, "--cassettes", tmp_path / "c")
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(directory) in result.stdout
+    assert "0 dialogue(s)" not in result.stdout
+    assert not (tmp_path / "c").exists()
+
+
+def test_only_naming_an_unknown_dialogue_exits_2(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting")
+
+    result = run("--emulator", "--only", "greting", *dirs(tmp_path))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no dialogue named greting; known: greeting" in result.stdout

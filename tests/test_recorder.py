@@ -79,7 +79,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def staging_dirs(root: Path) -> list[Path]:
-    return sorted(root.glob(".record-*"))
+    """Staging left anywhere: the old place (beside the cassettes) or a run directory."""
+    return sorted(root.glob(".record-*")) + sorted(root.glob("cassettes/.record/run-*"))
 
 
 def write_previous(root: Path, name: str) -> tuple[Path, Path, bytes, bytes]:
@@ -350,20 +351,24 @@ class InterruptOnFirstFinish(SilentProgress):
     """Sends this process a real SIGINT when the first dialogue is reported finished, i.e.
     after every dialogue was recorded, while the run snapshots and publishes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: signal.Signals = signal.SIGINT) -> None:
         self.sent = False
+        self.stop = stop
 
     def finished(self, outcome: DialogueOutcome) -> None:
         if not self.sent and outcome.status != "failed":
             self.sent = True
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.stop)
             time.sleep(0.05)  # the handler runs in the main thread at the next bytecode
 
 
-def test_ctrl_c_while_publishing_does_not_split_the_run(tmp_path: Path) -> None:
-    """A Ctrl-C after some dialogue was moved in place must not end the run as "interrupted"
-    (scripts/record.py would then say nothing was written): publishing finishes."""
-    progress = InterruptOnFirstFinish()
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_while_publishing_does_not_split_the_run(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A Ctrl-C (or SIGTERM) after some dialogue was moved in place must not end the run as
+    "interrupted" (scripts/record.py would then say nothing was written): publishing finishes."""
+    progress = InterruptOnFirstFinish(stop)
     try:
         outcomes = record_dialogues(
             shipped("greeting", "order_lookup"), EmulatorTarget(), options(tmp_path), progress

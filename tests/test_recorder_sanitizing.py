@@ -97,7 +97,7 @@ def test_canaries_on_the_wire_never_reach_the_cassette(tmp_path: Path) -> None:
     assert target.credential.calls > 0, "the canary token was never requested, so never sent"
     ports = {endpoint.split(":")[2].split("/")[0] for endpoint in target.endpoints}
     for directory in ("cassettes", "snapshots"):
-        for path in sorted((tmp_path / directory).iterdir()):
+        for path in sorted(p for p in (tmp_path / directory).iterdir() if p.is_file()):
             text = path.read_text("utf-8")
             for canary in (CANARY_JWT, *SECRETS.values(), PROJECT, "127.0.0.1"):
                 assert canary not in text, f"{path.name} holds {canary[:12]}…"
@@ -131,3 +131,4 @@ def test_a_secret_in_the_user_text_is_scrubbed_so_the_dialogue_fails_and_writes_
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written == []
     assert sorted(tmp_path.glob(".record-*")) == []
+    assert sorted(tmp_path.glob("cassettes/.record/run-*")) == []

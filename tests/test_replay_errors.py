@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ import yaml
 
 from harness.dialogues import Dialogue, Turn, load_dialogue
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
-from harness.replay import ReplayError, explain_snapshot_mismatch, replay_dialogue
+from harness.replay import (
+    ReplayError,
+    explain_snapshot_mismatch,
+    replay_dialogue,
+    replay_environment,
+)
 from tests.conftest import NetworkBlocked
 
 RERECORD = "scripts/record.py --emulator --only {name}"
@@ -230,3 +236,34 @@ def test_a_duplicated_user_turn_in_the_cassette_is_a_turn_count_mismatch(tmp_pat
         replay_dialogue(dialogue, cassette_file)
 
     assert "greeting: the cassette recorded 3 turns but the dialogue has 2" in str(raised.value)
+
+
+def test_a_hand_edited_429_is_explained_and_never_waited_for(tmp_path: Path) -> None:
+    dialogue, cassette_file = copy_golden(tmp_path, "greeting")
+    cassette = load_yaml(cassette_file)
+    first = responses_interactions(cassette)[0]
+    throttled = {
+        "request": first["request"],
+        "response": {
+            "status": {"code": 429, "message": "Too Many Requests"},
+            "headers": {"content-type": "application/json", "retry-after": "30"},
+            "body": {"json": {"error": {"code": "rate_limit_exceeded", "message": "later"}}},
+        },
+    }
+    cassette["interactions"].insert(cassette["interactions"].index(first), throttled)
+    save_yaml(cassette_file, cassette)
+
+    started = time.monotonic()
+    with pytest.raises(ReplayError) as caught:
+        replay_dialogue(dialogue, cassette_file)
+
+    assert time.monotonic() - started < 5  # was: a 30 s sleep, then a blamed body.input
+    message = str(caught.value)
+    assert "greeting: interaction 2 of the cassette (POST " in message
+    assert "is a recorded HTTP 429 with Retry-After: 30" in message
+    assert "body.input" not in message
+    assert RERECORD.format(name="greeting") in message
+
+
+def test_replay_never_retries_so_never_sleeps(snippet: Any) -> None:
+    assert snippet.read_settings(replay_environment("agent")).max_retries == 0

@@ -51,7 +51,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-sign-in",
         dest="sign_in",
         action="store_false",
-        help="no Entra ID stand-in (then any bearer token is accepted, e.g. a static one)",
+        help="no Entra ID stand-in (then only the static test token is accepted)",
+    )
+    parser.add_argument(
+        "--stall-call",
+        type=int,
+        metavar="N",
+        help="on the Nth responses call send headers, then one byte every --stall-interval s",
+    )
+    parser.add_argument(
+        "--stall-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between the bytes of a stalled answer (default 5)",
+    )
+    parser.add_argument(
+        "--hang-call", type=int, metavar="N", help="never answer the Nth responses call"
     )
     return parser.parse_args(argv)
 
@@ -66,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             fail_call=args.fail_call,
             drop_call=args.drop_call,
             malformed_call=args.malformed_call,
+            stall_call=args.stall_call,
+            stall_interval=args.stall_interval,
+            hang_call=args.hang_call,
         )
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -149,13 +149,15 @@ _QUERY_PATTERNS = (
     r"(?i)\b(?:search(?:ing)? for|looking for|look for|find me|what about|how about"
     r"|do you (?:also )?(?:have|sell|carry))\s+" + _ARTICLES + r"(.+?)(?:\s+and\s+.*)?[?.!]*$",
     r"(?i)\b(?:ich suche|habt ihr|haben sie)\s+" + _ARTICLES + r"(.+?)[?.!]*$",
-    r"([^\s、。,!?！？]+?)(?:を探して|はありますか)",
+    # This lookbehind, like the e-mail slot's, starts a match only where a token starts: the
+    # same matches in linear time (unanchored, a long token was rescanned from every position).
+    r"(?<![^\s、。,!?！？])([^\s、。,!?！？]+?)(?:を探して|はありますか)",
 )
 
 RETAIL_SLOTS: tuple[SlotSpec, ...] = (
     SlotSpec(
         "email",
-        (r"([\w.+-]+@[\w-]+(?:\.[\w-]+)+)",),
+        (r"(?<![\w.+-])([\w.+-]+@[\w-]+(?:\.[\w-]+)+)",),
         "Could you tell me the email address on your account?",
         normalize=lambda value: value.strip().lower(),
     ),

@@ -8,6 +8,7 @@ agent, so a faulted call leaves the conversation untouched, as a gateway failure
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 
@@ -16,6 +17,8 @@ class Fault(enum.Enum):
     SERVER_ERROR = "failed"  # 500 with a Foundry-shaped error body
     DROP = "dropped"  # the connection is closed without any response
     MALFORMED = "malformed"  # 200 whose JSON body is cut short
+    STALL = "stalled"  # headers, then one byte of body every `stall_interval` seconds
+    HANG = "hung"  # the request is read and never answered
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,11 @@ class FaultConfig:
         former, so a small value keeps retrying tests fast.
     fail_call / drop_call / malformed_call: the responses call number that gets a 500 / a
         dropped connection / a malformed JSON body (None = never).
+    stall_call: the responses call number answered with headers and then one byte of body
+        every `stall_interval` seconds, never finishing (a client without a total deadline
+        waits forever: each byte resets its read timeout).
+    hang_call: the responses call number that is read and never answered.
+    A stalled or hung call ends when the client disconnects or the emulator stops.
     """
 
     latency: float = 0.0
@@ -37,15 +45,24 @@ class FaultConfig:
     fail_call: int | None = None
     drop_call: int | None = None
     malformed_call: int | None = None
+    stall_call: int | None = None
+    stall_interval: float = 5.0
+    hang_call: int | None = None
 
     def __post_init__(self) -> None:
-        if self.latency < 0:
-            raise ValueError(f"latency must be >= 0 seconds, got {self.latency}")
+        if not (math.isfinite(self.latency) and self.latency >= 0):
+            raise ValueError(f"latency must be a finite number of seconds >= 0, got {self.latency}")
         if self.rate_limit_every < 0:
             raise ValueError(f"rate_limit_every must be >= 0, got {self.rate_limit_every}")
-        if self.retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0 seconds, got {self.retry_after}")
-        for name in ("fail_call", "drop_call", "malformed_call"):
+        if not (math.isfinite(self.retry_after) and self.retry_after >= 0):
+            raise ValueError(
+                f"retry_after must be a finite number of seconds >= 0, got {self.retry_after}"
+            )
+        if not (math.isfinite(self.stall_interval) and self.stall_interval > 0):
+            raise ValueError(
+                f"stall_interval must be a finite number of seconds > 0, got {self.stall_interval}"
+            )
+        for name in ("fail_call", "drop_call", "malformed_call", "stall_call", "hang_call"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} counts responses calls from 1, got {value}")
@@ -58,6 +75,10 @@ class FaultConfig:
             return Fault.SERVER_ERROR
         if call == self.malformed_call:
             return Fault.MALFORMED
+        if call == self.stall_call:
+            return Fault.STALL
+        if call == self.hang_call:
+            return Fault.HANG
         if self.rate_limit_every and call % self.rate_limit_every == 0:
             return Fault.RATE_LIMIT
         return None

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import select
 import socket
 import threading
 import time
@@ -97,6 +98,7 @@ class _Server(ThreadingHTTPServer):
         self._request_numbers = itertools.count(1)
         self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
         self.extra_headers: dict[str, str] = {}  # see FoundryEmulator(response_headers=...)
+        self.stopping = threading.Event()  # ends stalled and hung fault answers
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -245,6 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
                 rate_limited(delay),
                 {"Retry-After": str(math.ceil(delay)), "retry-after-ms": str(round(delay * 1000))},
             )
+        elif fault in (Fault.STALL, Fault.HANG):
+            self.close_connection = True
+            self._stall(drip=fault is Fault.STALL)
         elif fault is Fault.SERVER_ERROR:
             self._send_error(server_error("The server had an error while processing your request."))
         else:
@@ -278,6 +283,25 @@ class _Handler(BaseHTTPRequestHandler):
             }
         return headers
 
+    def _stall(self, *, drip: bool) -> None:
+        """Headers then a byte at a time (drip), or nothing at all, until the client leaves."""
+        if drip:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(1 << 20))  # a body that never completes
+            self.end_headers()
+        interval = self.server.faults.stall_interval if drip else 0.05
+        while not self.server.stopping.is_set():
+            try:
+                if drip:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                elif _peer_closed(self.connection):
+                    return
+            except OSError:
+                return  # the client gave up
+            self.server.stopping.wait(interval)
+
     def _send_json(
         self, status: int, payload: JsonObject, headers: Mapping[str, str] | None = None
     ) -> None:
@@ -297,6 +321,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
             self.server.counters.status(status)
         self.wfile.write(body)
+
+
+def _peer_closed(connection: socket.socket) -> bool:
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class FoundryEmulator:
@@ -365,6 +399,7 @@ class FoundryEmulator:
         if server is None:
             return
         self._server = self._thread = None
+        server.stopping.set()
         server.shutdown()
         server.close_open_connections()
         server.server_close()

@@ -1,0 +1,127 @@
+"""A stalled or hung Foundry fails only its dialogue, within the turn's or the dialogue's
+deadline, with a reason naming the turn and the deadline; the other dialogues still record.
+
+Real emulator on loopback with its stall and hang faults; deadlines of a second or two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from harness.credentials import StaticTokenCredential
+from harness.dialogues import Dialogue, load_dialogues
+from harness.driver import TURN_TIMEOUT_KEY, Deadlines, TurnFailure, drive_dialogue
+from harness.emulator import FaultConfig, FoundryEmulator
+from harness.paths import DIALOGUE_DIR
+from harness.progress import SilentProgress
+from harness.recorder import RecordOptions, record_dialogues
+from harness.targets import DEFAULT_EMULATOR_AGENT, Session
+
+
+class FaultForOne:
+    """The emulator; the named dialogue's emulator has `faults`, the others none."""
+
+    description = "local Foundry emulator, one dialogue faulted"
+
+    def __init__(self, name: str, faults: FaultConfig) -> None:
+        self.name = name
+        self.faults = faults
+
+    @contextlib.contextmanager
+    def session(self, dialogue: Dialogue) -> Iterator[Session]:
+        faults = self.faults if dialogue.name == self.name else FaultConfig()
+        with FoundryEmulator(seed=dialogue.name, faults=faults) as emulator:
+            environment = {
+                "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+                "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
+                "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+            }
+            yield Session(environment, emulator.endpoint, {})
+
+
+def record(
+    root: Path, target: FaultForOne, dialogue_timeout: float = 600, turn_timeout: float = 100
+) -> dict[str, tuple[str, str]]:
+    options = RecordOptions(
+        root / "cassettes",
+        root / "snapshots",
+        dialogue_timeout=dialogue_timeout,
+        turn_timeout=turn_timeout,
+    )
+    dialogues = load_dialogues(DIALOGUE_DIR, ["greeting", "order_lookup"])
+    outcomes = record_dialogues(dialogues, target, options, SilentProgress())
+    return {o.name: (o.status, o.detail) for o in outcomes}
+
+
+def test_a_stalled_turn_fails_its_dialogue_at_the_turn_deadline(tmp_path: Path) -> None:
+    # greeting's 2nd responses call (turn 2) gets headers, then a byte every 0.2 s forever.
+    target = FaultForOne("greeting", FaultConfig(stall_call=2, stall_interval=0.2))
+    started = time.monotonic()
+
+    outcomes = record(tmp_path, target, turn_timeout=1.0)
+
+    assert time.monotonic() - started < 20
+    status, detail = outcomes["greeting"]
+    assert status == "failed"
+    # vcrpy reads a recorded body inside the transport, so the recorder's watchdog, not the
+    # snippet, ends this turn, 2 s after the turn's deadline.
+    assert detail.startswith(
+        "turn 2: Foundry was still answering when the turn's deadline of 1 s "
+        "(--turn-timeout, FOUNDRY_TURN_TIMEOUT_SECONDS) passed (stopped after 3."
+    ), detail
+    assert outcomes["order_lookup"] == ("recorded", "")
+    assert not (tmp_path / "cassettes" / "greeting.yaml").exists()
+    assert (tmp_path / "cassettes" / "order_lookup.yaml").is_file()
+
+
+def test_a_hung_turn_fails_its_dialogue_at_the_dialogue_deadline(tmp_path: Path) -> None:
+    target = FaultForOne("greeting", FaultConfig(hang_call=2))
+    started = time.monotonic()
+
+    outcomes = record(tmp_path, target, dialogue_timeout=2.0)
+
+    assert time.monotonic() - started < 20
+    status, detail = outcomes["greeting"]
+    assert status == "failed"
+    assert detail.startswith("turn 2: FoundryError: Foundry error timeout: ")
+    assert "the dialogue's deadline of 2 s (--dialogue-timeout) left this turn no more time" in (
+        detail
+    )
+    assert outcomes["order_lookup"] == ("recorded", "")
+
+
+def test_no_turn_starts_after_the_dialogue_deadline(snippet: ModuleType) -> None:
+    [dialogue] = load_dialogues(DIALOGUE_DIR, ["order_lookup"])  # three turns
+    started: list[int] = []
+
+    def slow_run_inference(body: str, environment: dict[str, Any]) -> str:
+        started.append(len(started) + 1)
+        time.sleep(0.6)  # a slow AI GO! side; Foundry itself answers at once
+        return str(snippet.run_inference(body, environment))
+
+    with FoundryEmulator(seed="order_lookup") as emulator:
+        environment = {
+            "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+            "AZURE_FOUNDRY_AGENT_NAME": DEFAULT_EMULATOR_AGENT,
+            "AZURE_TOKEN_CREDENTIAL": StaticTokenCredential(),
+        }
+        with pytest.raises(TurnFailure) as caught:
+            drive_dialogue(
+                dialogue, slow_run_inference, environment, deadlines=Deadlines(1.0, 100.0)
+            )
+
+    assert started == [1, 2]
+    assert str(caught.value) == (
+        "order_lookup, turn 3: the dialogue's deadline of 1 s (--dialogue-timeout) passed"
+    )
+
+
+def test_the_driver_sets_the_snippets_own_turn_deadline_key(snippet: ModuleType) -> None:
+    assert snippet.TURN_TIMEOUT_KEY == TURN_TIMEOUT_KEY

@@ -1,0 +1,51 @@
+"""The recorder's backstop: a block that outruns its deadline is interrupted in its thread."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.watchdog import DeadlineInterrupt, interrupt_after
+
+
+def drip(seconds: float) -> None:
+    """Stands in for a read loop that gets a byte every 50 ms."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        time.sleep(0.05)
+
+
+def test_a_block_past_its_deadline_is_interrupted_with_the_message() -> None:
+    started = time.monotonic()
+    expected = r"^turn 2 took too long \(stopped after 0\.\d s\)"
+    with (
+        pytest.raises(DeadlineInterrupt, match=expected),
+        interrupt_after(0.3, "turn 2 took too long"),
+    ):
+        drip(10)
+    assert time.monotonic() - started < 2
+
+
+def test_a_block_within_its_deadline_is_left_alone() -> None:
+    with interrupt_after(5, "never"):
+        drip(0.1)
+    drip(0.2)  # nothing pending lands after the block
+
+
+def test_an_interrupt_that_is_swallowed_is_raised_again() -> None:
+    swallowed = 0
+    started = time.monotonic()
+    with pytest.raises(DeadlineInterrupt), interrupt_after(0.2, "stubborn"):
+        try:
+            drip(10)
+        except DeadlineInterrupt:
+            swallowed += 1
+        drip(10)
+    assert swallowed == 1
+    assert time.monotonic() - started < 3
+
+
+def test_another_error_of_the_block_passes_through() -> None:
+    with pytest.raises(KeyError), interrupt_after(5, "never"):
+        raise KeyError("x")
