@@ -24,6 +24,7 @@ from latticeflow.core.dtypes import (
 from pydantic import ValidationError
 
 from harness.dialogues import Dialogue, Turn
+from harness.expectations import BrokenExpectation, TurnFacts, evaluate
 
 RunInference = Callable[[str, dict[str, Any]], str]
 
@@ -38,6 +39,38 @@ class TurnFailure(Exception):
         self.reason = reason
 
 
+class ExpectationFailure(TurnFailure):
+    """A turn ran but broke its dialogue's `expect` entries (all of them are listed)."""
+
+    def __init__(self, dialogue: str, turn: int, broken: list[BrokenExpectation]) -> None:
+        super().__init__(dialogue, turn, "; ".join(str(b) for b in broken))
+        self.broken = broken
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """A turn that failed as its dialogue expects (`expect: {error: ...}`)."""
+
+    type: str
+    code: str | None
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TurnError:
+        code = getattr(exc, "code", None)
+        # FoundryError keeps Foundry's message apart from the request id (which varies).
+        message = getattr(exc, "message", None)
+        return cls(
+            type(exc).__name__,
+            str(code) if code is not None else None,
+            str(message) if isinstance(message, str) else str(exc),
+        )
+
+
+# What an errored turn leaves as its output: nothing.
+EMPTY_OUTPUT = OpenResponsesModelOutput(items=[])
+
+
 @dataclass(frozen=True)
 class TurnResult:
     number: int  # 1-based, as people count turns
@@ -45,6 +78,7 @@ class TurnResult:
     request_body: str
     output_json: str
     output: OpenResponsesModelOutput
+    error: TurnError | None = None
 
     @property
     def assistant_message(self) -> Message:
@@ -58,10 +92,14 @@ class TurnResult:
 
     @property
     def conversation_id(self) -> str:
+        if self.error is not None:
+            return ""
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
 
     @property
     def reply(self) -> str:
+        if self.error is not None:
+            return ""
         return "".join(getattr(part, "text", "") or "" for part in self.assistant_message.content)
 
     @property
@@ -81,7 +119,8 @@ def build_request_body(previous: list[TurnResult], user_text: str) -> str:
     messages: list[Any] = []
     for turn in previous:
         messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
-        messages.append(turn.echo)
+        if turn.error is None:  # a failed turn leaves no assistant message to echo
+            messages.append(turn.echo)
     messages.append(ChatCompletionInputMessage(role="user", content=user_text))
     return ChatCompletionInput(messages=messages).model_dump_json()
 
@@ -105,20 +144,29 @@ def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesMod
     return output
 
 
+def turn_facts(result: TurnResult) -> TurnFacts:
+    usage = result.output.usage
+    return TurnFacts(
+        user=result.user,
+        items=list(result.output.items),
+        reply=result.reply,
+        prompt_tokens=usage.num_prompt_tokens if usage else None,
+        completion_tokens=usage.num_completion_tokens if usage else None,
+        error_code=result.error.code if result.error else None,
+        error_message=result.error.message if result.error else None,
+    )
+
+
 def check_expectations(dialogue: str, turn: Turn, result: TurnResult) -> None:
-    missing_tools = [tool for tool in turn.expect.tools if tool not in result.tools_called]
-    if missing_tools:
-        raise TurnFailure(
-            dialogue,
-            result.number,
-            f"expected tool(s) {', '.join(missing_tools)} to be called; "
-            f"called: {', '.join(result.tools_called) or 'none'}",
-        )
-    for text in turn.expect.reply_contains:
-        if text not in result.reply:
-            raise TurnFailure(
-                dialogue, result.number, f"reply does not contain {text!r}: {result.reply!r}"
-            )
+    broken = evaluate(turn, turn_facts(result))
+    if broken:
+        raise ExpectationFailure(dialogue, result.number, broken)
+
+
+def _is_foundry_failure(exc: BaseException) -> bool:
+    """The snippet's FoundryError (by name: the snippet is loaded by path, not imported);
+    anything else (a replay mismatch, a bug) is never an expected failure."""
+    return type(exc).__name__ == "FoundryError"
 
 
 def drive_dialogue(
@@ -139,14 +187,20 @@ def drive_dialogue(
         try:
             output_json = run_inference(body, dict(environment))
         except Exception as exc:
-            raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
-        output = check_turn(dialogue.name, number, output_json)
-        result = TurnResult(number, turn.user, body, output_json, output)
-        if results and result.conversation_id != results[0].conversation_id:
+            if turn.expect.error is None or not _is_foundry_failure(exc):
+                raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
+            result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, TurnError.of(exc))
+        else:
+            output = check_turn(dialogue.name, number, output_json)
+            result = TurnResult(number, turn.user, body, output_json, output)
+        first = next((r for r in results if r.error is None), None)
+        if first is not None and result.error is None and result.conversation_id != (
+            first.conversation_id
+        ):
             raise TurnFailure(
                 dialogue.name,
                 number,
-                f"conversation id changed from {results[0].conversation_id!r} "
+                f"conversation id changed from {first.conversation_id!r} "
                 f"to {result.conversation_id!r}",
             )
         if check_expected:

@@ -21,7 +21,13 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from harness.cassettes import describe_unmatched_request, parsed_body, replaying
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
-from harness.driver import RunInference, TurnFailure, TurnResult, drive_dialogue
+from harness.driver import (
+    ExpectationFailure,
+    RunInference,
+    TurnFailure,
+    TurnResult,
+    drive_dialogue,
+)
 from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
@@ -52,6 +58,16 @@ def explain_snapshot_mismatch(dialogue: str, expected_file: Path, actual: dict[s
     return (
         f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
         f"If the change is intended, {rerecord_hint(dialogue)}; if not, the integration broke."
+    )
+
+
+def expectation_message(name: str, failure: ExpectationFailure) -> str:
+    broken = "\n".join(f"  - {b}" for b in failure.broken)
+    return (
+        f"{name}, turn {failure.turn}: the recording breaks the dialogue's expectations "
+        f"(goldens/dialogues/{name}.yaml):\n{broken}\n"
+        "This is a behaviour change: fix the integration or the agent, or change the dialogue's "
+        f"expect: block if the new behaviour is intended, then {rerecord_hint(name)}."
     )
 
 
@@ -170,6 +186,7 @@ def replay_dialogue(
     cassette_file: Path | None = None,
     run_inference: RunInference | None = None,
     cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
+    check_expected: bool = True,
 ) -> ReplayResult:
     """Replay through the integration.
 
@@ -185,8 +202,10 @@ def replay_dialogue(
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:
             turns = drive_dialogue(
-                dialogue, run_inference, replay_environment(agent), check_expected=False
+                dialogue, run_inference, replay_environment(agent), check_expected=check_expected
             )
+        except ExpectationFailure as failure:
+            raise ReplayError(expectation_message(dialogue.name, failure)) from None
         except TurnFailure as failure:
             unmatched = _unmatched(failure)
             if unmatched is None:

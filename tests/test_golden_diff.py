@@ -369,6 +369,7 @@ def test_tool_order_changed(repo: GoldenRepo) -> None:
     )
     (change,) = json_changes(data, "order_lookup", 3)
     assert change == {
+        "category": "other",  # no calls_in_order: parallel calls may come back in any order
         "kind": "tool_order_changed",
         "old": ["get_order #1", "get_shipping #1"],
         "new": ["get_shipping #1", "get_order #1"],
@@ -470,6 +471,7 @@ def test_usage_beyond_threshold(repo: GoldenRepo) -> None:
     assert "num_completion_tokens" not in markdown
     (change,) = json_changes(data, "order_lookup", 2)
     assert change == {
+        "category": "usage",
         "kind": "usage_changed",
         "field": "num_prompt_tokens",
         "old": 240,
@@ -503,7 +505,9 @@ def test_turn_count_changed(repo: GoldenRepo) -> None:
     assert section.startswith("**Turn 4** (added)")
     assert "- user: Thanks!" in section and "- tools: none" in section
     entry = next(d for d in data["dialogues"] if d["name"] == "order_lookup")
-    assert entry["changes"] == [{"kind": "turn_count_changed", "old": 3, "new": 4}]
+    assert entry["changes"] == [
+        {"category": "behaviour", "kind": "turn_count_changed", "old": 3, "new": 4}
+    ]
     assert entry["turns"] == [
         {
             "turn": 4,
@@ -818,6 +822,7 @@ def test_json_report_follows_its_schema(repo: GoldenRepo) -> None:
         "head",
         "usage_threshold_percent",
         "changed",
+        "behaviour_changed",
         "summary",
         "dialogues",
     ]
