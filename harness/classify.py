@@ -166,7 +166,9 @@ def summarize(change: Any) -> str:
         )
         return f"{change.tool} #{change.occurrence} arguments changed: {fields}"
     if isinstance(change, ToolStatusChanged):
-        return f"{change.tool} #{change.occurrence} {change.item} status {change.old} -> {change.new}"
+        return (
+            f"{change.tool} #{change.occurrence} {change.item} status {change.old} -> {change.new}"
+        )
     if isinstance(change, ToolOrderChanged):
         return f"tool order {', '.join(change.old)} -> {', '.join(change.new)}"
     if isinstance(change, ToolOutputChanged):
@@ -266,7 +268,9 @@ def classify_snapshots(
     return result
 
 
-def broken_expectations(dialogue: Any, turns: Sequence[Mapping[str, Any]]) -> list[ClassifiedChange]:
+def broken_expectations(
+    dialogue: Any, turns: Sequence[Mapping[str, Any]]
+) -> list[ClassifiedChange]:
     """The dialogue's `expect` entries that a snapshot's turns break, as behaviour changes."""
     from harness.expectations import evaluate, facts_from_snapshot_turn
 

@@ -175,10 +175,16 @@ def drive_dialogue(
     environment: Mapping[str, Any],
     *,
     check_expected: bool = True,
+    tolerate_errors: bool = False,
     on_turn: Callable[[TurnResult], None] | None = None,
     before_turn: Callable[[int, Turn], None] | None = None,
 ) -> list[TurnResult]:
-    """Run every turn in order; raise `TurnFailure` at the first broken invariant."""
+    """Run every turn in order; raise `TurnFailure` at the first broken invariant.
+
+    A turn that raises `FoundryError` is a failure unless its dialogue expects an error there
+    (`expect.error`) or `tolerate_errors` (a drift check: the error is then reported as a
+    behaviour change instead of ending the recording).
+    """
     results: list[TurnResult] = []
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
@@ -187,15 +193,18 @@ def drive_dialogue(
         try:
             output_json = run_inference(body, dict(environment))
         except Exception as exc:
-            if turn.expect.error is None or not _is_foundry_failure(exc):
+            expected = turn.expect.error is not None or tolerate_errors
+            if not expected or not _is_foundry_failure(exc):
                 raise TurnFailure(dialogue.name, number, f"{type(exc).__name__}: {exc}") from exc
             result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, TurnError.of(exc))
         else:
             output = check_turn(dialogue.name, number, output_json)
             result = TurnResult(number, turn.user, body, output_json, output)
         first = next((r for r in results if r.error is None), None)
-        if first is not None and result.error is None and result.conversation_id != (
-            first.conversation_id
+        if (
+            first is not None
+            and result.error is None
+            and result.conversation_id != (first.conversation_id)
         ):
             raise TurnFailure(
                 dialogue.name,

@@ -179,7 +179,8 @@ def _tool_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpec
             if not _score(not_scorer, trace)["is_correct"]:
                 broken.append(
                     BrokenExpectation(
-                        f"tool_output_not_contains.{tool}", f"an output of {tool} matches {pattern!r}"
+                        f"tool_output_not_contains.{tool}",
+                        f"an output of {tool} matches {pattern!r}",
                     )
                 )
     return broken
@@ -189,14 +190,18 @@ def _reply_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpe
     reply, broken = facts.reply, []
     for text in expect.reply_contains:
         if text not in reply:
-            broken.append(BrokenExpectation("reply_contains", f"{text!r} not in the reply {reply!r}"))
+            broken.append(
+                BrokenExpectation("reply_contains", f"{text!r} not in the reply {reply!r}")
+            )
     for text in expect.reply_not_contains:
         if text in reply:
             broken.append(BrokenExpectation("reply_not_contains", f"{text!r} is in the reply"))
     for pattern in expect.reply_matches:
         if not re.search(pattern, reply):
             broken.append(
-                BrokenExpectation("reply_matches", f"{pattern!r} does not match the reply {reply!r}")
+                BrokenExpectation(
+                    "reply_matches", f"{pattern!r} does not match the reply {reply!r}"
+                )
             )
     for pattern in expect.reply_not_matches:
         if re.search(pattern, reply):
@@ -235,7 +240,9 @@ def _error_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpe
             ]
         return []
     if not facts.failed:
-        return [BrokenExpectation("error", f"expected the turn to fail, it replied {facts.reply!r}")]
+        return [
+            BrokenExpectation("error", f"expected the turn to fail, it replied {facts.reply!r}")
+        ]
     broken = []
     if wanted.code is not None and facts.error_code != wanted.code:
         broken.append(

@@ -76,4 +76,8 @@ def _normalize_turn(turn: TurnResult, aliases: Aliases) -> dict[str, Any]:
     if turn.error is not None:  # a turn that failed as its dialogue expects
         error = {"type": turn.error.type, "code": turn.error.code, "message": turn.error.message}
         return {"turn": turn.number, "user": turn.user, "error": error}
-    return {"turn": turn.number, "user": turn.user, "output": normalize_output(turn.output, aliases)}
+    return {
+        "turn": turn.number,
+        "user": turn.user,
+        "output": normalize_output(turn.output, aliases),
+    }

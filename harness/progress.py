@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -29,10 +29,11 @@ class DialogueOutcome:
     detail: str = ""
     seconds: float = 0.0
     report: list[str] = field(default_factory=list)
+    classification: Any = None  # --check: a harness.classify.DialogueClassification
 
     @property
     def ok(self) -> bool:
-        return self.status in ("recorded", "unchanged")
+        return self.status in ("recorded", "unchanged", "reworded")
 
 
 class ProgressReporter(Protocol):
@@ -96,6 +97,7 @@ class RichProgress:
 STATUS_STYLE = {
     "recorded": "green",
     "unchanged": "green",
+    "reworded": "cyan",
     "changed": "yellow",
     "new": "yellow",
     "failed": "red",

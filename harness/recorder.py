@@ -25,6 +25,7 @@ from typing import Any
 from vcr.cassette import Cassette
 
 from harness.cassettes import recording_vcr
+from harness.classify import DEFAULT_USAGE_THRESHOLD_PERCENT, classify_snapshots
 from harness.dialogues import Dialogue
 from harness.driver import TurnFailure, drive_dialogue
 from harness.integration_loader import load_integration
@@ -32,7 +33,6 @@ from harness.progress import DialogueOutcome, ProgressReporter
 from harness.recording_router import ThreadCassetteRouter
 from harness.replay import ReplayError, conversations_created, replay_dialogue
 from harness.sanitize import CassetteLeakError, Sanitizer
-from harness.snapshot_compare import compare_snapshots
 from harness.snapshots import render_snapshot
 from harness.targets import Target
 
@@ -49,6 +49,8 @@ class RecordOptions:
     snapshot_dir: Path
     concurrency: int = 4
     check: bool = False
+    # --check: usage moves within this many percent are not reported (harness/classify.py).
+    usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT
 
 
 def _record_one(
@@ -58,6 +60,7 @@ def _record_one(
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     cancel: threading.Event,
+    check: bool = False,
 ) -> tuple[DialogueOutcome, Cassette | None]:
     """Drive the dialogue against the target, recording it; the cassette is not written yet."""
     outcome = DialogueOutcome(dialogue.name, len(dialogue.turns))
@@ -84,6 +87,10 @@ def _record_one(
                     session.environment,
                     before_turn=before_turn,
                     on_turn=on_turn,
+                    # A drift check records what the agent does now and classifies it, broken
+                    # expectations and errors included, instead of stopping at the first.
+                    check_expected=not check,
+                    tolerate_errors=check,
                 )
                 created = conversations_created(cassette)
                 if created != 1:
@@ -114,6 +121,7 @@ def _finish_one(
     staging: Path,
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
+    check: bool = False,
 ) -> DialogueOutcome:
     """Write the cassette (sanitized, leak-scanned) and its snapshot, by replay, into staging.
 
@@ -123,7 +131,7 @@ def _finish_one(
     started = time.perf_counter()
     try:
         router.save(recorded)
-        _snapshot_from_recording(dialogue, staging, router, recorded)
+        _snapshot_from_recording(dialogue, staging, router, recorded, check)
         outcome.status = "recorded"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
@@ -140,7 +148,11 @@ def _finish_one(
 
 
 def _snapshot_from_recording(
-    dialogue: Dialogue, staging: Path, router: ThreadCassetteRouter, recorded: Cassette
+    dialogue: Dialogue,
+    staging: Path,
+    router: ThreadCassetteRouter,
+    recorded: Cassette,
+    check: bool = False,
 ) -> None:
     """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
@@ -151,6 +163,8 @@ def _snapshot_from_recording(
         dialogue,
         staging / "cassettes" / f"{dialogue.name}.yaml",
         cassette_session=lambda path: router.replaying(path, recorded),
+        check_expected=not check,
+        tolerate_errors=check,
     )
     path = staging / "snapshots" / f"{dialogue.name}.json"
     path.write_text(render_snapshot(result.snapshot()), encoding="utf-8")
@@ -179,18 +193,35 @@ def _publish(name: str, staging: Path, options: RecordOptions) -> None:
 
 
 def _check_against_committed(
-    outcome: DialogueOutcome, staging: Path, options: RecordOptions
+    outcome: DialogueOutcome, dialogue: Dialogue, staging: Path, options: RecordOptions
 ) -> None:
+    """Classify the fresh recording against the committed snapshot (harness/classify.py):
+    `changed` for a behaviour change or a broken expectation, `reworded` for wording or usage
+    only, `unchanged` otherwise."""
     committed = options.snapshot_dir / f"{outcome.name}.json"
     fresh = json.loads((staging / "snapshots" / f"{outcome.name}.json").read_text("utf-8"))
     if not committed.is_file():
         outcome.status, outcome.detail = "new", f"no committed snapshot at {committed}"
         return
-    differences = compare_snapshots(json.loads(committed.read_text("utf-8")), fresh)
-    if differences:
+    classification = classify_snapshots(
+        outcome.name,
+        json.loads(committed.read_text("utf-8")),
+        fresh,
+        dialogue,
+        options.usage_threshold_percent,
+    )
+    outcome.classification = classification
+    outcome.report = [
+        f"{'turn ' + str(c.turn) if c.turn else 'dialogue'} [{c.category}] {c.summary}"
+        for c in classification.changes
+    ]
+    behaviour = classification.of("behaviour")
+    if behaviour:
         outcome.status = "changed"
-        outcome.report = differences
-        outcome.detail = f"{len(differences)} difference(s)"
+        outcome.detail = f"{len(behaviour)} behaviour change(s)"
+    elif classification.changed:
+        outcome.status = "reworded"
+        outcome.detail = f"{len(classification.changes)} wording/usage change(s)"
     else:
         outcome.status = "unchanged"
 
@@ -220,13 +251,22 @@ def record_dialogues(
         ):
 
             def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
-                outcome, recorded = _record_one(dialogue, target, staging, router, progress, cancel)
+                outcome, recorded = _record_one(
+                    dialogue, target, staging, router, progress, cancel, options.check
+                )
                 if recorded is None:
                     done: Future[DialogueOutcome] = Future()
                     done.set_result(outcome)
                     return done
                 return finisher.submit(
-                    _finish_one, dialogue, outcome, recorded, staging, router, progress
+                    _finish_one,
+                    dialogue,
+                    outcome,
+                    recorded,
+                    staging,
+                    router,
+                    progress,
+                    options.check,
                 )
 
             futures = [pool.submit(record_then_finish, d) for d in dialogues]
@@ -244,13 +284,14 @@ def record_dialogues(
     # in place) takes milliseconds. A Ctrl-C now is held: raised after it, it would end the run
     # with some dialogues written and the others not, reported as "nothing was written".
     published: list[str] = []
+    by_name = {dialogue.name: dialogue for dialogue in dialogues}
     with _interrupts_held() as interrupted:
         try:
             for outcome in outcomes:
                 if outcome.status != "recorded":
                     continue
                 if options.check:
-                    _check_against_committed(outcome, staging, options)
+                    _check_against_committed(outcome, by_name[outcome.name], staging, options)
                 else:
                     _publish(outcome.name, staging, options)
                     published.append(outcome.name)

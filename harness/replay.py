@@ -187,6 +187,7 @@ def replay_dialogue(
     run_inference: RunInference | None = None,
     cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
     check_expected: bool = True,
+    tolerate_errors: bool = False,
 ) -> ReplayResult:
     """Replay through the integration.
 
@@ -202,7 +203,11 @@ def replay_dialogue(
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:
             turns = drive_dialogue(
-                dialogue, run_inference, replay_environment(agent), check_expected=check_expected
+                dialogue,
+                run_inference,
+                replay_environment(agent),
+                check_expected=check_expected,
+                tolerate_errors=tolerate_errors,
             )
         except ExpectationFailure as failure:
             raise ReplayError(expectation_message(dialogue.name, failure)) from None

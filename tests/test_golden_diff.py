@@ -227,8 +227,11 @@ def diff(repo: GoldenRepo, **kwargs: Any) -> tuple[GoldenDiffReport, str, dict[s
 
 def turn_section(markdown: str, dialogue: str, turn: int) -> str:
     """The Markdown of one turn of one dialogue, to check a change lands under the right turn."""
-    start = markdown.index(f"### `{dialogue}`")
-    end = markdown.find("\n### ", start + 1)
+    heading, collapsed = f"### `{dialogue}`", f"<summary><code>{dialogue}</code>"
+    # A behaviour change has its own section; wording/usage-only dialogues are collapsed.
+    start = markdown.index(heading if heading in markdown else collapsed)
+    ends = [markdown.find(m, start + 1) for m in ("\n### ", "</details>")]
+    end = min((e for e in ends if e != -1), default=-1)
     section = markdown[start : end if end != -1 else len(markdown)]
     marker = f"**Turn {turn}**"
     turn_start = section.index(marker)
@@ -885,7 +888,7 @@ def test_script_end_to_end(repo: GoldenRepo) -> None:
     repo.write("order_lookup", turns)
     completed = run_script(repo, "--base", "HEAD")
     assert completed.returncode == 0
-    assert "### `order_lookup`: changed" in completed.stdout
+    assert "<summary><code>order_lookup</code>: wording, reply similarity" in completed.stdout
     completed = run_script(repo, "--base", "HEAD", "--fail-on-change", "--format", "json")
     assert completed.returncode == 1
     data = json.loads(completed.stdout)
@@ -898,7 +901,7 @@ def test_script_default_base_is_the_merge_base_with_main(repo: GoldenRepo) -> No
     repo.commit("Shorter greeting")
     completed = run_script(repo, "--usage-threshold", "5%")
     assert completed.returncode == 0
-    assert "### `greeting`: changed" in completed.stdout
+    assert "<summary><code>greeting</code>: wording" in completed.stdout
     assert "the merge base of main and HEAD" in completed.stdout
 
 
