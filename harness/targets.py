@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.emulator import FoundryEmulator
+from harness.emulator.variation import BehaviourChange
 from harness.sanitize import SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
@@ -70,10 +71,17 @@ class LiveTarget:
 class EmulatorTarget:
     latency: float = 0.0
     description: str = "local Foundry emulator"
+    variation_seed: int | None = None  # the emulator's variation mode (a live-like agent)
+    behaviour_change: BehaviourChange | None = None  # injected on purpose (benchmarks)
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
-        with FoundryEmulator(seed=dialogue.name, latency=self.latency) as emulator:
+        with FoundryEmulator(
+            seed=dialogue.name,
+            latency=self.latency,
+            variation_seed=self.variation_seed,
+            behaviour_change=self.behaviour_change,
+        ) as emulator:
             environment: dict[str, Any] = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,

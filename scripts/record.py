@@ -3,6 +3,8 @@
 python scripts/record.py --emulator              # against the built-in Foundry emulator
 python scripts/record.py                         # live: AZURE_* settings from env or .env
 python scripts/record.py --check                 # drift report; writes nothing
+python scripts/record.py --check --format markdown >> "$GITHUB_STEP_SUMMARY"
+python scripts/record.py --emulator --vary 1     # a live-like emulator (reworded, reordered)
 python scripts/record.py --only greeting --only order_lookup --concurrency 8
 """
 
@@ -18,11 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dotenv import dotenv_values
 from rich.console import Console
 
+from harness import check_report
+from harness.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 from harness.dialogues import DialogueError, load_dialogues
+from harness.golden_diff import parse_threshold
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
-from harness.progress import RichProgress, summary_table
+from harness.progress import RichProgress, SilentProgress, summary_table
 from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
-from harness.targets import ConfigurationError, choose_target
+from harness.targets import ConfigurationError, EmulatorTarget, choose_target
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,15 +56,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record into a temporary place, compare with the committed goldens, "
         "write nothing; exit 1 on drift",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --check: exit 1 on any change, wording and usage included "
+        "(default: on behaviour changes and broken expectations only)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="with --check: the report as terminal text or as Markdown (a GitHub job summary; "
+        "no progress bars, progress goes to stderr)",
+    )
+    parser.add_argument(
+        "--usage-threshold",
+        type=_threshold,
+        default=DEFAULT_USAGE_THRESHOLD_PERCENT,
+        metavar="PERCENT",
+        help="with --check: token counts moving by at most this much are not reported "
+        f"(default {DEFAULT_USAGE_THRESHOLD_PERCENT:g}%%)",
+    )
+    parser.add_argument(
+        "--vary",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="with --emulator: the emulator's variation mode, a stand-in for a live model "
+        "(reworded replies, usage moving a few percent, parallel tool calls in either order, "
+        "fresh ids); off by default so goldens stay byte-stable",
+    )
     parser.add_argument("--dialogues", type=Path, default=DIALOGUE_DIR)
     parser.add_argument("--cassettes", type=Path, default=CASSETTE_DIR)
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOT_DIR)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.vary is not None and not args.emulator:
+        parser.error("--vary needs --emulator: only the emulator has a variation mode")
+    if not args.check and (args.strict or args.format != "text"):
+        parser.error("--strict and --format apply to the drift report: add --check")
+    return args
+
+
+def _threshold(text: str) -> float:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=False)
+    markdown = args.format == "markdown"
+    # Markdown goes to stdout alone (a job summary); everything else to stderr then.
+    console = Console(stderr=markdown)
     # The process environment wins over .env, as python-dotenv's load_dotenv does by default.
     settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
     try:
@@ -68,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             emulator=args.emulator,
             emulator_latency=args.emulator_latency_ms / 1000,
         )
+        if args.vary is not None:
+            target = EmulatorTarget(
+                latency=args.emulator_latency_ms / 1000,
+                description=f"local Foundry emulator (variation seed {args.vary})",
+                variation_seed=args.vary,
+            )
         dialogues = load_dialogues(args.dialogues, args.only)
     except (ConfigurationError, DialogueError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
@@ -77,12 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         snapshot_dir=args.snapshots,
         concurrency=args.concurrency,
         check=args.check,
+        usage_threshold_percent=args.usage_threshold,
     )
     mode = "checking drift against" if args.check else "recording against"
     console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
     try:
-        with RichProgress(console) as progress:
-            outcomes = record_dialogues(dialogues, target, options, progress)
+        if markdown:
+            outcomes = record_dialogues(dialogues, target, options, SilentProgress())
+        else:
+            with RichProgress(console) as progress:
+                outcomes = record_dialogues(dialogues, target, options, progress)
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         return 2
@@ -91,19 +150,18 @@ def main(argv: list[str] | None = None) -> int:
             "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
         )
         return 130
+    if args.check and markdown:
+        sys.stdout.write(check_report.render_markdown(outcomes, target.description, args.strict))
+        return check_report.exit_code(outcomes, args.strict)
     console.print(summary_table(outcomes, "drift check" if args.check else "recording"))
+    for line in check_report.render_text(outcomes):
+        console.print(line, highlight=False, markup=False)
     for outcome in outcomes:
-        if outcome.report:
-            console.print(f"[bold]{outcome.name}[/]")
-            for line in outcome.report:
-                console.print(f"  {line}", highlight=False, markup=False)
-    failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
-    drifted = [o for o in outcomes if o.status in ("changed", "new")]
-    for outcome in failed:
-        console.print(f"[red]failed:[/] {outcome.name}: {outcome.detail}", highlight=False)
-    if failed or drifted:
-        return 1
-    return 0
+        if outcome.status in ("failed", "cancelled"):
+            console.print(f"[red]failed:[/] {outcome.name}: {outcome.detail}", highlight=False)
+    if args.check:
+        return check_report.exit_code(outcomes, args.strict)
+    return 1 if any(not o.ok for o in outcomes) else 0
 
 
 if __name__ == "__main__":

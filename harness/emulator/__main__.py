@@ -43,6 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--malformed-call", type=int, metavar="N", help="malformed JSON on the Nth responses call"
     )
+    parser.add_argument(
+        "--vary",
+        type=int,
+        metavar="SEED",
+        help="variation mode, a stand-in for a live model: reworded replies, usage moving a few "
+        "percent, parallel tool calls in either order, fresh ids (off by default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -60,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    emulator = FoundryEmulator(seed=args.seed, faults=faults, project=args.project, port=args.port)
+    emulator = FoundryEmulator(
+        seed=args.seed,
+        faults=faults,
+        project=args.project,
+        port=args.port,
+        variation_seed=args.vary,
+    )
     with emulator:
         print(f"AZURE_AI_PROJECT_ENDPOINT={emulator.endpoint}", flush=True)
         print(

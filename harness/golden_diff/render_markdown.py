@@ -359,3 +359,12 @@ def _code(text: str) -> str:
     if "`" not in text:
         return f"`{text}`"
     return f"`` {text} ``"
+
+
+def inline_word_diff(segments: list[Segment]) -> str:
+    """A whole word diff on one line, ~~old~~ **new** (the drift check's report uses it)."""
+    return _inline(segments, one_line=True)
+
+
+def escape_markdown(text: str) -> str:
+    return _escape(text)
