@@ -7,11 +7,11 @@ information, each reworded dialogue on one line with its reply similarity, expan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.classify import ClassifiedChange, DialogueClassification
 from harness.golden_diff.diffs import word_diff
-from harness.golden_diff.render_markdown import escape_markdown as _escape
 from harness.golden_diff.render_markdown import inline_word_diff
 from harness.progress import DialogueOutcome
 
@@ -41,6 +41,14 @@ def _counts(outcomes: Sequence[DialogueOutcome]) -> list[tuple[str, int]]:
     )
     counts = [(label, sum(o.status == status for o in outcomes)) for label, status in labels]
     return [(label, n) for label, n in counts if n or label in ("behaviour changed", "unchanged")]
+
+
+# Inside a list item only these start markup; "#" and ">" mid-line are text.
+_SPECIAL = re.compile(r"([\\`*_~\[\]<|])")
+
+
+def _escape(text: str) -> str:
+    return _SPECIAL.sub(r"\\\1", text)
 
 
 def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bool) -> str:

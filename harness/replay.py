@@ -19,6 +19,7 @@ from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from harness.cassettes import describe_unmatched_request, parsed_body, replaying
+from harness.classify import CATEGORIES, classify_snapshots
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.driver import (
@@ -32,9 +33,8 @@ from harness.integration_loader import load_integration
 from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
 from harness.sanitize import PLACEHOLDER_ENDPOINT
-from harness.snapshot_compare import compare_snapshots
+from harness.snapshot_compare import compare_snapshots, text_word_diff
 
-MAX_LISTED = 40
 # What the sanitizer leaves where it removed a value, e.g. <AZURE_CLIENT_SECRET>, <JWT>.
 SCRUBBED_MARKER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
@@ -46,19 +46,50 @@ def rerecord_hint(name: str) -> str:
     )
 
 
-def explain_snapshot_mismatch(dialogue: str, expected_file: Path, actual: dict[str, Any]) -> str:
-    """Per turn, what differs from the committed snapshot, and what to do about it."""
+def snapshot_update_hint(name: str) -> str:
+    return f"pytest --snapshot-update tests/test_goldens.py -k {name}"
+
+
+def explain_snapshot_mismatch(
+    dialogue: str,
+    expected_file: Path,
+    actual: dict[str, Any],
+    script: Dialogue | None = None,
+) -> str:
+    """Per turn, what differs from the committed snapshot, classified (harness/classify.py),
+    with every changed reply as a whole word diff, and what to do about it.
+
+    Replay got this far, so the cassette still matches what the integration sends: only the
+    snapshot differs, and accepting the output is `pytest --snapshot-update`.
+    """
     try:
         expected = json.loads(expected_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return f"{dialogue}: no snapshot at {expected_file}; {rerecord_hint(dialogue)}"
-    lines = compare_snapshots(expected, actual)
-    shown = "\n".join(f"  {line}" for line in lines[:MAX_LISTED])
-    more = f"\n  … and {len(lines) - MAX_LISTED} more" if len(lines) > MAX_LISTED else ""
-    return (
-        f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
-        f"If the change is intended, {rerecord_hint(dialogue)}; if not, the integration broke."
+    classification = classify_snapshots(dialogue, expected, actual, script)
+    lines = [
+        f"{dialogue}: the output changed against {expected_file} "
+        "(the cassette still matches: every recorded request was replayed)"
+    ]
+    for category in CATEGORIES:
+        changes = classification.of(category)
+        if not changes:
+            continue
+        lines.append(f"{category}:")
+        for change in changes:
+            where = f"turn {change.turn}" if change.turn else "dialogue"
+            lines.append(f"  {where}: {change.summary}")
+            if change.old is not None and change.new is not None:
+                lines.append(f"    {text_word_diff(change.old, change.new)}")
+    details = compare_snapshots(expected, actual)
+    if details:
+        lines.append("every field that differs:")
+        lines += [f"  {line}" for line in details]
+    lines.append(
+        f"If the new output is intended, accept it: {snapshot_update_hint(dialogue)} "
+        f"(or {rerecord_hint(dialogue)}); if not, the integration or the harness broke."
     )
+    return "\n".join(lines)
 
 
 def expectation_message(name: str, failure: ExpectationFailure) -> str:
