@@ -107,8 +107,8 @@ class Variation:
             choice = _pick(alternatives, self.seed, "phrase", index, *where)
             text = re.sub(pattern, choice, text)  # type: ignore[call-overload]
         opener = str(_pick(_OPENERS, self.seed, "opener", *where))
-        if text.startswith(("Hello", "Hi", "Hallo", "こんにちは")):
-            opener = ""  # a greeting opens the reply already
+        if text.startswith(("Hello", "Hi", "Hallo", "こんにちは", "I'm sorry")):
+            opener = ""  # a greeting opens the reply already; no "Sure." before a refusal
         closer = str(_pick(_CLOSERS, self.seed, "closer", *where))
         if "?" in text:
             closer = ""  # it asks a question: no "anything else?" after it
