@@ -278,7 +278,20 @@ def broken_expectations(
     for index, turn in enumerate(turns):
         if index >= len(dialogue.turns):
             break
-        for failure in evaluate(dialogue.turns[index], facts_from_snapshot_turn(turn)):
+        try:
+            facts = facts_from_snapshot_turn(turn)
+        except ValueError as exc:  # pydantic's ValidationError included
+            first = str(exc).splitlines()[0]
+            broken.append(
+                ClassifiedChange(
+                    turn=index + 1,
+                    category="behaviour",
+                    kind="expectation_broken",
+                    summary=f"the output no longer parses as AI GO! reads it: {first}",
+                )
+            )
+            continue
+        for failure in evaluate(dialogue.turns[index], facts):
             broken.append(
                 ClassifiedChange(
                     turn=index + 1,

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from latticeflow.core.dtypes import (
     InputTextContent,
@@ -72,6 +72,7 @@ def _score(scorer: ScorerBase, trace: SolverTrace) -> dict[str, Any]:
 def _solver_trace(facts: TurnFacts) -> SolverTrace:
     # The user message first: latticeflow treats items before it as a preamble and skips them.
     user = Message(
+        type="message",
         id="user",
         status=MessageStatus.completed,
         role=MessageRole.user,
@@ -107,7 +108,11 @@ def _describe_calls(facts: TurnFacts) -> str:
 
 
 def _coverage(
-    key: str, calls: list[ExpectedCall], mode: str, trace: SolverTrace, facts: TurnFacts
+    key: str,
+    calls: list[ExpectedCall],
+    mode: Literal["any_order", "in_order"],
+    trace: SolverTrace,
+    facts: TurnFacts,
 ) -> list[BrokenExpectation]:
     if not calls:
         return []
@@ -166,8 +171,8 @@ def _tool_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpec
             )
     for tool, patterns in expect.tool_output_contains.items():
         for pattern in patterns:
-            scorer = FunctionCallOutputContains(function_name=tool, pattern=pattern)
-            if not _score(scorer, trace)["is_correct"]:
+            contains = FunctionCallOutputContains(function_name=tool, pattern=pattern)
+            if not _score(contains, trace)["is_correct"]:
                 broken.append(
                     BrokenExpectation(
                         f"tool_output_contains.{tool}", f"no output of {tool} matches {pattern!r}"

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from harness.emulator.engine import Event, ListTools, Reply, ToolCall
-
-JsonObject = dict[str, object]
 
 # (pattern, alternatives): each alternative is a `re.sub` replacement with the same facts.
 # The first alternative is never the original on purpose only where several fit; any may be.
@@ -127,7 +125,7 @@ class Variation:
             varied.append(event)
         return varied
 
-    def vary_usage(self, usage: JsonObject, *where: object) -> JsonObject:
+    def vary_usage(self, usage: Mapping[str, Any], *where: object) -> dict[str, Any]:
         def moved(value: object, name: str) -> int:
             assert isinstance(value, int)
             factor = 1 + (int(str(_pick(range(-100, 101), self.seed, name, *where))) / 100) * (
@@ -138,9 +136,7 @@ class Variation:
         varied = dict(usage)
         varied["input_tokens"] = moved(usage["input_tokens"], "input")
         varied["output_tokens"] = moved(usage["output_tokens"], "output")
-        varied["total_tokens"] = int(varied["input_tokens"]) + int(  # type: ignore[call-overload]
-            varied["output_tokens"]
-        )
+        varied["total_tokens"] = varied["input_tokens"] + varied["output_tokens"]
         return varied
 
 
