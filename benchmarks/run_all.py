@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("client_reuse.py", "replay_speed.py", "record_concurrency.py")
+BENCHMARKS = ("client_reuse.py", "replay_speed.py", "record_concurrency.py", "live_variation.py")
 
 
 def main() -> int:
