@@ -14,6 +14,7 @@ from harness.classify import ClassifiedChange, DialogueClassification
 from harness.golden_diff.diffs import word_diff
 from harness.golden_diff.render_markdown import inline_word_diff
 from harness.progress import DialogueOutcome
+from harness.snapshot_compare import text_word_diff
 
 
 def exit_code(outcomes: Sequence[DialogueOutcome], strict: bool) -> int:
@@ -117,11 +118,17 @@ def _details(summary: str, changes: Sequence[ClassifiedChange]) -> list[str]:
 
 
 def render_text(outcomes: Sequence[DialogueOutcome]) -> list[str]:
-    """Plain lines for a terminal: per changed dialogue, its classified changes."""
+    """Plain lines for a terminal: per changed dialogue, its classified changes, behaviour
+    first, each reworded reply whole as a word diff ([-old-]{+new+}), never cut."""
     lines = []
     for outcome in outcomes:
-        if not outcome.report:
+        classification = outcome.classification
+        if not isinstance(classification, DialogueClassification) or not classification.changed:
             continue
         lines.append(f"{outcome.name} ({outcome.status})")
-        lines += [f"  {line}" for line in outcome.report]
+        ordered = sorted(classification.changes, key=lambda c: c.category != "behaviour")
+        for change in ordered:
+            lines.append(f"  {_where(change)} [{change.category}] {change.summary}")
+            if change.old is not None and change.new is not None:
+                lines.append(f"    {text_word_diff(change.old, change.new)}")
     return lines

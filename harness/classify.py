@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from harness.golden_diff.report import (
     ErrorChanged,
+    ExpectationBroken,
     ExpectChanged,
     ReplyChanged,
     ScriptSettingsChanged,
@@ -74,6 +75,7 @@ def categorize(change: Any, ordered_tools: Sequence[str] = ()) -> Category:
         | ToolArgumentsChanged
         | ToolStatusChanged
         | ErrorChanged
+        | ExpectationBroken
         | TurnCountChanged
         | UserChanged
         | ExpectChanged,
@@ -190,6 +192,8 @@ def summarize(change: Any) -> str:
         return f"the user's text changed: {change.old!r} -> {change.new!r}"
     if isinstance(change, ExpectChanged):
         return "the turn's expect: block changed"
+    if isinstance(change, ExpectationBroken):
+        return f"expectation broken: {change.message}"
     if isinstance(change, ScriptSettingsChanged):
         return "dialogue settings changed: " + ", ".join(f.path for f in change.fields)
     if isinstance(change, TraceChanged):

@@ -943,3 +943,31 @@ def test_deep_copy_guard() -> None:
         "eta": "2025-05-02",
         "items": 2,
     }
+
+
+# -- behaviour, wording, usage ----------------------------------------------------------------
+
+
+def test_behaviour_leads_and_wording_only_dialogues_collapse(repo: GoldenRepo) -> None:
+    turns = order_lookup_turns()
+    turns[1]["calls"] = []  # get_customer_orders no longer called: behaviour
+    repo.write("order_lookup", turns)
+    repo.write(
+        "greeting", [{"user": "Hello!", "reply": "Hi there, how can I help?", "usage": (120, 9)}]
+    )
+    _, markdown, data = diff(repo)
+
+    assert data["behaviour_changed"] == ["order_lookup"]
+    behaviour = markdown.index("### `order_lookup`: behaviour changed in turn 2")
+    collapsed = markdown.index("<summary><code>greeting</code>: wording, reply similarity")
+    assert behaviour < collapsed
+    section = turn_section(markdown, "order_lookup", 2)
+    # The script still expects the call: its expectation is broken too, and shown first.
+    assert section.index("**expectation broken**: expect.tools") < section.index(
+        "tool call removed"
+    )
+    changes = json_changes(data, "order_lookup", 2)
+    assert {c["kind"]: c["category"] for c in changes}["tool_call_removed"] == "behaviour"
+    assert {c["kind"]: c["category"] for c in changes}["expectation_broken"] == "behaviour"
+    (greeting,) = [d for d in data["dialogues"] if d["name"] == "greeting"]
+    assert greeting["headline"] == "wording" and 0 < greeting["similarity"] < 1

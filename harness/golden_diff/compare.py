@@ -18,6 +18,7 @@ from harness.golden_diff.report import (
     DialogueDiff,
     DialogueStatus,
     ErrorChanged,
+    ExpectationBroken,
     ExpectChanged,
     GoldenDiffReport,
     ReplyChanged,
@@ -123,8 +124,14 @@ def _compare_dialogue(
         settings = field_changes(base.script.settings(), head.script.settings())
         if settings:
             changes.append(ScriptSettingsChanged(fields=settings))
+        broken = _newly_broken_expectations(base, head)
         for index in range(max(_turn_total(base), _turn_total(head))):
             turn = _compare_turn(index, base, head, threshold, moved_within)
+            extra = broken.get(index + 1, [])
+            if extra and turn is None:
+                turn = TurnDiff(turn=index + 1, status="changed")
+            if turn is not None and turn.status == "changed":
+                turn.changes = [*extra, *turn.changes]
             if turn is not None:
                 turns.append(turn)
         if moved_within:
@@ -262,6 +269,40 @@ def _compare_turn(
             moved_within.append(number)
         return None
     return TurnDiff(turn=number, status="changed", changes=changes)
+
+
+def _newly_broken_expectations(base: Golden, head: Golden) -> dict[int, list[TurnChange]]:
+    """Per turn, the head script's expectations the head snapshot breaks and the base kept."""
+    head_dialogue = _dialogue(head)
+    if head_dialogue is None:
+        return {}
+
+    def broken(golden: Golden) -> set[tuple[int | None, str]]:
+        turns = [t.model_dump(exclude_none=True) for t in golden.snapshot.turns]
+        return {(c.turn, c.summary) for c in classify.broken_expectations(head_dialogue, turns)}
+
+    found: dict[int, list[TurnChange]] = {}
+    for turn, summary in sorted(broken(head) - broken(base), key=lambda b: (b[0] or 0, b[1])):
+        change = ExpectationBroken(
+            message=summary.removeprefix("expectation broken: "), category="behaviour"
+        )
+        found.setdefault(turn or 0, []).append(change)
+    return found
+
+
+def _dialogue(golden: Golden) -> Any:
+    """The golden's script as the harness loads it (None when it does not validate: the
+    golden diff still reports what it can)."""
+    from pydantic import ValidationError
+
+    from harness.dialogues import Dialogue
+
+    data = golden.script.model_dump(exclude_none=True)
+    data.setdefault("name", golden.name)
+    try:
+        return Dialogue.model_validate(data)
+    except ValidationError:
+        return None
 
 
 def _ordered_tools(expect: dict[str, Any] | None) -> list[str]:

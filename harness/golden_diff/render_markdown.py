@@ -10,6 +10,7 @@ from harness.golden_diff.diffs import shorten
 from harness.golden_diff.report import (
     DialogueDiff,
     ErrorChanged,
+    ExpectationBroken,
     ExpectChanged,
     FieldChange,
     GoldenDiffReport,
@@ -274,6 +275,8 @@ def _change(change: TurnChange) -> list[str]:
             return [f"- usage: {_usage(change)}"]
         case UserChanged():
             return [f"- user: {_inline(change.word_diff, one_line=True)}"]
+        case ExpectationBroken():
+            return [f"- **expectation broken**: {_escape(change.message)}"]
         case ErrorChanged():
             return [f"- **error**: {_error(change.old)} → {_error(change.new)}"]
         case ExpectChanged():

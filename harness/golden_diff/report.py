@@ -127,6 +127,14 @@ class ErrorChanged(Change):
     new: dict[str, Any] | None
 
 
+class ExpectationBroken(Change):
+    """The head's snapshot breaks an `expect` entry of the head's script that the base's
+    snapshot kept (checked as the replay tests check it)."""
+
+    kind: Literal["expectation_broken"] = "expectation_broken"
+    message: str
+
+
 class ExpectChanged(Change):
     """The turn's `expect:` block in the dialogue script changed."""
 
@@ -154,6 +162,7 @@ TurnChange = Annotated[
     | UserChanged
     | ExpectChanged
     | ErrorChanged
+    | ExpectationBroken
     | TraceChanged,
     Field(discriminator="kind"),
 ]
