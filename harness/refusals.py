@@ -14,7 +14,8 @@ REFUSAL = re.compile(
     r"(?i)(?:^|[.!?]\s+)\s*(?:i'?m sorry,?\s+(?:but\s+)?)?"
     r"(?:i\s+(?:can(?:no|')t|cannot|am not able to|won'?t|am unable to)\s+"
     r"(?:help|assist|comply|provide|do that|answer)"
-    r"|(?:this|your) (?:request|prompt|message) (?:was|has been) (?:blocked|filtered))"
+    r"|(?:this|your) (?:request|prompt|message) (?:was|has been) (?:blocked|filtered)"
+    r"|[\w' ]*content filter (?:blocked|filtered))"
 )
 
 

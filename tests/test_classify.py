@@ -11,6 +11,7 @@ import pytest
 from harness.classify import classify_snapshots, word_similarity
 from harness.dialogues import Dialogue, load_dialogue
 from harness.paths import DIALOGUE_DIR, SNAPSHOT_DIR
+from harness.refusals import is_refusal
 
 
 def golden(name: str) -> tuple[dict[str, Any], Dialogue]:
@@ -138,3 +139,20 @@ def test_word_similarity() -> None:
     assert word_similarity("a b c d", "a b c d") == 1.0
     assert word_similarity("a b c d", "w x y z") == 0.0
     assert word_similarity("the order has shipped", "the order has not shipped") == 0.889
+
+
+@pytest.mark.parametrize(
+    ("reply", "refused"),
+    [
+        ("I'm sorry, but I can't help with that request.", True),
+        ("Of course. I cannot assist with that.", True),
+        # The snippet's answer to a blocked prompt or a filtered reply (integration/run_inference.py)
+        ("I can't help with that. Azure AI Foundry's content filter blocked the request.", True),
+        ("Azure AI Foundry's content filter blocked the reply (violence: medium).", True),
+        ("Sorry, I didn't catch that.", False),
+        ("I found 2 orders; I can't help with returns of final-sale items.", False),
+        ("I couldn't reach the carrier's tracking service right now.", False),
+    ],
+)
+def test_refusals(reply: str, refused: bool) -> None:
+    assert is_refusal(reply) is refused
