@@ -146,7 +146,7 @@ def test_word_similarity() -> None:
     [
         ("I'm sorry, but I can't help with that request.", True),
         ("Of course. I cannot assist with that.", True),
-        # The snippet's answer to a blocked prompt or a filtered reply (integration/run_inference.py)
+        # The snippet's answers to a blocked prompt, a filtered reply (integration/run_inference)
         ("I can't help with that. Azure AI Foundry's content filter blocked the request.", True),
         ("Azure AI Foundry's content filter blocked the reply (violence: medium).", True),
         ("Sorry, I didn't catch that.", False),
