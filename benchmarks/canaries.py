@@ -339,7 +339,10 @@ def _check_paths_taken(root: Path, outputs: Mapping[str, str]) -> None:
         and all(m in echo.read_text("utf-8") for m in ("name: echo", "location:")),
         "its snapshot": (root / "goldens" / "snapshots" / "canary_echo.json").is_file(),
         "request (record.py)": "18/18" in outputs["record.py (stdout)"],
-        "old golden (--check)": "difference" in outputs["record.py --check (stdout)"],
+        "old golden (--check)": re.search(
+            r"\[(behaviour|wording|usage|other)\]", outputs["record.py --check (stdout)"]
+        )
+        is not None,
         "request (recorder)": "18/18" in outputs[f"{child} (stdout)"],
         "error body": "HTTP 400" in outputs[f"{child} (stdout)"],
         "log line": "token request failed" in outputs[f"{child} (stderr)"],

@@ -14,6 +14,7 @@ BENCHMARKS = (
     "signin_stress.py",
     "canaries.py",
     "emulator_long_turn.py",
+    "live_variation.py",
 )
 
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # Matched whole (fullmatch): `$` would let a trailing newline through into a file name.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -22,15 +29,106 @@ class DialogueError(ValueError):
     """A dialogue file is missing, unreadable or invalid; the message names file and field."""
 
 
+class ToolCallExpectation(BaseModel):
+    """A tool call a turn must make: `arguments` must equal the call's (as latticeflow-core's
+    FunctionCallCoverage compares them), `arguments_include` only has to be a subset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    arguments: dict[str, Any] | None = None
+    arguments_include: dict[str, Any] | None = None
+
+
+class ErrorExpectation(BaseModel):
+    """The turn must fail with this Foundry error (the snippet raises `FoundryError`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str | None = Field(default=None, description="FoundryError.code, e.g. server_error")
+    message_contains: str | None = None
+
+
+ExpectedCall = str | ToolCallExpectation
+
+
+def _check_patterns(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+    return values
+
+
 class TurnExpectations(BaseModel):
-    """What must hold for one turn while recording (checked live, before anything is written)."""
+    """What must hold for one turn: checked while recording and again on every replay.
+
+    Tool checks use latticeflow-core's agent scorers (harness/expectations.py), so they mean
+    what they mean in AI GO!.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tools: list[str] = Field(default_factory=list, description="Tools that must be called.")
+    calls: list[ExpectedCall] = Field(
+        default_factory=list, description="Calls that must be made, in any order."
+    )
+    calls_in_order: list[ExpectedCall] = Field(
+        default_factory=list,
+        description="Calls that must be made in this order (other calls may come between); "
+        "an order change of these tools is a behaviour change.",
+    )
+    tools_not_called: list[str] = Field(default_factory=list)
     reply_contains: list[str] = Field(
         default_factory=list, description="Substrings the reply must contain."
     )
+    reply_not_contains: list[str] = Field(default_factory=list)
+    reply_matches: list[str] = Field(
+        default_factory=list, description="Regular expressions the reply must match."
+    )
+    reply_not_matches: list[str] = Field(default_factory=list)
+    tool_output_contains: dict[str, list[str]] = Field(
+        default_factory=dict, description="tool -> regular expressions its output must match."
+    )
+    tool_output_not_contains: dict[str, list[str]] = Field(default_factory=dict)
+    refusal: bool | None = Field(default=None, description="The reply is (not) a refusal.")
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_completion_tokens: int | None = Field(default=None, ge=0)
+    min_completion_tokens: int | None = Field(default=None, ge=0)
+    error: ErrorExpectation | None = Field(
+        default=None, description="The turn fails with this error instead of replying."
+    )
+
+    @field_validator("reply_matches", "reply_not_matches")
+    @classmethod
+    def _valid_patterns(cls, value: list[str]) -> list[str]:
+        return _check_patterns(value)
+
+    @field_validator("tool_output_contains", "tool_output_not_contains")
+    @classmethod
+    def _valid_output_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for patterns in value.values():
+            _check_patterns(patterns)
+        return value
+
+    @model_validator(mode="after")
+    def _error_stands_alone(self) -> TurnExpectations:
+        if self.error is not None:
+            others = sorted(
+                key for key in self.model_fields_set if key != "error" and getattr(self, key)
+            )
+            if others:
+                raise ValueError(
+                    f"a turn expected to fail has no reply or tool calls to check; "
+                    f"remove {', '.join(others)} or the error"
+                )
+        return self
+
+    @property
+    def ordered_tools(self) -> list[str]:
+        """Tools whose relative order is part of the turn's behaviour."""
+        return [c if isinstance(c, str) else c.name for c in self.calls_in_order]
 
 
 class Turn(BaseModel):
@@ -104,12 +202,15 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 def _describe(error: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid dialogue"]
     for detail in error.errors():
-        where = _field_path(tuple(detail["loc"]))
+        loc = tuple(detail["loc"])
+        where = _field_path(loc)
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
             message = "unknown key; allowed keys are listed in docs/contracts.md"
         elif detail["type"] == "missing":
             message = "required field is missing"
+        if len(loc) > 1 and loc[0] == "turns" and isinstance(loc[1], int):
+            message += f" (turn {loc[1] + 1})"  # people count turns from 1
         lines.append(f"  - {where}: {message}")
     return "\n".join(lines)
 

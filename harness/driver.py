@@ -38,6 +38,7 @@ from latticeflow.core.dtypes import (
 from pydantic import ValidationError
 
 from harness.dialogues import Dialogue, Turn
+from harness.expectations import BrokenExpectation, TurnFacts, evaluate
 from harness.watchdog import DeadlineInterrupt, interrupt_after
 
 RunInference = Callable[[str, dict[str, Any]], str]
@@ -88,6 +89,38 @@ class TurnFailure(Exception):
         self.reason = reason
 
 
+class ExpectationFailure(TurnFailure):
+    """A turn ran but broke its dialogue's `expect` entries (all of them are listed)."""
+
+    def __init__(self, dialogue: str, turn: int, broken: list[BrokenExpectation]) -> None:
+        super().__init__(dialogue, turn, "; ".join(str(b) for b in broken))
+        self.broken = broken
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """A turn that failed as its dialogue expects (`expect: {error: ...}`)."""
+
+    type: str
+    code: str | None
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TurnError:
+        code = getattr(exc, "code", None)
+        # FoundryError keeps Foundry's message apart from the request id (which varies).
+        message = getattr(exc, "message", None)
+        return cls(
+            type(exc).__name__,
+            str(code) if code is not None else None,
+            str(message) if isinstance(message, str) else str(exc),
+        )
+
+
+# What an errored turn leaves as its output: nothing.
+EMPTY_OUTPUT = OpenResponsesModelOutput(items=[])
+
+
 @dataclass(frozen=True)
 class TurnResult:
     number: int  # 1-based, as people count turns
@@ -95,6 +128,7 @@ class TurnResult:
     request_body: str
     output_json: str
     output: OpenResponsesModelOutput
+    error: TurnError | None = None
 
     @property
     def assistant_message(self) -> Message:
@@ -113,6 +147,8 @@ class TurnResult:
 
     @property
     def conversation_id(self) -> str:
+        if self.error is not None:
+            return ""
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
 
     @property
@@ -123,6 +159,8 @@ class TurnResult:
 
     @property
     def reply(self) -> str:
+        if self.error is not None:
+            return ""
         return "".join(getattr(part, "text", "") or "" for part in self.assistant_message.content)
 
     @property
@@ -159,7 +197,8 @@ def build_request_body(
             messages.append(ChatCompletionInputMessage(role="system", content=system))
         for turn in previous:
             messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
-            messages.append(turn.echo)
+            if turn.error is None:  # a failed turn leaves no assistant message to echo
+                messages.append(turn.echo)
     else:
         trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
         for turn in previous:
@@ -178,10 +217,11 @@ def conversations_expected(dialogue: Dialogue) -> int:
     return 1 if dialogue.request_mode == "echo" else len(dialogue.turns)
 
 
-def check_conversation(dialogue: Dialogue, result: TurnResult, first: TurnResult | None) -> None:
+def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[TurnResult]) -> None:
     """Echo: the conversation id never changes. Rebuild: each turn after the first says it
     seeded its new conversation with every earlier message, so the agent keeps its memory."""
     if dialogue.request_mode == "echo":
+        first = next((r for r in previous if r.error is None), None)
         if first is not None and result.conversation_id != first.conversation_id:
             raise TurnFailure(
                 dialogue.name,
@@ -190,7 +230,8 @@ def check_conversation(dialogue: Dialogue, result: TurnResult, first: TurnResult
                 f"to {result.conversation_id!r}",
             )
         return
-    expected = 2 * (result.number - 1)
+    # Each earlier turn left its user message, and its reply unless it failed.
+    expected = sum(2 if turn.error is None else 1 for turn in previous)
     if result.seeded_messages != expected:
         raise TurnFailure(
             dialogue.name,
@@ -219,20 +260,29 @@ def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesMod
     return output
 
 
+def turn_facts(result: TurnResult) -> TurnFacts:
+    usage = result.output.usage
+    return TurnFacts(
+        user=result.user,
+        items=list(result.output.items),
+        reply=result.reply,
+        prompt_tokens=usage.num_prompt_tokens if usage else None,
+        completion_tokens=usage.num_completion_tokens if usage else None,
+        error_code=result.error.code if result.error else None,
+        error_message=result.error.message if result.error else None,
+    )
+
+
 def check_expectations(dialogue: str, turn: Turn, result: TurnResult) -> None:
-    missing_tools = [tool for tool in turn.expect.tools if tool not in result.tools_called]
-    if missing_tools:
-        raise TurnFailure(
-            dialogue,
-            result.number,
-            f"expected tool(s) {', '.join(missing_tools)} to be called; "
-            f"called: {', '.join(result.tools_called) or 'none'}",
-        )
-    for text in turn.expect.reply_contains:
-        if text not in result.reply:
-            raise TurnFailure(
-                dialogue, result.number, f"reply does not contain {text!r}: {result.reply!r}"
-            )
+    broken = evaluate(turn, turn_facts(result))
+    if broken:
+        raise ExpectationFailure(dialogue, result.number, broken)
+
+
+def _is_foundry_failure(exc: BaseException) -> bool:
+    """The snippet's FoundryError (by name: the snippet is loaded by path, not imported);
+    anything else (a replay mismatch, a bug) is never an expected failure."""
+    return type(exc).__name__ == "FoundryError"
 
 
 def drive_dialogue(
@@ -241,11 +291,17 @@ def drive_dialogue(
     environment: Mapping[str, Any],
     *,
     check_expected: bool = True,
+    tolerate_errors: bool = False,
     on_turn: Callable[[TurnResult], None] | None = None,
     before_turn: Callable[[int, Turn], None] | None = None,
     deadlines: Deadlines | None = None,
 ) -> list[TurnResult]:
-    """Run every turn in order; raise `TurnFailure` at the first broken invariant."""
+    """Run every turn in order; raise `TurnFailure` at the first broken invariant.
+
+    A turn that raises `FoundryError` is a failure unless its dialogue expects an error there
+    (`expect.error`) or `tolerate_errors` (a drift check: the error is then reported as a
+    behaviour change instead of ending the recording).
+    """
     results: list[TurnResult] = []
     ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
     for number, turn in enumerate(dialogue.turns, start=1):
@@ -268,15 +324,26 @@ def drive_dialogue(
             with watchdog:
                 output_json = run_inference(body, turn_environment)
         except Exception as exc:
-            reason = (
-                str(exc) if isinstance(exc, DeadlineInterrupt) else f"{type(exc).__name__}: {exc}"
-            )
-            if deadlines is not None and cut_by_dialogue and getattr(exc, "code", "") == "timeout":
-                reason += f"; {deadlines.describe('left this turn no more time')}"
-            raise TurnFailure(dialogue.name, number, reason) from exc
-        output = check_turn(dialogue.name, number, output_json)
-        result = TurnResult(number, turn.user, body, output_json, output)
-        check_conversation(dialogue, result, results[0] if results else None)
+            expected = turn.expect.error is not None or tolerate_errors
+            if not expected or not _is_foundry_failure(exc):
+                reason = (
+                    str(exc)
+                    if isinstance(exc, DeadlineInterrupt)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                if (
+                    deadlines is not None
+                    and cut_by_dialogue
+                    and getattr(exc, "code", "") == "timeout"
+                ):
+                    reason += f"; {deadlines.describe('left this turn no more time')}"
+                raise TurnFailure(dialogue.name, number, reason) from exc
+            result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, TurnError.of(exc))
+        else:
+            output = check_turn(dialogue.name, number, output_json)
+            result = TurnResult(number, turn.user, body, output_json, output)
+        if result.error is None:
+            check_conversation(dialogue, result, results)
         if check_expected:
             check_expectations(dialogue.name, turn, result)
         results.append(result)

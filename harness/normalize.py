@@ -69,10 +69,15 @@ def normalize_output(output: OpenResponsesModelOutput, aliases: Aliases) -> dict
 def normalize_dialogue(name: str, turns: Iterable[TurnResult]) -> dict[str, Any]:
     """The snapshot document of docs/contracts.md."""
     aliases = Aliases()
+    return {"dialogue": name, "turns": [_normalize_turn(t, aliases) for t in turns]}
+
+
+def _normalize_turn(turn: TurnResult, aliases: Aliases) -> dict[str, Any]:
+    if turn.error is not None:  # a turn that failed as its dialogue expects
+        error = {"type": turn.error.type, "code": turn.error.code, "message": turn.error.message}
+        return {"turn": turn.number, "user": turn.user, "error": error}
     return {
-        "dialogue": name,
-        "turns": [
-            {"turn": t.number, "user": t.user, "output": normalize_output(t.output, aliases)}
-            for t in turns
-        ],
+        "turn": turn.number,
+        "user": turn.user,
+        "output": normalize_output(turn.output, aliases),
     }

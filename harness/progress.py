@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -29,10 +29,11 @@ class DialogueOutcome:
     detail: str = ""
     seconds: float = 0.0
     report: list[str] = field(default_factory=list)
+    classification: Any = None  # --check: a harness.classify.DialogueClassification
 
     @property
     def ok(self) -> bool:
-        return self.status in ("recorded", "unchanged")
+        return self.status in ("recorded", "unchanged", "reworded")
 
 
 class ProgressReporter(Protocol):
@@ -96,6 +97,7 @@ class RichProgress:
 STATUS_STYLE = {
     "recorded": "green",
     "unchanged": "green",
+    "reworded": "cyan",
     "changed": "yellow",
     "new": "yellow",
     "failed": "red",
@@ -131,11 +133,16 @@ def print_outcomes(
     *,
     check: bool,
     redact: Callable[[str], str] = str,
+    report: Sequence[str] | None = None,
 ) -> None:
-    """The summary table, the drift report of each changed dialogue and each failure, as
-    scripts/record.py prints them; every detail through ``redact`` (the report is published)."""
+    """The summary table, the drift report (``report``'s lines, else each changed dialogue's
+    own) and each failure, as scripts/record.py prints them; every detail through ``redact``
+    (the report is published)."""
     console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
-    for outcome in outcomes:
+    if report is not None:
+        for line in report:
+            console.print(redact(line), highlight=False, markup=False)
+    for outcome in outcomes if report is None else ():
         if outcome.report:
             console.print(f"[bold]{outcome.name}[/]")
             for line in outcome.report:

@@ -23,6 +23,7 @@ from typing import Any
 from vcr.cassette import Cassette
 
 from harness.cassettes import recording_vcr
+from harness.classify import DEFAULT_USAGE_THRESHOLD_PERCENT, classify_snapshots
 from harness.dialogues import Dialogue
 from harness.driver import Deadlines, TurnFailure, conversations_expected, drive_dialogue
 from harness.integration_loader import load_integration
@@ -32,7 +33,6 @@ from harness.recording_router import ThreadCassetteRouter
 from harness.redaction import Redactor
 from harness.replay import ReplayError, conversations_created, replay_dialogue
 from harness.sanitize import CassetteLeakError, Sanitizer
-from harness.snapshot_compare import compare_snapshots
 from harness.snapshots import render_snapshot
 from harness.targets import Target
 
@@ -54,6 +54,8 @@ class RecordOptions:
     check: bool = False
     dialogue_timeout: float = DEFAULT_DIALOGUE_TIMEOUT_SECONDS
     turn_timeout: float | None = None  # None: the snippet's default (100 s)
+    # --check: usage moves within this many percent are not reported (harness/classify.py).
+    usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT
 
 
 def _record_one(
@@ -64,6 +66,7 @@ def _record_one(
     progress: ProgressReporter,
     cancel: threading.Event,
     deadlines: Deadlines,
+    check: bool = False,
 ) -> tuple[DialogueOutcome, Cassette | None, Redactor]:
     """Drive the dialogue against the target, recording it; the cassette is not written yet.
     Also returns the redaction of the dialogue's session, for its outcome's messages."""
@@ -96,6 +99,10 @@ def _record_one(
                     before_turn=before_turn,
                     on_turn=on_turn,
                     deadlines=deadlines,
+                    # A drift check records what the agent does now and classifies it, broken
+                    # expectations and errors included, instead of stopping at the first.
+                    check_expected=not check,
+                    tolerate_errors=check,
                 )
                 # First: an unrecorded request also explains a missing conversation.
                 unrecorded = router.unrecorded(session.served_requests)
@@ -138,6 +145,7 @@ def _finish_one(
     router: ThreadCassetteRouter,
     progress: ProgressReporter,
     redactor: Redactor,
+    check: bool = False,
 ) -> DialogueOutcome:
     """Write the cassette (sanitized, leak-scanned) and its snapshot, by replay, into staging.
 
@@ -147,7 +155,7 @@ def _finish_one(
     started = time.perf_counter()
     try:
         router.save(recorded)
-        _snapshot_from_recording(dialogue, staged, router, recorded)
+        _snapshot_from_recording(dialogue, staged, router, recorded, check)
         outcome.status = "recorded"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
@@ -165,7 +173,11 @@ def _finish_one(
 
 
 def _snapshot_from_recording(
-    dialogue: Dialogue, staged: Staging, router: ThreadCassetteRouter, recorded: Cassette
+    dialogue: Dialogue,
+    staged: Staging,
+    router: ThreadCassetteRouter,
+    recorded: Cassette,
+    check: bool = False,
 ) -> None:
     """Replay the fresh cassette and write what replay yields: a golden is replay's output.
 
@@ -176,6 +188,8 @@ def _snapshot_from_recording(
         dialogue,
         staged.cassette(dialogue.name),
         cassette_session=lambda path: router.replaying(path, recorded),
+        check_expected=not check,
+        tolerate_errors=check,
     )
     staged.snapshot(dialogue.name).write_text(render_snapshot(result.snapshot()), encoding="utf-8")
 
@@ -223,18 +237,35 @@ def _publish(name: str, staged: Staging, options: RecordOptions) -> None:
 
 
 def _check_against_committed(
-    outcome: DialogueOutcome, staged: Staging, options: RecordOptions
+    outcome: DialogueOutcome, dialogue: Dialogue, staged: Staging, options: RecordOptions
 ) -> None:
+    """Classify the fresh recording against the committed snapshot (harness/classify.py):
+    `changed` for a behaviour change or a broken expectation, `reworded` for wording or usage
+    only, `unchanged` otherwise."""
     committed = options.snapshot_dir / f"{outcome.name}.json"
     fresh = json.loads(staged.snapshot(outcome.name).read_text("utf-8"))
     if not committed.is_file():
         outcome.status, outcome.detail = "new", f"no committed snapshot at {committed}"
         return
-    differences = compare_snapshots(json.loads(committed.read_text("utf-8")), fresh)
-    if differences:
+    classification = classify_snapshots(
+        outcome.name,
+        json.loads(committed.read_text("utf-8")),
+        fresh,
+        dialogue,
+        options.usage_threshold_percent,
+    )
+    outcome.classification = classification
+    outcome.report = [
+        f"{'turn ' + str(c.turn) if c.turn else 'dialogue'} [{c.category}] {c.summary}"
+        for c in classification.changes
+    ]
+    behaviour = classification.of("behaviour")
+    if behaviour:
         outcome.status = "changed"
-        outcome.report = differences
-        outcome.detail = f"{len(differences)} difference(s)"
+        outcome.detail = f"{len(behaviour)} behaviour change(s)"
+    elif classification.changed:
+        outcome.status = "reworded"
+        outcome.detail = f"{len(classification.changes)} wording/usage change(s)"
     else:
         outcome.status = "unchanged"
 
@@ -262,12 +293,13 @@ def record_dialogues(
         # end the run with some dialogues written and the others not, reported as "nothing
         # was written". A SIGKILL cannot be held: publishing.py keeps each pair whole anyway.
         published: list[str] = []
+        by_name = {dialogue.name: dialogue for dialogue in dialogues}
         with _interrupts_held() as interrupted:
             for outcome in outcomes:
                 if outcome.status != "recorded":
                     continue
                 if options.check:
-                    _check_against_committed(outcome, staged, options)
+                    _check_against_committed(outcome, by_name[outcome.name], staged, options)
                 else:
                     _publish(outcome.name, staged, options)
                     published.append(outcome.name)
@@ -295,14 +327,22 @@ def _record_all(
 
         def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
             outcome, recorded, redactor = _record_one(
-                dialogue, target, staged, router, progress, cancel, deadlines
+                dialogue, target, staged, router, progress, cancel, deadlines, options.check
             )
             if recorded is None:
                 done: Future[DialogueOutcome] = Future()
                 done.set_result(outcome)
                 return done
             return finisher.submit(
-                _finish_one, dialogue, outcome, recorded, staged, router, progress, redactor
+                _finish_one,
+                dialogue,
+                outcome,
+                recorded,
+                staged,
+                router,
+                progress,
+                redactor,
+                options.check,
             )
 
         futures = [pool.submit(record_then_finish, d) for d in dialogues]

@@ -19,9 +19,11 @@ from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from harness.cassettes import describe_unmatched_request, parsed_body, replaying
+from harness.classify import CATEGORIES, classify_snapshots
 from harness.credentials import StaticTokenCredential
 from harness.dialogues import Dialogue
 from harness.driver import (
+    ExpectationFailure,
     RunInference,
     TurnFailure,
     TurnResult,
@@ -33,7 +35,7 @@ from harness.normalize import normalize_dialogue
 from harness.paths import CASSETTE_DIR
 from harness.publishing import half_published
 from harness.sanitize import PLACEHOLDER_ENDPOINT
-from harness.snapshot_compare import compare_snapshots
+from harness.snapshot_compare import compare_snapshots, text_word_diff
 
 MAX_LISTED = 40
 # Statuses openai retries (after waiting out Retry-After): a cassette never holds one, since the
@@ -50,18 +52,59 @@ def rerecord_hint(name: str) -> str:
     )
 
 
-def explain_snapshot_mismatch(dialogue: str, expected_file: Path, actual: dict[str, Any]) -> str:
-    """Per turn, what differs from the committed snapshot, and what to do about it."""
+def snapshot_update_hint(name: str) -> str:
+    return f"pytest --snapshot-update tests/test_goldens.py -k {name}"
+
+
+def explain_snapshot_mismatch(
+    dialogue: str,
+    expected_file: Path,
+    actual: dict[str, Any],
+    script: Dialogue | None = None,
+) -> str:
+    """Per turn, what differs from the committed snapshot, classified (harness/classify.py),
+    with every changed reply as a whole word diff, and what to do about it.
+
+    Replay got this far, so the cassette still matches what the integration sends: only the
+    snapshot differs, and accepting the output is `pytest --snapshot-update`.
+    """
     try:
         expected = json.loads(expected_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return f"{dialogue}: no snapshot at {expected_file}; {rerecord_hint(dialogue)}"
-    lines = compare_snapshots(expected, actual)
-    shown = "\n".join(f"  {line}" for line in lines[:MAX_LISTED])
-    more = f"\n  … and {len(lines) - MAX_LISTED} more" if len(lines) > MAX_LISTED else ""
+    classification = classify_snapshots(dialogue, expected, actual, script)
+    lines = [
+        f"{dialogue}: the output changed against {expected_file} "
+        "(the cassette still matches: every recorded request was replayed)"
+    ]
+    for category in CATEGORIES:
+        changes = classification.of(category)
+        if not changes:
+            continue
+        lines.append(f"{category}:")
+        for change in changes:
+            where = f"turn {change.turn}" if change.turn else "dialogue"
+            lines.append(f"  {where}: {change.summary}")
+            if change.old is not None and change.new is not None:
+                lines.append(f"    {text_word_diff(change.old, change.new)}")
+    details = compare_snapshots(expected, actual)
+    if details:
+        lines.append("every field that differs:")
+        lines += [f"  {line}" for line in details]
+    lines.append(
+        f"If the new output is intended, accept it: {snapshot_update_hint(dialogue)} "
+        f"(or {rerecord_hint(dialogue)}); if not, the integration or the harness broke."
+    )
+    return "\n".join(lines)
+
+
+def expectation_message(name: str, failure: ExpectationFailure) -> str:
+    broken = "\n".join(f"  - {b}" for b in failure.broken)
     return (
-        f"{dialogue}: the output changed against {expected_file}:\n{shown}{more}\n"
-        f"If the change is intended, {rerecord_hint(dialogue)}; if not, the integration broke."
+        f"{name}, turn {failure.turn}: the recording breaks the dialogue's expectations "
+        f"(goldens/dialogues/{name}.yaml):\n{broken}\n"
+        "This is a behaviour change: fix the integration or the agent, or change the dialogue's "
+        f"expect: block if the new behaviour is intended, then {rerecord_hint(name)}."
     )
 
 
@@ -202,6 +245,8 @@ def replay_dialogue(
     cassette_file: Path | None = None,
     run_inference: RunInference | None = None,
     cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
+    check_expected: bool = True,
+    tolerate_errors: bool = False,
 ) -> ReplayResult:
     """Replay through the integration.
 
@@ -225,8 +270,14 @@ def replay_dialogue(
         agent = dialogue.agent or recorded_agent(cassette) or "agent"
         try:
             turns = drive_dialogue(
-                dialogue, run_inference, replay_environment(agent), check_expected=False
+                dialogue,
+                run_inference,
+                replay_environment(agent),
+                check_expected=check_expected,
+                tolerate_errors=tolerate_errors,
             )
+        except ExpectationFailure as failure:
+            raise ReplayError(expectation_message(dialogue.name, failure)) from None
         except TurnFailure as failure:
             unmatched = _unmatched(failure)
             if unmatched is None:

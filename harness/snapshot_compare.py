@@ -1,4 +1,8 @@
-"""Per-turn, field-level differences between two snapshots of one dialogue (deepdiff)."""
+"""Per-turn, field-level differences between two snapshots of one dialogue (deepdiff), and the
+word diff the failure messages show.
+
+Values are never cut: a change late in a long reply must be visible in a failure message.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,24 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-MAX_SHOWN = 160
+from harness.golden_diff.diffs import word_diff
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+    return repr(value)
+
+
+def text_word_diff(old: str, new: str) -> str:
+    """The whole text with its changes marked as git's --word-diff does: [-old-]{+new+}."""
+    out = []
+    for segment in word_diff(old, new):
+        if segment.op == "delete":
+            out.append(f"[-{segment.text}-]")
+        elif segment.op == "insert":
+            out.append(f"{{+{segment.text}+}}")
+        else:
+            out.append(segment.text)
+    return "".join(out)
 
 
 def _turn_differences(number: int, old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from harness.dialogues import Dialogue
 from harness.emulator import EmulatorStats, FoundryEmulator
+from harness.emulator.variation import BehaviourChange
 from harness.redaction import ENDPOINT_KEY, SECRET_ENVIRONMENT_KEYS, secrets_from_environment
 
 PASSED_THROUGH_KEYS = (
@@ -90,11 +91,18 @@ class EmulatorTarget:
     # echoed by a tool), as in live mode.
     settings: Mapping[str, str] = field(default_factory=dict)
     emulator_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. agents (tests)
+    variation_seed: int | None = None  # the emulator's variation mode (a live-like agent)
+    behaviour_change: BehaviourChange | None = None  # injected on purpose (benchmarks)
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
         with FoundryEmulator(
-            seed=dialogue.name, latency=self.latency, sign_in=True, **self.emulator_options
+            seed=dialogue.name,
+            latency=self.latency,
+            sign_in=True,
+            variation_seed=self.variation_seed,
+            behaviour_change=self.behaviour_change,
+            **self.emulator_options,
         ) as emulator:
             environment: dict[str, Any] = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,

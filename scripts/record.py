@@ -3,12 +3,15 @@
 python scripts/record.py --emulator              # against the built-in Foundry emulator
 python scripts/record.py                         # live: AZURE_* settings from env or .env
 python scripts/record.py --check                 # drift report; writes nothing
+python scripts/record.py --check --format markdown >> "$GITHUB_STEP_SUMMARY"
+python scripts/record.py --emulator --vary 1     # a live-like emulator (reworded, reordered)
 python scripts/record.py --only greeting --only order_lookup --concurrency 8
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -19,10 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dotenv import dotenv_values
 from rich.console import Console
 
+from harness import check_report
+from harness.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 from harness.dialogues import DialogueError, load_dialogues
+from harness.golden_diff import parse_threshold
 from harness.log_redaction import redacting_logs
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
-from harness.progress import RichProgress, print_outcomes
+from harness.progress import RichProgress, SilentProgress, print_outcomes
 from harness.recorder import (
     DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
     MAX_CONCURRENCY,
@@ -30,7 +36,7 @@ from harness.recorder import (
     record_dialogues,
 )
 from harness.redaction import Redactor
-from harness.targets import ConfigurationError, choose_target
+from harness.targets import ConfigurationError, EmulatorTarget, choose_target
 
 
 def _number(text: str, *, minimum: float, inclusive: bool) -> float:
@@ -112,15 +118,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record into a temporary place, compare with the committed goldens, "
         "write nothing; exit 1 on drift",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --check: exit 1 on any change, wording and usage included "
+        "(default: on behaviour changes and broken expectations only)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="with --check: the report as terminal text or as Markdown (a GitHub job summary; "
+        "no progress bars, progress goes to stderr)",
+    )
+    parser.add_argument(
+        "--usage-threshold",
+        type=_threshold,
+        default=DEFAULT_USAGE_THRESHOLD_PERCENT,
+        metavar="PERCENT",
+        help="with --check: token counts moving by at most this much are not reported "
+        f"(default {DEFAULT_USAGE_THRESHOLD_PERCENT:g}%%)",
+    )
+    parser.add_argument(
+        "--vary",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="with --emulator: the emulator's variation mode, a stand-in for a live model "
+        "(reworded replies, usage moving a few percent, parallel tool calls in either order, "
+        "fresh ids); off by default so goldens stay byte-stable",
+    )
     parser.add_argument("--dialogues", type=Path, default=DIALOGUE_DIR)
     parser.add_argument("--cassettes", type=Path, default=CASSETTE_DIR)
     parser.add_argument("--snapshots", type=Path, default=SNAPSHOT_DIR)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.vary is not None and not args.emulator:
+        parser.error("--vary needs --emulator: only the emulator has a variation mode")
+    if not args.check and (args.strict or args.format != "text"):
+        parser.error("--strict and --format apply to the drift report: add --check")
+    return args
+
+
+def _threshold(text: str) -> float:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=False)
+    markdown = args.format == "markdown"
+    # Markdown goes to stdout alone (a job summary); everything else to stderr then.
+    console = Console(stderr=markdown)
     # The process environment wins over .env, as python-dotenv's load_dotenv does by default.
     settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
     # Everything printed or logged from here on is masked: the --check report is published.
@@ -135,12 +185,19 @@ def _run(
     settings: dict[str, str | None],
     redact: Redactor,
 ) -> int:
+    markdown = args.format == "markdown"
     try:
         target = choose_target(
             {k: v for k, v in settings.items() if v is not None},
             emulator=args.emulator,
             emulator_latency=args.emulator_latency_ms / 1000,
         )
+        if args.vary is not None and isinstance(target, EmulatorTarget):
+            target = dataclasses.replace(
+                target,
+                description=f"local Foundry emulator (variation seed {args.vary})",
+                variation_seed=args.vary,
+            )
         dialogues = load_dialogues(args.dialogues, args.only)
     except (ConfigurationError, DialogueError) as exc:
         console.print("[red]error:[/]", redact(str(exc)), highlight=False)
@@ -152,12 +209,16 @@ def _run(
         check=args.check,
         dialogue_timeout=args.dialogue_timeout,
         turn_timeout=args.turn_timeout,
+        usage_threshold_percent=args.usage_threshold,
     )
     mode = "checking drift against" if args.check else "recording against"
     console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
     try:
-        with RichProgress(console) as progress:
-            outcomes = record_dialogues(dialogues, target, options, progress)
+        if markdown:
+            outcomes = record_dialogues(dialogues, target, options, SilentProgress())
+        else:
+            with RichProgress(console) as progress:
+                outcomes = record_dialogues(dialogues, target, options, progress)
     except ValueError as exc:
         console.print("[red]error:[/]", redact(str(exc)), highlight=False)
         return 2
@@ -166,12 +227,15 @@ def _run(
             "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
         )
         return 130
-    print_outcomes(console, outcomes, check=args.check, redact=redact)
-    failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
-    drifted = [o for o in outcomes if o.status in ("changed", "new")]
-    if failed or drifted:
-        return 1
-    return 0
+    if args.check and markdown:
+        summary = check_report.render_markdown(outcomes, target.description, args.strict)
+        sys.stdout.write(redact(summary))
+        return check_report.exit_code(outcomes, args.strict)
+    report = check_report.render_text(outcomes)
+    print_outcomes(console, outcomes, check=args.check, redact=redact, report=report)
+    if args.check:
+        return check_report.exit_code(outcomes, args.strict)
+    return 1 if any(not o.ok for o in outcomes) else 0
 
 
 if __name__ == "__main__":

@@ -196,8 +196,6 @@ def test_a_file_citation_points_at_the_end_of_the_cited_text(client: openai.Open
 
 # --- every new dialogue reaches its path (over HTTP, whether or not the snippet records it) ----
 
-PENDING_DIR = DIALOGUE_DIR.parent / "dialogues-pending"
-
 
 def reached(response: Any) -> str:
     """Which path one answer shows: an error code, a status with its reason, or the items."""
@@ -229,7 +227,7 @@ def reached(response: Any) -> str:
         (DIALOGUE_DIR, "content_filter_blocked_prompt", "HTTP 400 content_filter"),
         (DIALOGUE_DIR, "content_filter_stopped_reply", "incomplete content_filter"),
         (DIALOGUE_DIR, "max_output_tokens", "incomplete max_output_tokens"),
-        (PENDING_DIR, "failed_response", "failed server_error"),
+        (DIALOGUE_DIR, "failed_response", "failed server_error"),
     ],
 )
 def test_each_new_dialogue_reaches_its_path(

@@ -227,8 +227,11 @@ def diff(repo: GoldenRepo, **kwargs: Any) -> tuple[GoldenDiffReport, str, dict[s
 
 def turn_section(markdown: str, dialogue: str, turn: int) -> str:
     """The Markdown of one turn of one dialogue, to check a change lands under the right turn."""
-    start = markdown.index(f"### `{dialogue}`")
-    end = markdown.find("\n### ", start + 1)
+    heading, collapsed = f"### `{dialogue}`", f"<summary><code>{dialogue}</code>"
+    # A behaviour change has its own section; wording/usage-only dialogues are collapsed.
+    start = markdown.index(heading if heading in markdown else collapsed)
+    ends = [markdown.find(m, start + 1) for m in ("\n### ", "</details>")]
+    end = min((e for e in ends if e != -1), default=-1)
     section = markdown[start : end if end != -1 else len(markdown)]
     marker = f"**Turn {turn}**"
     turn_start = section.index(marker)
@@ -369,6 +372,7 @@ def test_tool_order_changed(repo: GoldenRepo) -> None:
     )
     (change,) = json_changes(data, "order_lookup", 3)
     assert change == {
+        "category": "other",  # no calls_in_order: parallel calls may come back in any order
         "kind": "tool_order_changed",
         "old": ["get_order #1", "get_shipping #1"],
         "new": ["get_shipping #1", "get_order #1"],
@@ -470,6 +474,7 @@ def test_usage_beyond_threshold(repo: GoldenRepo) -> None:
     assert "num_completion_tokens" not in markdown
     (change,) = json_changes(data, "order_lookup", 2)
     assert change == {
+        "category": "usage",
         "kind": "usage_changed",
         "field": "num_prompt_tokens",
         "old": 240,
@@ -503,7 +508,9 @@ def test_turn_count_changed(repo: GoldenRepo) -> None:
     assert section.startswith("**Turn 4** (added)")
     assert "- user: Thanks!" in section and "- tools: none" in section
     entry = next(d for d in data["dialogues"] if d["name"] == "order_lookup")
-    assert entry["changes"] == [{"kind": "turn_count_changed", "old": 3, "new": 4}]
+    assert entry["changes"] == [
+        {"category": "behaviour", "kind": "turn_count_changed", "old": 3, "new": 4}
+    ]
     assert entry["turns"] == [
         {
             "turn": 4,
@@ -818,6 +825,7 @@ def test_json_report_follows_its_schema(repo: GoldenRepo) -> None:
         "head",
         "usage_threshold_percent",
         "changed",
+        "behaviour_changed",
         "summary",
         "dialogues",
     ]
@@ -880,7 +888,7 @@ def test_script_end_to_end(repo: GoldenRepo) -> None:
     repo.write("order_lookup", turns)
     completed = run_script(repo, "--base", "HEAD")
     assert completed.returncode == 0
-    assert "### `order_lookup`: changed" in completed.stdout
+    assert "<summary><code>order_lookup</code>: wording, reply similarity" in completed.stdout
     completed = run_script(repo, "--base", "HEAD", "--fail-on-change", "--format", "json")
     assert completed.returncode == 1
     data = json.loads(completed.stdout)
@@ -893,7 +901,7 @@ def test_script_default_base_is_the_merge_base_with_main(repo: GoldenRepo) -> No
     repo.commit("Shorter greeting")
     completed = run_script(repo, "--usage-threshold", "5%")
     assert completed.returncode == 0
-    assert "### `greeting`: changed" in completed.stdout
+    assert "<summary><code>greeting</code>: wording" in completed.stdout
     assert "the merge base of main and HEAD" in completed.stdout
 
 
@@ -935,3 +943,31 @@ def test_deep_copy_guard() -> None:
         "eta": "2025-05-02",
         "items": 2,
     }
+
+
+# -- behaviour, wording, usage ----------------------------------------------------------------
+
+
+def test_behaviour_leads_and_wording_only_dialogues_collapse(repo: GoldenRepo) -> None:
+    turns = order_lookup_turns()
+    turns[1]["calls"] = []  # get_customer_orders no longer called: behaviour
+    repo.write("order_lookup", turns)
+    repo.write(
+        "greeting", [{"user": "Hello!", "reply": "Hi there, how can I help?", "usage": (120, 9)}]
+    )
+    _, markdown, data = diff(repo)
+
+    assert data["behaviour_changed"] == ["order_lookup"]
+    behaviour = markdown.index("### `order_lookup`: behaviour changed in turn 2")
+    collapsed = markdown.index("<summary><code>greeting</code>: wording, reply similarity")
+    assert behaviour < collapsed
+    section = turn_section(markdown, "order_lookup", 2)
+    # The script still expects the call: its expectation is broken too, and shown first.
+    assert section.index("**expectation broken**: expect.tools") < section.index(
+        "tool call removed"
+    )
+    changes = json_changes(data, "order_lookup", 2)
+    assert {c["kind"]: c["category"] for c in changes}["tool_call_removed"] == "behaviour"
+    assert {c["kind"]: c["category"] for c in changes}["expectation_broken"] == "behaviour"
+    (greeting,) = [d for d in data["dialogues"] if d["name"] == "greeting"]
+    assert greeting["headline"] == "wording" and 0 < greeting["similarity"] < 1

@@ -29,7 +29,9 @@ def replayed() -> dict[str, ReplayResult]:
 
 
 def raw_items(turn: TurnResult) -> list[dict[str, Any]]:
-    """The items exactly as run_inference returned them."""
+    """The items exactly as run_inference returned them (none for a turn that failed)."""
+    if turn.error is not None:
+        return []
     items = json.loads(turn.output_json)["items"]
     assert isinstance(items, list)
     return items
@@ -70,6 +72,9 @@ def test_only_ids_change_and_aliases_follow_first_appearance(
 
     for turn, normalized in zip(result.turns, snapshot["turns"], strict=True):
         assert normalized["user"] == turn.user
+        if turn.error is not None:  # a turn that failed as expected: its error, no output
+            assert normalized["error"]["code"] == turn.error.code
+            continue
         raw = raw_items(turn)
         items = normalized["output"]["items"]
         assert len(items) == len(raw)
@@ -93,7 +98,7 @@ def test_type_comes_first_in_every_item_and_content_part(
     replayed: dict[str, ReplayResult], name: str
 ) -> None:
     for turn in replayed[name].snapshot()["turns"]:
-        for item in turn["output"]["items"]:
+        for item in turn["output"]["items"] if "output" in turn else []:
             assert next(iter(item)) == "type", item
             assert item["type"] in ITEM_TYPES
             for part in item.get("content") or []:

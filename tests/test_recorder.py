@@ -251,7 +251,7 @@ def test_a_failed_expectation_leaves_previous_files_untouched(tmp_path: Path) ->
     assert outcomes["greeting"].status == "failed"
     detail = outcomes["greeting"].detail
     assert detail.startswith("turn 2: "), detail
-    assert "expected tool(s) get_order to be called; called: none" in detail
+    assert "expect.tools: expected get_order; called: none" in detail
     assert outcomes["greeting"].turns_done == 1
     assert cassette.read_bytes() == old_cassette
     assert snapshot.read_bytes() == old_snapshot

@@ -8,6 +8,7 @@ sockets refused, as in tests/test_goldens.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import time
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from harness.dialogues import Dialogue, Turn, load_dialogue
-from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
+from harness.paths import CASSETTE_DIR, DIALOGUE_DIR
 from harness.replay import (
     ReplayError,
     explain_snapshot_mismatch,
@@ -168,29 +169,48 @@ def test_a_missing_cassette_names_the_path_and_the_command(tmp_path: Path) -> No
     assert RERECORD.format(name="greeting") in message
 
 
-def test_changed_output_replays_and_the_snapshot_explanation_names_turn_and_field(
+def test_changed_output_breaking_an_expectation_fails_replay_naming_turn_and_key(
     tmp_path: Path,
 ) -> None:
     dialogue, cassette_file = copy_golden(tmp_path, "greeting")
     cassette = load_yaml(cassette_file)
     output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
     [message_item] = [item for item in output if item["type"] == "message"]
-    old_text = message_item["content"][0]["text"]
     message_item["content"][0]["text"] = "We are closed today."
     save_yaml(cassette_file, cassette)
 
-    result = replay_dialogue(dialogue, cassette_file)  # the output changed; replay still works
-    assert result.turns[1].reply == "We are closed today."
+    # Expectations are checked on every replay, so --snapshot-update cannot accept this.
+    with pytest.raises(ReplayError) as raised:
+        replay_dialogue(dialogue, cassette_file)
+    message = str(raised.value)
+    assert "greeting, turn 2: the recording breaks the dialogue's expectations" in message
+    assert "expect.reply_matches: '(?i)search (the|our) catalog' does not match" in message
+    assert RERECORD.format(name="greeting") in message
 
-    explanation = explain_snapshot_mismatch(
-        "greeting", SNAPSHOT_DIR / "greeting.json", result.snapshot()
-    )
-    assert "greeting: the output changed against" in explanation
-    changed = [line for line in explanation.splitlines() if line.strip().startswith("turn ")]
-    assert len(changed) == 1, explanation
-    assert changed[0].strip().startswith("turn 2['output']['items'][0]['content'][0]['text']:")
-    assert repr(old_text) in changed[0] and "'We are closed today.'" in changed[0]
-    assert RERECORD.format(name="greeting") in explanation
+
+def test_a_changed_long_reply_is_shown_whole_as_a_word_diff(tmp_path: Path) -> None:
+    dialogue, cassette_file = copy_golden(tmp_path, "greeting")
+    cassette = load_yaml(cassette_file)
+    output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
+    [message_item] = [item for item in output if item["type"] == "message"]
+    old_text = message_item["content"][0]["text"]
+    # A change at the very end of a reply longer than any old cut (160 characters).
+    long_old = old_text + " " + "We answer every question about your orders. " * 6
+    message_item["content"][0]["text"] = long_old + "Goodbye."
+    save_yaml(cassette_file, cassette)
+
+    result = replay_dialogue(dialogue, cassette_file)
+    expected = result.snapshot()
+    expected["turns"][1]["output"]["items"][0]["content"][0]["text"] = long_old + "Farewell."
+    snapshot_file = tmp_path / "greeting.json"
+    snapshot_file.write_text(json.dumps(expected), encoding="utf-8")
+
+    explanation = explain_snapshot_mismatch("greeting", snapshot_file, result.snapshot(), dialogue)
+    assert "the cassette still matches" in explanation
+    assert "wording:\n  turn 2: reply reworded (similarity 0.98)" in explanation
+    assert "[-Farewell.-]{+Goodbye.+}" in explanation  # the word that changed, at the end
+    assert old_text in explanation  # the whole text, not cut
+    assert "accept it: pytest --snapshot-update tests/test_goldens.py -k greeting" in explanation
 
 
 def test_an_explanation_without_a_committed_snapshot_says_so(tmp_path: Path) -> None:

@@ -69,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--hang-call", type=int, metavar="N", help="never answer the Nth responses call"
     )
+    parser.add_argument(
+        "--vary",
+        type=int,
+        metavar="SEED",
+        help="variation mode, a stand-in for a live model: reworded replies, usage moving a few "
+        "percent, parallel tool calls in either order, fresh ids (off by default)",
+    )
     return parser.parse_args(argv)
 
 
@@ -95,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         project=args.project,
         port=args.port,
         sign_in=args.sign_in,
+        variation_seed=args.vary,
     )
     with emulator:
         print(f"AZURE_AI_PROJECT_ENDPOINT={emulator.endpoint}", flush=True)

@@ -164,6 +164,8 @@ class ToolCall:
     arguments: Mapping[str, str]
     result: ToolResult
     approval_request_id: str | None = None
+    intent: str = ""
+    """The intent that made the call: calls of different intents are independent (parallel)."""
 
 
 @dataclass(frozen=True)
@@ -334,7 +336,7 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
                 state.awaiting = None
                 return events
             result = tool.run(arguments)
-            events.append(ToolCall(tool.name, arguments, result))
+            events.append(ToolCall(tool.name, arguments, result, intent=intent.name))
             said.append(_Part(tool.render(arguments, result, state.slots), task=True))
         missing = [slot for slot in intent.needs if slot not in state.slots]
         if missing:

@@ -34,6 +34,7 @@ from harness.emulator.errors import (
 )
 from harness.emulator.ids import IdFactory
 from harness.emulator.outcomes import Trigger
+from harness.emulator.variation import BehaviourChange, Variation
 
 
 @dataclass
@@ -176,9 +177,18 @@ def _reference_id(value: Any, field_name: str) -> str | None:
 
 
 class FoundryProject:
-    def __init__(self, seed: str, agents: Mapping[str, AgentSpec] = AGENTS) -> None:
+    def __init__(
+        self,
+        seed: str,
+        agents: Mapping[str, AgentSpec] = AGENTS,
+        variation: Variation | None = None,
+        behaviour_change: BehaviourChange | None = None,
+    ) -> None:
         self.seed = seed
-        self._ids = IdFactory(seed)
+        self.variation = variation
+        self.behaviour_change = behaviour_change
+        # Variation mode: fresh ids and timestamps per variation seed, as a live project gives.
+        self._ids = IdFactory(seed if variation is None else f"{seed}/vary-{variation.seed}")
         self._agents = dict(agents)
         self._lock = threading.Lock()
         self._conversation_numbers = itertools.count(1)
@@ -351,6 +361,11 @@ class FoundryProject:
         if turn_input.texts:
             events += run_turn(agent, stored.state, "\n".join(turn_input.texts))
 
+        change = self.behaviour_change
+        if change is not None and change.applies(turn):
+            events = change.change_events(events)
+        if self.variation is not None:
+            events = self.variation.vary_events(events, self.seed, number, turn)
         output: list[JsonObject] = []
         for event in events:
             item_id = self._ids.make(
@@ -361,7 +376,9 @@ class FoundryProject:
             output.append(payloads.output_item(item_id, agent, event, response_id))
 
         outcome = _Outcome()
-        if Trigger.FAILED_RESPONSE in triggers:
+        if Trigger.FAILED_RESPONSE in triggers or (
+            change is not None and change.applies(turn) and change.fails_response
+        ):
             output = [item for item in output if item["type"] != "message"]
             outcome = _Outcome("failed", error=dict(outcomes.FAILED_ERROR))
         elif Trigger.FILTERED_REPLY in triggers:
@@ -382,6 +399,8 @@ class FoundryProject:
             for citation in event.citations
         ]
         usage = payloads.usage([*stored.items, *inputs], output, agent, retrieved)
+        if self.variation is not None:
+            usage = self.variation.vary_usage(usage, self.seed, number, turn)
         stored.items += [*inputs, *output]
         result = payloads.response(
             response_id=response_id,

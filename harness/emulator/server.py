@@ -39,6 +39,7 @@ from harness.emulator.faults import Fault, FaultConfig
 from harness.emulator.ids import IdFactory, as_uuid
 from harness.emulator.project import FoundryProject
 from harness.emulator.stats import EmulatorStats, StatsRecorder
+from harness.emulator.variation import BehaviourChange, Variation
 
 log = logging.getLogger("harness.emulator")
 
@@ -354,8 +355,13 @@ class FoundryEmulator:
         agents: Mapping[str, AgentSpec] = AGENTS,
         sign_in: bool = False,
         response_headers: Mapping[str, str] | None = None,
+        variation_seed: int | None = None,
+        behaviour_change: BehaviourChange | None = None,
     ) -> None:
         faults = faults or FaultConfig()
+        # Variation mode (a live-like agent, docs/emulator.md); None: deterministic goldens.
+        self.variation = Variation(variation_seed) if variation_seed is not None else None
+        self.behaviour_change = behaviour_change
         if latency is not None:
             faults = dataclasses.replace(faults, latency=latency)
         self.seed = seed
@@ -374,7 +380,10 @@ class FoundryEmulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         server = _Server(
-            self._address, FoundryProject(self.seed, self._agents), self.project_name, self.faults
+            self._address,
+            FoundryProject(self.seed, self._agents, self.variation, self.behaviour_change),
+            self.project_name,
+            self.faults,
         )
         server.extra_headers = self._response_headers
         self._server = server

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import harness.classify as classify  # a module import: classify imports this module's package
 from harness.golden_diff.diffs import elide, field_changes, parse_json, word_diff
 from harness.golden_diff.goldens import Golden, GoldenSet, ScriptTurn, SnapshotTurn
 from harness.golden_diff.report import (
@@ -16,6 +17,8 @@ from harness.golden_diff.report import (
     DialogueChange,
     DialogueDiff,
     DialogueStatus,
+    ErrorChanged,
+    ExpectationBroken,
     ExpectChanged,
     GoldenDiffReport,
     ReplyChanged,
@@ -66,6 +69,9 @@ def compare_goldens(
         head=_info(head_revision, head.unrecorded),
         usage_threshold_percent=usage_threshold_percent,
         changed=any(d.status != "unchanged" for d in dialogues),
+        behaviour_changed=[
+            d.name for d in dialogues if d.status == "changed" and d.headline == "behaviour"
+        ],
         summary=summary,
         dialogues=dialogues,
     )
@@ -118,8 +124,14 @@ def _compare_dialogue(
         settings = field_changes(base.script.settings(), head.script.settings())
         if settings:
             changes.append(ScriptSettingsChanged(fields=settings))
+        broken = _newly_broken_expectations(base, head)
         for index in range(max(_turn_total(base), _turn_total(head))):
             turn = _compare_turn(index, base, head, threshold, moved_within)
+            extra = broken.get(index + 1, [])
+            if extra and turn is None:
+                turn = TurnDiff(turn=index + 1, status="changed")
+            if turn is not None and turn.status == "changed":
+                turn.changes = [*extra, *turn.changes]
             if turn is not None:
                 turns.append(turn)
         if moved_within:
@@ -130,6 +142,8 @@ def _compare_dialogue(
     if base.raw[1] != head.raw[1] and not (changes or turns or moved_within):
         notes.append(FORMATTING_ONLY_NOTE)
     notes.extend(_consistency_notes(head))
+    for change in changes:
+        change.category = classify.categorize(change)
     status: DialogueStatus
     if changes or turns:
         status = "changed"
@@ -137,6 +151,7 @@ def _compare_dialogue(
         status = "cassette_only"
     else:
         status = "unchanged"
+    headline, similarity = _headline(changes, turns)
     return DialogueDiff(
         name=name,
         status=status,
@@ -146,7 +161,28 @@ def _compare_dialogue(
         changes=changes,
         turns=turns,
         notes=notes,
+        headline=headline,
+        similarity=similarity,
     )
+
+
+def _headline(
+    changes: list[DialogueChange], turns: list[TurnDiff]
+) -> tuple[classify.Category | Literal["unchanged"], float | None]:
+    """The dialogue's most telling class of change, and its lowest reply similarity."""
+    categories = {c.category for c in changes}
+    similarities: list[float] = []
+    for turn in turns:
+        if turn.status != "changed":
+            categories.add("behaviour")  # a turn more or less
+        for change in turn.changes:
+            categories.add(change.category)
+            if isinstance(change, ReplyChanged) and change.category == "wording":
+                similarities.append(classify.word_similarity(change.old, change.new))
+    for category in classify.CATEGORIES:
+        if category in categories:
+            return category, min(similarities) if similarities else None
+    return "unchanged", None
 
 
 def _turn_total(golden: Golden) -> int:
@@ -174,7 +210,16 @@ def _user(golden: Golden, index: int) -> str | None:
 
 def _trace(golden: Golden, index: int) -> TurnTrace | None:
     turn = _snapshot_turn(golden, index)
-    return trace_of(turn.output.items, turn.output.usage) if turn else None
+    if turn is None:
+        return None
+    if turn.output is None:  # a turn that failed as expected: no items
+        return trace_of([], None)
+    return trace_of(turn.output.items, turn.output.usage)
+
+
+def _error(golden: Golden, index: int) -> dict[str, Any] | None:
+    turn = _snapshot_turn(golden, index)
+    return turn.error if turn else None
 
 
 def _summary(index: int, golden: Golden) -> TurnSummary:
@@ -215,11 +260,86 @@ def _compare_turn(
         changes.append(ExpectChanged(fields=expect_fields))
     empty = TurnTrace(tool_calls=[], reply="", messages=[], other_items=[], usage={})
     changes.extend(_trace_changes(base_trace or empty, head_trace or empty, threshold))
+    changes.extend(_error_changes(_error(base, index), _error(head, index)))
+    ordered = _ordered_tools(new_expect.expect if new_expect else None)
+    for change in changes:
+        change.category = classify.categorize(change, ordered)
     if not changes:
         if base_trace and head_trace and base_trace.usage != head_trace.usage:
             moved_within.append(number)
         return None
     return TurnDiff(turn=number, status="changed", changes=changes)
+
+
+def _newly_broken_expectations(base: Golden, head: Golden) -> dict[int, list[TurnChange]]:
+    """Per turn, the head script's expectations the head snapshot breaks and the base kept."""
+    head_dialogue = _dialogue(head)
+    if head_dialogue is None:
+        return {}
+
+    def broken(golden: Golden) -> set[tuple[int | None, str]]:
+        turns = [t.model_dump(exclude_none=True) for t in golden.snapshot.turns]
+        return {(c.turn, c.summary) for c in classify.broken_expectations(head_dialogue, turns)}
+
+    found: dict[int, list[TurnChange]] = {}
+    for turn, summary in sorted(broken(head) - broken(base), key=lambda b: (b[0] or 0, b[1])):
+        change = ExpectationBroken(
+            message=summary.removeprefix("expectation broken: "), category="behaviour"
+        )
+        found.setdefault(turn or 0, []).append(change)
+    return found
+
+
+def _dialogue(golden: Golden) -> Any:
+    """The golden's script as the harness loads it (None when it does not validate: the
+    golden diff still reports what it can)."""
+    from pydantic import ValidationError
+
+    from harness.dialogues import Dialogue
+
+    data = golden.script.model_dump(exclude_none=True)
+    data.setdefault("name", golden.name)
+    try:
+        return Dialogue.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _ordered_tools(expect: dict[str, Any] | None) -> list[str]:
+    """Tools the head's script says are called in order (`expect.calls_in_order`)."""
+    entries = (expect or {}).get("calls_in_order") or []
+    return [e if isinstance(e, str) else str(e.get("name")) for e in entries if e]
+
+
+def _error_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[TurnChange]:
+    if old == new:
+        return []
+    key = ("type", "code")
+    if old is None or new is None or [old.get(k) for k in key] != [new.get(k) for k in key]:
+        return [ErrorChanged(old=old, new=new)]
+    return [TraceChanged(subject="error", fields=field_changes(old, new))]
+
+
+def snapshot_turn_changes(
+    old: dict[str, Any], new: dict[str, Any], threshold: float = DEFAULT_USAGE_THRESHOLD_PERCENT
+) -> list[TurnChange]:
+    """Changes between two snapshot turns (dicts as in docs/contracts.md), uncategorized."""
+
+    def trace(turn: dict[str, Any]) -> TurnTrace:
+        output = turn.get("output") or {}
+        return trace_of(output.get("items") or [], output.get("usage"))
+
+    changes: list[TurnChange] = []
+    if old.get("user") != new.get("user"):
+        old_user, new_user = old.get("user"), new.get("user")
+        changes.append(
+            UserChanged(
+                old=old_user, new=new_user, word_diff=word_diff(old_user or "", new_user or "")
+            )
+        )
+    changes += _trace_changes(trace(old), trace(new), threshold)
+    changes += _error_changes(old.get("error"), new.get("error"))
+    return changes
 
 
 def _trace_changes(base: TurnTrace, head: TurnTrace, threshold: float) -> list[TurnChange]:

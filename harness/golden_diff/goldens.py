@@ -53,7 +53,8 @@ class SnapshotTurn(BaseModel):
     model_config = ConfigDict(extra="allow")
     turn: int
     user: str | None = None
-    output: TurnOutput
+    output: TurnOutput | None = None  # None: the turn failed as expected (see `error`)
+    error: dict[str, Any] | None = None
 
 
 class Snapshot(BaseModel):

@@ -9,6 +9,8 @@ from harness.golden_diff.compare import FORMATTING_ONLY_NOTE
 from harness.golden_diff.diffs import shorten
 from harness.golden_diff.report import (
     DialogueDiff,
+    ErrorChanged,
+    ExpectationBroken,
     ExpectChanged,
     FieldChange,
     GoldenDiffReport,
@@ -68,8 +70,25 @@ def render_markdown(report: GoldenDiffReport) -> str:
         status: [d for d in report.dialogues if d.status == status]
         for status in ("changed", "added", "removed", "cassette_only", "unchanged")
     }
-    for dialogue in by_status["changed"]:
+    # Behaviour first; a dialogue whose replies were only reworded (or whose usage moved) is one
+    # line with its similarity, expanded on a click.
+    changed = by_status["changed"]
+    behaviour = [d for d in changed if d.headline == "behaviour"]
+    rest = [d for d in changed if d.headline != "behaviour"]
+    if changed:
+        lines += [
+            "",
+            f"**Behaviour changes: {len(behaviour)} dialogue(s)**"
+            + (f" ({', '.join(f'`{d.name}`' for d in behaviour)})" if behaviour else ""),
+        ]
+    for dialogue in behaviour:
         lines += ["", *_changed_dialogue(dialogue, report.usage_threshold_percent)]
+    if rest:
+        lines += ["", "### Wording, usage and other changes only", ""]
+    for dialogue in rest:
+        lines += [*_collapsed_dialogue(dialogue, report.usage_threshold_percent), ""]
+    if rest:
+        lines.pop()
     for dialogue in by_status["added"]:
         lines += ["", *_added_dialogue(dialogue)]
     if by_status["removed"]:
@@ -124,7 +143,7 @@ def _requests(dialogue: DialogueDiff) -> str:
 
 
 def _changed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
-    lines = [f"### `{dialogue.name}`: changed", ""]
+    lines = [f"### `{dialogue.name}`: {_changed_label(dialogue)}", ""]
     for change in dialogue.changes:
         if isinstance(change, TurnCountChanged):
             lines.append(f"**Turn count: {change.old} → {change.new}.**  ")
@@ -140,6 +159,32 @@ def _changed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
         if isinstance(change, ScriptSettingsChanged):
             lines += ["- dialogue settings:", *_fields(change.fields, indent="  "), ""]
     return _with_turns_and_notes(lines, dialogue)
+
+
+def _collapsed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
+    similarity = (
+        f", reply similarity {dialogue.similarity:.2f}" if dialogue.similarity is not None else ""
+    )
+    body = _changed_dialogue(dialogue, threshold)[2:]  # without the heading
+    return [
+        "<details>",
+        f"<summary><code>{dialogue.name}</code>: {dialogue.headline}{similarity}</summary>",
+        "",
+        *body,
+        "",
+        "</details>",
+    ]
+
+
+def _changed_label(dialogue: DialogueDiff) -> str:
+    if dialogue.headline == "behaviour":
+        turns = sorted(
+            {t.turn for t in dialogue.turns if t.status != "changed"}
+            | {t.turn for t in dialogue.turns for c in t.changes if c.category == "behaviour"}
+        )
+        where = f" in turn{'s' if len(turns) > 1 else ''} {', '.join(map(str, turns))}"
+        return f"behaviour changed{where if turns else ''}"
+    return "changed"
 
 
 def _added_dialogue(dialogue: DialogueDiff) -> list[str]:
@@ -167,7 +212,9 @@ def _turn(turn: TurnDiff) -> list[str]:
         return [f"**Turn {turn.turn}** ({turn.status})", *_summary(turn.summary), ""]
     lines = [f"**Turn {turn.turn}**"]
     usage = [c for c in turn.changes if isinstance(c, UsageChanged)]
-    for change in turn.changes:
+    # Behaviour first within the turn too; the order is otherwise the comparison's.
+    ordered = sorted(turn.changes, key=lambda c: c.category != "behaviour")
+    for change in ordered:
         if not isinstance(change, UsageChanged):
             lines += _change(change)
         elif change is usage[0]:  # all token counts on one line
@@ -228,11 +275,21 @@ def _change(change: TurnChange) -> list[str]:
             return [f"- usage: {_usage(change)}"]
         case UserChanged():
             return [f"- user: {_inline(change.word_diff, one_line=True)}"]
+        case ExpectationBroken():
+            return [f"- **expectation broken**: {_escape(change.message)}"]
+        case ErrorChanged():
+            return [f"- **error**: {_error(change.old)} → {_error(change.new)}"]
         case ExpectChanged():
             return ["- expect:", *_fields(change.fields, indent="  ")]
         case TraceChanged():
             return [f"- {_escape(change.subject)}:", *_fields(change.fields, indent="  ")]
     return [f"- {change.kind}"]  # pragma: no cover - a kind without a renderer yet
+
+
+def _error(error: dict[str, object] | None) -> str:
+    if not error:
+        return "none (the turn replied)"
+    return f"`{error.get('type')}` `{error.get('code')}`: {_escape(str(error.get('message')))}"
 
 
 def _number(value: int | float | None) -> str:
@@ -305,3 +362,12 @@ def _code(text: str) -> str:
     if "`" not in text:
         return f"`{text}`"
     return f"`` {text} ``"
+
+
+def inline_word_diff(segments: list[Segment]) -> str:
+    """A whole word diff on one line, ~~old~~ **new** (the drift check's report uses it)."""
+    return _inline(segments, one_line=True)
+
+
+def escape_markdown(text: str) -> str:
+    return _escape(text)

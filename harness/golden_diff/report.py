@@ -33,8 +33,17 @@ class Segment(BaseModel):
 
 # -- changes within a turn ------------------------------------------------------------------------
 
+Category = Literal["behaviour", "wording", "usage", "other"]
 
-class ToolCallAdded(BaseModel):
+
+class Change(BaseModel):
+    """Every change carries its class (harness/classify.py): behaviour, wording, usage or other
+    (information only). Set by compare; None only in hand-built reports."""
+
+    category: Category | None = None
+
+
+class ToolCallAdded(Change):
     kind: Literal["tool_call_added"] = "tool_call_added"
     tool: str
     occurrence: int
@@ -42,7 +51,7 @@ class ToolCallAdded(BaseModel):
     output: Any = None
 
 
-class ToolCallRemoved(BaseModel):
+class ToolCallRemoved(Change):
     kind: Literal["tool_call_removed"] = "tool_call_removed"
     tool: str
     occurrence: int
@@ -50,7 +59,7 @@ class ToolCallRemoved(BaseModel):
     output: Any = None
 
 
-class ToolOrderChanged(BaseModel):
+class ToolOrderChanged(Change):
     """The same calls, made in another order (only calls present on both sides)."""
 
     kind: Literal["tool_order_changed"] = "tool_order_changed"
@@ -58,14 +67,14 @@ class ToolOrderChanged(BaseModel):
     new: list[str]
 
 
-class ToolArgumentsChanged(BaseModel):
+class ToolArgumentsChanged(Change):
     kind: Literal["tool_arguments_changed"] = "tool_arguments_changed"
     tool: str
     occurrence: int
     fields: list[FieldChange]
 
 
-class ToolOutputChanged(BaseModel):
+class ToolOutputChanged(Change):
     """`format` json: field-level `fields`; text: a shortened word diff in `text_diff`."""
 
     kind: Literal["tool_output_changed"] = "tool_output_changed"
@@ -76,7 +85,7 @@ class ToolOutputChanged(BaseModel):
     text_diff: list[Segment] = []
 
 
-class ToolStatusChanged(BaseModel):
+class ToolStatusChanged(Change):
     kind: Literal["tool_status_changed"] = "tool_status_changed"
     tool: str
     occurrence: int
@@ -85,14 +94,14 @@ class ToolStatusChanged(BaseModel):
     new: str | None
 
 
-class ReplyChanged(BaseModel):
+class ReplyChanged(Change):
     kind: Literal["reply_changed"] = "reply_changed"
     old: str
     new: str
     word_diff: list[Segment]
 
 
-class UsageChanged(BaseModel):
+class UsageChanged(Change):
     """A token count moved by more than the threshold; `change_percent` None: from 0 or missing."""
 
     kind: Literal["usage_changed"] = "usage_changed"
@@ -102,21 +111,38 @@ class UsageChanged(BaseModel):
     change_percent: float | None
 
 
-class UserChanged(BaseModel):
+class UserChanged(Change):
     kind: Literal["user_changed"] = "user_changed"
     old: str | None
     new: str | None
     word_diff: list[Segment]
 
 
-class ExpectChanged(BaseModel):
+class ErrorChanged(Change):
+    """The turn's error (a turn that fails as its dialogue expects): appeared, went or changed
+    its type or code. `old`/`new`: {type, code, message} or None (the turn replied)."""
+
+    kind: Literal["error_changed"] = "error_changed"
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+class ExpectationBroken(Change):
+    """The head's snapshot breaks an `expect` entry of the head's script that the base's
+    snapshot kept (checked as the replay tests check it)."""
+
+    kind: Literal["expectation_broken"] = "expectation_broken"
+    message: str
+
+
+class ExpectChanged(Change):
     """The turn's `expect:` block in the dialogue script changed."""
 
     kind: Literal["expect_changed"] = "expect_changed"
     fields: list[FieldChange]
 
 
-class TraceChanged(BaseModel):
+class TraceChanged(Change):
     """Anything else in the trace: e.g. `subject` "message 1" with a changed conversation_id."""
 
     kind: Literal["trace_changed"] = "trace_changed"
@@ -135,6 +161,8 @@ TurnChange = Annotated[
     | UsageChanged
     | UserChanged
     | ExpectChanged
+    | ErrorChanged
+    | ExpectationBroken
     | TraceChanged,
     Field(discriminator="kind"),
 ]
@@ -158,13 +186,13 @@ class TurnDiff(BaseModel):
 # -- changes of a whole dialogue -------------------------------------------------------------------
 
 
-class TurnCountChanged(BaseModel):
+class TurnCountChanged(Change):
     kind: Literal["turn_count_changed"] = "turn_count_changed"
     old: int
     new: int
 
 
-class ScriptSettingsChanged(BaseModel):
+class ScriptSettingsChanged(Change):
     """The dialogue script's description, agent or other settings (not its turns) changed."""
 
     kind: Literal["script_settings_changed"] = "script_settings_changed"
@@ -193,6 +221,9 @@ class DialogueDiff(BaseModel):
     changes: list[DialogueChange] = []
     turns: list[TurnDiff] = []
     notes: list[str] = []  # e.g. usage moved within the threshold, snapshot out of step with script
+    # The dialogue's most telling class of change: behaviour > wording > usage > other.
+    headline: Category | Literal["unchanged"] = "unchanged"
+    similarity: float | None = None  # the lowest reply similarity of a reworded turn
 
 
 class Summary(BaseModel):
@@ -216,5 +247,6 @@ class GoldenDiffReport(BaseModel):
     head: RevisionInfo
     usage_threshold_percent: float
     changed: bool  # anything at all changed, cassette-only changes included
+    behaviour_changed: list[str] = []  # changed dialogues whose headline is behaviour
     summary: Summary
     dialogues: list[DialogueDiff]  # every dialogue on either side, sorted by name
