@@ -177,3 +177,59 @@ def test_pr_comment_is_updated_in_place_and_removed_once_stale(tmp_path: Path) -
     assert comment_calls(tmp_path, "true", [human, ours]) == [["update", 42, body]]
     assert comment_calls(tmp_path, "false", [human, ours]) == [["delete", 42]]
     assert comment_calls(tmp_path, "false", [human]) == []
+
+
+def run_diff_step(clone: Path, base_ref: str) -> tuple[int, str, str]:
+    """The PR workflow's diff step, run as GitHub runs it (bash -eo pipefail) in a clone."""
+    (step,) = [s for s in steps(load("goldens.yml")) if s.get("id") == "diff"]
+    output, summary = clone / "github-output", clone / "step-summary"
+    output.unlink(missing_ok=True)  # GitHub gives each step fresh files
+    summary.unlink(missing_ok=True)
+    completed = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=clone,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "BASE_REF": base_ref,
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    return completed.returncode, output.read_text("utf-8"), summary.read_text("utf-8")
+
+
+def test_diff_step_tells_the_comment_whether_goldens_changed(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"  # its origin/<branch> is the base, as in actions/checkout's clone
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    branch = subprocess.run(
+        ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The whole environment, so that .venv/bin/python finds its pyvenv.cfg.
+    (clone / ".venv").symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
+
+    assert run_diff_step(clone, branch)[:2] == (0, "changed=false\n")
+
+    snapshot = clone / "goldens" / "snapshots" / "greeting.json"
+    reworded = snapshot.read_text("utf-8").replace('"text": "', '"text": "Reworded. ', 1)
+    snapshot.write_text(reworded, encoding="utf-8")
+    status, output, summary = run_diff_step(clone, branch)
+    assert (status, output) == (0, "changed=true\n")
+    assert snapshot.stem in summary
+
+    status, output, summary = run_diff_step(clone, "no-such-branch")
+    assert (status, output) == (1, "changed=unknown\n")
+    assert summary.startswith("## Golden diff failed")
+
+    # A crash exits 1 as a change does; it must not post (or delete) the comment.
+    (clone / "scripts" / "golden_diff.py").write_text("raise SystemExit('boom')\n", "utf-8")
+    status, output, summary = run_diff_step(clone, branch)
+    assert (status, output) == (1, "changed=unknown\n")
+    assert "boom" in summary
