@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # pyproject.toml keeps loose ranges for the package's users; `make lock` re-resolves this file.
 LOCK := constraints.txt
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
+# Pinned as well: the installer, and the build backend of pyproject.toml's [build-system].
+LOCK_TOOLS := pip 'setuptools>=69'
 
 .PHONY: setup test lint typecheck pytest demo bench lock lock-upgrade clean
 
@@ -14,8 +16,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade -c $(LOCK) pip
+	$(BIN)/python -m pip install --quiet -c $(LOCK) --build-constraint $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 lint: setup
@@ -40,7 +42,8 @@ bench: setup
 # rest. `make lock-upgrade`: move every pin to the newest release the ranges allow.
 # Not through `setup`: a range that no longer admits a pin would stop that install.
 lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_TARGET) $(UV_FLAGS) \
+	printf '%s\n' $(LOCK_TOOLS) | $(BIN)/uv pip compile pyproject.toml - --extra dev \
+		$(LOCK_TARGET) $(UV_FLAGS) \
 		--quiet --custom-compile-command 'make lock' --output-file $(LOCK)
 
 lock-upgrade:

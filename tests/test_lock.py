@@ -27,9 +27,16 @@ def pins(text: str) -> dict[str, Version]:
 
 
 def declared() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    """The runtime and dev dependencies, and the build backend (`make setup` builds with it)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
     return [
-        Requirement(r) for r in [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+        Requirement(r)
+        for r in [
+            *project["dependencies"],
+            *project["optional-dependencies"]["dev"],
+            *pyproject["build-system"]["requires"],
+        ]
     ]
 
 
@@ -47,7 +54,7 @@ def unmet(requirements: list[Requirement], locked: dict[str, Version]) -> list[s
 
 
 def test_the_lock_pins_every_declared_dependency_within_its_range() -> None:
-    problems = unmet(declared(), pins(LOCK.read_text(encoding="utf-8")))
+    problems = unmet([*declared(), Requirement("pip")], pins(LOCK.read_text(encoding="utf-8")))
     assert not problems, "; ".join(problems) + ": run `make lock` and commit constraints.txt"
 
 
