@@ -116,6 +116,10 @@ def test_actions_are_pinned_by_commit_and_installs_keyed_on_the_lock(name: str) 
         s for s in steps(load(name)) if s.get("uses", "").startswith("actions/setup-python@")
     ]
     assert python["with"]["cache-dependency-path"] == "constraints.txt"
+    (checkout,) = [
+        s for s in steps(load(name)) if s.get("uses", "").startswith("actions/checkout@")
+    ]
+    assert checkout["with"]["persist-credentials"] is False
     assert "make setup" in "\n".join(s.get("run", "") for s in steps(load(name)))
 
 
