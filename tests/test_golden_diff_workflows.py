@@ -1,8 +1,12 @@
 """The GitHub workflows cannot run here, so they are checked against GitHub's workflow schema
-(bundled with check-jsonschema, no network) and for the few things the review flow relies on."""
+(bundled with check-jsonschema, no network) and for the few things the review flow relies on;
+the PR comment's script runs under node against an in-memory stand-in for GitHub's issues API."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,30 +62,178 @@ def test_pull_request_workflow_replays_and_posts_one_comment() -> None:
     assert by_name["actions/setup-python"]["with"]["python-version"] == "3.11"
     runs = "\n".join(step.get("run", "") for step in steps(workflow))
     assert "make test" in runs
-    assert '.venv/bin/python scripts/golden_diff.py --base "origin/$BASE_REF"' in runs
-    script = by_name["actions/github-script"]["with"]["script"]
-    assert "<!-- golden-diff -->" in script and "updateComment" in script
+    assert (
+        '.venv/bin/python scripts/golden_diff.py --base "origin/$BASE_REF" --fail-on-change' in runs
+    )
+    comment = by_name["actions/github-script"]
+    assert comment["env"]["CHANGED"] == "${{ steps.diff.outputs.changed }}"
+    assert "steps.diff.outputs.changed == 'true'" in comment["if"]
 
 
-def test_drift_workflow_checks_the_live_agent_with_secrets() -> None:
+def test_drift_workflow_signs_in_with_oidc_and_falls_back_to_the_client_secret() -> None:
     workflow = load("goldens-drift.yml")
     assert {"workflow_dispatch", "schedule"} <= set(workflow[True])
+    assert workflow["permissions"]["id-token"] == "write"
+    (job,) = workflow["jobs"].values()
+    assert job["env"]["USE_CLIENT_SECRET"] == "${{ secrets.AZURE_CLIENT_SECRET != '' }}"
+    (login,) = [s for s in steps(workflow) if s.get("uses", "").startswith("azure/login@")]
+    assert login["if"] == "${{ env.USE_CLIENT_SECRET != 'true' }}"
+    assert login["with"] == {
+        "client-id": "${{ vars.AZURE_CLIENT_ID }}",
+        "tenant-id": "${{ vars.AZURE_TENANT_ID }}",
+        "subscription-id": "${{ vars.AZURE_SUBSCRIPTION_ID }}",
+    }
+    names = [s.get("name", s.get("uses", "")) for s in steps(workflow)]
     (check,) = [
         step
         for step in steps(workflow)
         if "python scripts/record.py --check" in step.get("run", "")
     ]
+    assert names.index(login["name"]) < names.index(check["name"])
     assert ".venv/bin/python scripts/record.py --check" in check["run"]
-    for secret in (
-        "AZURE_AI_PROJECT_ENDPOINT",
-        "AZURE_FOUNDRY_AGENT_NAME",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-    ):
-        assert check["env"][secret] == "${{ secrets." + secret + " }}"
+    # Empty with OIDC: the snippet then takes DefaultAzureCredential (the Azure CLI session).
+    assert check["env"]["AZURE_CLIENT_SECRET"] == "${{ secrets.AZURE_CLIENT_SECRET }}"
+    for name in ("AZURE_AI_PROJECT_ENDPOINT", "AZURE_FOUNDRY_AGENT_NAME"):
+        assert check["env"][name] == "${{ secrets." + name + " }}"
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID"):
+        assert check["env"][name] == "${{ vars." + name + " }}"
     runs = "\n".join(step.get("run", "") for step in steps(workflow))
     assert "$GITHUB_STEP_SUMMARY" in runs
     assert any(
         step.get("uses", "").startswith("actions/upload-artifact") for step in steps(workflow)
     )
+
+
+@pytest.mark.parametrize("name", ["goldens.yml", "goldens-drift.yml"])
+def test_actions_are_pinned_by_commit_and_installs_keyed_on_the_lock(name: str) -> None:
+    text = (WORKFLOWS / name).read_text(encoding="utf-8")
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", text, flags=re.MULTILINE)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: tag comment {comment!r}"
+    (python,) = [
+        s for s in steps(load(name)) if s.get("uses", "").startswith("actions/setup-python@")
+    ]
+    assert python["with"]["cache-dependency-path"] == "constraints.txt"
+    (checkout,) = [
+        s for s in steps(load(name)) if s.get("uses", "").startswith("actions/checkout@")
+    ]
+    assert checkout["with"]["persist-credentials"] is False
+    assert "make setup" in "\n".join(s.get("run", "") for s in steps(load(name)))
+
+
+# The github-script step's script, run as github-script runs it (an async function body given
+# `require`, `github` and `context`), against comments kept in memory.
+NODE_HARNESS = """
+const calls = [];
+const comments = JSON.parse(process.env.COMMENTS);
+const github = {
+  paginate: async (method, params) => method(params),
+  rest: { issues: {
+    listComments: async () => comments,
+    createComment: async ({ issue_number, body }) => calls.push(['create', issue_number, body]),
+    updateComment: async ({ comment_id, body }) => calls.push(['update', comment_id, body]),
+    deleteComment: async ({ comment_id }) => calls.push(['delete', comment_id]),
+  } },
+};
+const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 7 } };
+const script = new (Object.getPrototypeOf(async () => {}).constructor)(
+  'require', 'github', 'context', process.env.SCRIPT);
+script(require, github, context).then(() => console.log(JSON.stringify(calls)));
+"""
+MARKER = "<!-- golden-diff -->"
+BOT = {"type": "Bot"}
+
+
+def comment_calls(tmp_path: Path, changed: str, comments: list[dict[str, Any]]) -> list[Any]:
+    node = shutil.which("node")
+    assert node, "node is needed to run the PR workflow's github-script"
+    by_name = {step.get("uses", "").split("@")[0]: step for step in steps(load("goldens.yml"))}
+    (tmp_path / "golden-diff.md").write_text("## 1 dialogue changed\n", encoding="utf-8")
+    completed = subprocess.run(
+        [node, "-e", NODE_HARNESS],
+        cwd=tmp_path,
+        env={
+            "SCRIPT": by_name["actions/github-script"]["with"]["script"],
+            "CHANGED": changed,
+            "COMMENTS": json.dumps(comments),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return list(json.loads(completed.stdout))
+
+
+def test_pr_comment_is_posted_only_when_goldens_changed(tmp_path: Path) -> None:
+    body = f"{MARKER}\n## 1 dialogue changed\n"
+    assert comment_calls(tmp_path, "true", []) == [["create", 7, body]]
+    assert comment_calls(tmp_path, "false", []) == []
+
+
+def test_pr_comment_is_updated_in_place_and_removed_once_stale(tmp_path: Path) -> None:
+    ours = {"id": 42, "user": BOT, "body": f"{MARKER}\nold report"}
+    # A person quoting the marker is not the bot's comment.
+    human = {"id": 5, "user": {"type": "User"}, "body": f"{MARKER}\nquoted"}
+    body = f"{MARKER}\n## 1 dialogue changed\n"
+    assert comment_calls(tmp_path, "true", [human, ours]) == [["update", 42, body]]
+    assert comment_calls(tmp_path, "false", [human, ours]) == [["delete", 42]]
+    assert comment_calls(tmp_path, "false", [human]) == []
+
+
+def run_diff_step(clone: Path, base_ref: str) -> tuple[int, str, str]:
+    """The PR workflow's diff step, run as GitHub runs it (bash -eo pipefail) in a clone."""
+    (step,) = [s for s in steps(load("goldens.yml")) if s.get("id") == "diff"]
+    output, summary = clone / "github-output", clone / "step-summary"
+    output.unlink(missing_ok=True)  # GitHub gives each step fresh files
+    summary.unlink(missing_ok=True)
+    completed = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=clone,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "BASE_REF": base_ref,
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    return completed.returncode, output.read_text("utf-8"), summary.read_text("utf-8")
+
+
+def test_diff_step_tells_the_comment_whether_goldens_changed(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"  # its origin/<branch> is the base, as in actions/checkout's clone
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    branch = subprocess.run(
+        ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The whole environment, so that .venv/bin/python finds its pyvenv.cfg.
+    (clone / ".venv").symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
+
+    assert run_diff_step(clone, branch)[:2] == (0, "changed=false\n")
+
+    snapshot = clone / "goldens" / "snapshots" / "greeting.json"
+    reworded = snapshot.read_text("utf-8").replace('"text": "', '"text": "Reworded. ', 1)
+    snapshot.write_text(reworded, encoding="utf-8")
+    status, output, summary = run_diff_step(clone, branch)
+    assert (status, output) == (0, "changed=true\n")
+    assert snapshot.stem in summary
+
+    status, output, summary = run_diff_step(clone, "no-such-branch")
+    assert (status, output) == (1, "changed=unknown\n")
+    assert summary.startswith("## Golden diff failed")
+
+    # A crash exits 1 as a change does; it must not post (or delete) the comment.
+    (clone / "scripts" / "golden_diff.py").write_text("raise SystemExit('boom')\n", "utf-8")
+    status, output, summary = run_diff_step(clone, branch)
+    assert (status, output) == (1, "changed=unknown\n")
+    assert "boom" in summary
