@@ -17,12 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.rule import Rule
 
-from harness.dialogues import load_dialogue
-from harness.driver import drive_dialogue
-from harness.integration_loader import load_integration
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.targets import EmulatorTarget
-from harness.transcript import print_transcript
+from foundry_goldens.goldens.dialogues import load_dialogue
+from foundry_goldens.paths import DIALOGUE_DIR, PROJECT_ROOT
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.snippet.driver import drive_dialogue
+from foundry_goldens.snippet.loader import load_integration
+from foundry_goldens.snippet.transcript import print_transcript
 
 SHOWCASE = DIALOGUE_DIR / "order_lookup.yaml"
 

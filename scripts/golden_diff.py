@@ -6,7 +6,7 @@
 
 Exit codes: 0 compared (and, with --fail-on-change, nothing changed); 1 something changed and
 --fail-on-change was given; 2 the comparison could not be made (bad ref, missing or unparsable
-golden). The logic lives in harness.golden_diff.
+golden). The logic lives in foundry_goldens.review.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dotenv import dotenv_values
 
-from harness.golden_diff import (
+from foundry_goldens.paths import PROJECT_ROOT
+from foundry_goldens.redaction.redactor import Redactor, redact_strings
+from foundry_goldens.review import (
     DEFAULT_USAGE_THRESHOLD_PERCENT,
     GoldenDiffError,
     diff_goldens,
@@ -28,9 +30,7 @@ from harness.golden_diff import (
     render_json,
     render_markdown,
 )
-from harness.golden_diff.report import GoldenDiffReport
-from harness.paths import PROJECT_ROOT
-from harness.redaction import Redactor, redact_strings
+from foundry_goldens.review.report import GoldenDiffReport
 
 
 def _threshold(text: str) -> float:

@@ -22,21 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dotenv import dotenv_values
 from rich.console import Console
 
-from harness import check_report
-from harness.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
-from harness.dialogues import DialogueError, load_dialogues
-from harness.golden_diff import parse_threshold
-from harness.log_redaction import redacting_logs
-from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
-from harness.progress import RichProgress, SilentProgress, print_outcomes
-from harness.recorder import (
+from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
+from foundry_goldens.goldens.dialogues import DialogueError, load_dialogues
+from foundry_goldens.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
+from foundry_goldens.recording.progress import RichProgress, SilentProgress, print_outcomes
+from foundry_goldens.recording.recorder import (
     DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
     MAX_CONCURRENCY,
     RecordOptions,
     record_dialogues,
 )
-from harness.redaction import Redactor
-from harness.targets import ConfigurationError, EmulatorTarget, choose_target
+from foundry_goldens.recording.targets import ConfigurationError, EmulatorTarget, choose_target
+from foundry_goldens.redaction.logs import redacting_logs
+from foundry_goldens.redaction.redactor import Redactor
+from foundry_goldens.review import check_report, parse_threshold
 
 
 def _number(text: str, *, minimum: float, inclusive: bool) -> float:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.integration_loader import load_integration
+from foundry_goldens.snippet.loader import load_integration
 
 
 @pytest.fixture(scope="session")

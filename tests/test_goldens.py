@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from harness.dialogues import Dialogue, load_dialogues
-from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
-from harness.replay import explain_snapshot_mismatch, replay_dialogue
-from harness.snapshots import GoldenSnapshotExtension
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
+from foundry_goldens.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
+from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_dialogue
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)
 

@@ -2,7 +2,7 @@
 killed between the two renames; staging lives in cassettes/.record/ and is cleaned next run.
 
 The kills are real: a subprocess records and SIGKILLs itself at the chosen point (a wrapper
-around harness.publishing._move, set up inside that subprocess only).
+around foundry_goldens.recording.publishing._move, set up inside that subprocess only).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.dialogues import Dialogue, load_dialogue, load_dialogues
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.progress import SilentProgress
-from harness.publishing import RecorderBusy, complete_pending, staging
-from harness.recorder import RecordOptions, record_dialogues
-from harness.replay import ReplayError, replay_dialogue
-from harness.snapshots import render_snapshot
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import render_snapshot
+from foundry_goldens.paths import DIALOGUE_DIR, PROJECT_ROOT
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.publishing import RecorderBusy, complete_pending, staging
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
 
 TIMEOUT = 60
 
@@ -42,11 +42,11 @@ turns:
 KILL_BEFORE_SNAPSHOT_MOVE = """
 import os, signal, sys
 from pathlib import Path
-import harness.publishing as publishing
-from harness.dialogues import load_dialogues
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+import foundry_goldens.recording.publishing as publishing
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
 
 real_move = publishing._move
 

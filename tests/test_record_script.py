@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.dialogues import load_dialogues
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.paths import DIALOGUE_DIR, PROJECT_ROOT
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
 
 SCRIPT = PROJECT_ROOT / "scripts" / "record.py"
 TIMEOUT = 60  # seconds; a hung recording fails the test instead of hanging the suite

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.dialogues import Dialogue, Turn, load_dialogue
-from harness.paths import CASSETTE_DIR, DIALOGUE_DIR
-from harness.replay import (
+from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogue
+from foundry_goldens.paths import CASSETTE_DIR, DIALOGUE_DIR
+from foundry_goldens.replay.replayer import (
     ReplayError,
     explain_snapshot_mismatch,
     replay_dialogue,
