@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from foundry_goldens.paths import PROJECT_ROOT
+from tests.paths import PROJECT_ROOT
 
 RECORD = PROJECT_ROOT / "scripts" / "record.py"
 GOLDEN_DIFF = PROJECT_ROOT / "scripts" / "golden_diff.py"

@@ -37,10 +37,10 @@ from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.emulator import EmulatorStats
 from foundry_goldens.emulator.entra import TOKEN_ROUTE
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget, Session
+from tests.paths import DIALOGUE_DIR
 
 LEVELS = (1, 4, 15)
 

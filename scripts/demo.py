@@ -1,7 +1,7 @@
 """`make demo`: the whole tool on the local Foundry emulator, no Azure needed.
 
 1. a multi-turn conversation with the support agent through integration/run_inference.py;
-2. every golden dialogue re-recorded against the emulator (scripts/record.py --emulator);
+2. every golden dialogue re-recorded against the emulator (foundry-goldens record --emulator);
 3. the offline replay tests on the fresh goldens;
 4. git status of the goldens: the emulator and the sanitizer are deterministic, so it is clean.
 """
@@ -17,14 +17,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.rule import Rule
 
+from foundry_goldens.config import activate, load_config
 from foundry_goldens.goldens.dialogues import load_dialogue
-from foundry_goldens.paths import DIALOGUE_DIR, PROJECT_ROOT
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.snippet.driver import drive_dialogue
 from foundry_goldens.snippet.loader import load_integration
 from foundry_goldens.snippet.transcript import print_transcript
 
-SHOWCASE = DIALOGUE_DIR / "order_lookup.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = activate(load_config(root=PROJECT_ROOT))  # [tool.foundry-goldens] of this repository
+SHOWCASE = CONFIG.dialogues / "order_lookup.yaml"
 
 
 def run(console: Console, title: str, command: list[str]) -> int:
@@ -50,13 +52,13 @@ def main() -> int:
     if run(
         console,
         "2. re-record every golden against the emulator",
-        [python, "scripts/record.py", "--emulator"],
+        [python, "-m", "foundry_goldens", "record", "--emulator"],
     ):
         return 1
     if run(
         console,
         "3. replay the goldens offline",
-        [python, "-m", "pytest", "tests/test_goldens.py", "-q"],
+        [python, "-m", "pytest", str(CONFIG.dialogues.relative_to(PROJECT_ROOT)), "-q"],
     ):
         return 1
     console.print(Rule("4. git status of the goldens"))
@@ -70,7 +72,7 @@ def main() -> int:
     if status.returncode != 0:
         console.print("(not a git checkout; skipped)")
     elif status.stdout.strip():
-        console.print("[yellow]the goldens changed; review with python scripts/golden_diff.py[/]")
+        console.print("[yellow]the goldens changed; review with .venv/bin/foundry-goldens diff[/]")
         console.print(status.stdout, highlight=False)
     else:
         console.print(

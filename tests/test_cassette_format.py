@@ -17,7 +17,7 @@ from foundry_goldens.cassettes.format import (
     deserialize,
     serialize,
 )
-from foundry_goldens.paths import CASSETTE_DIR
+from tests.paths import CASSETTE_DIR
 
 URI = "https://foundry.invalid/api/projects/recorded/openai/v1/responses?api-version=v1"
 

@@ -11,7 +11,7 @@ import pytest
 from foundry_goldens.goldens.classify import classify_snapshots, word_similarity
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue
 from foundry_goldens.goldens.refusals import is_refusal
-from foundry_goldens.paths import DIALOGUE_DIR, SNAPSHOT_DIR
+from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 
 
 def golden(name: str) -> tuple[dict[str, Any], Dialogue]:

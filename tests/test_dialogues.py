@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from foundry_goldens.goldens.dialogues import DialogueError, load_dialogue, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
+from tests.paths import DIALOGUE_DIR
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -18,8 +18,8 @@ from openai.types.responses import Response, ResponseOutputMessage
 from foundry_goldens.emulator import FoundryEmulator
 from foundry_goldens.emulator.outcomes import Trigger
 from foundry_goldens.goldens.dialogues import load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import DIALOGUE_DIR
 
 CONTENT_FILTERS = Path(__file__).parent / "reference" / "content-filters.md"
 SUPPORT = {"agent_reference": {"name": "retail-support", "type": "agent_reference"}}

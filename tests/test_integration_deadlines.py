@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from foundry_goldens.emulator import FaultConfig, FoundryEmulator
-from foundry_goldens.paths import PROJECT_ROOT
 from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import PROJECT_ROOT
 
 BODY = json.dumps({"messages": [{"role": "user", "content": "Hi"}]})
 CREDENTIAL = StaticTokenCredential()

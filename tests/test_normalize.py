@@ -15,9 +15,9 @@ from latticeflow.core.dtypes import OpenResponsesModelOutput
 
 from foundry_goldens.goldens.dialogues import load_dialogues
 from foundry_goldens.goldens.normalization import ALIASED_FIELDS, normalize_dialogue
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.replay.replayer import ReplayResult, replay_dialogue
 from foundry_goldens.snippet.driver import TurnResult
+from tests.paths import DIALOGUE_DIR
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)
 ITEM_TYPES = {"function_call", "function_call_output", "message"}

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from foundry_goldens.emulator.variation import BehaviourChange
 from foundry_goldens.goldens.dialogues import load_dialogue, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.replay.replayer import replay_dialogue
+from tests.paths import DIALOGUE_DIR
 
 
 def options(root: Path, check: bool = False) -> RecordOptions:

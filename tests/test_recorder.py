@@ -23,7 +23,6 @@ from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, secrets_fr
 from foundry_goldens.emulator import FaultConfig, FoundryEmulator
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import render_snapshot
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
 from foundry_goldens.recording.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import (
@@ -34,6 +33,7 @@ from foundry_goldens.recording.targets import (
     emulator_sign_in,
 )
 from foundry_goldens.replay.replayer import replay_dialogue
+from tests.paths import DIALOGUE_DIR
 
 # Turn 2 ("What can you do") calls no tool, so this expectation fails in turn 2.
 GREETING_EXPECTING_A_TOOL_IN_TURN_2 = """\

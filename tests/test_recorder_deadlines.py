@@ -17,12 +17,12 @@ import pytest
 
 from foundry_goldens.emulator import FaultConfig, FoundryEmulator
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import DEFAULT_EMULATOR_AGENT, Session
 from foundry_goldens.snippet.credentials import StaticTokenCredential
 from foundry_goldens.snippet.driver import TURN_TIMEOUT_KEY, Deadlines, TurnFailure, drive_dialogue
+from tests.paths import DIALOGUE_DIR
 
 
 class FaultForOne:

@@ -17,11 +17,11 @@ from typing import Any
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.emulator import FoundryEmulator
 from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import Session
 from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import DIALOGUE_DIR
 
 
 def b64url(data: dict[str, Any]) -> str:

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import pytest
 
 from foundry_goldens.goldens.dialogues import Dialogue, Turn
-from foundry_goldens.paths import CASSETTE_DIR, SNAPSHOT_DIR
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.redaction.logs import redacting_logs
 from foundry_goldens.redaction.redactor import Redactor, secrets_from_environment
+from tests.paths import CASSETTE_DIR, SNAPSHOT_DIR
 
 LIVE_ENDPOINT = "https://contoso-canary-res.services.ai.azure.com/api/projects/contoso-canary-proj"
 SETTINGS = {

@@ -32,13 +32,13 @@ from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, Sanitizer
 from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
 from foundry_goldens.emulator.entra import TOKEN_ROUTE
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
-from foundry_goldens.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget, Session, emulator_sign_in
 from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
 from foundry_goldens.snippet.driver import drive_dialogue
 from foundry_goldens.snippet.loader import load_integration
+from tests.paths import DIALOGUE_DIR
 
 SCOPE = "https://ai.azure.com/.default"  # what azure-ai-projects asks a token for
 REFERENCE = json.loads(

@@ -18,8 +18,16 @@ from foundry_goldens.emulator.server import FoundryEmulator
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m foundry_goldens.emulator",
-        description="Serve a local Azure AI Foundry project emulator on 127.0.0.1 until Ctrl-C.",
+        description=DESCRIPTION,
     )
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+DESCRIPTION = "Serve a local Azure AI Foundry project emulator on 127.0.0.1 until Ctrl-C."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port; default)")
     parser.add_argument(
         "--project", default="demo", help="project name in the endpoint path (default: demo)"
@@ -76,11 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="variation mode, a stand-in for a live model: reworded replies, usage moving a few "
         "percent, parallel tool calls in either order, fresh ids (off by default)",
     )
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         faults = FaultConfig(
             latency=args.latency_ms / 1000,

@@ -10,7 +10,7 @@ come back in another order; none of that is a regression. What is:
 - **usage**: a token count moved beyond the threshold;
 - **other**: information only (a tool's output data, parallel calls in another order, ids).
 
-Used by `scripts/record.py --check`, the replay failure message, `scripts/golden_diff.py` and
+Used by `foundry-goldens record --check`, the replay failure message, `foundry-goldens diff` and
 the PR comment, so a change is named the same everywhere.
 """
 

@@ -1,4 +1,4 @@
-"""The syrupy extension behind `goldens/snapshots/<dialogue>.json`.
+"""The syrupy extension behind `<snapshots>/<dialogue>.json` (the configured directory).
 
 One readable JSON file per dialogue (not one per test module), named after the dialogue and
 written in the key order the harness builds (type first), so a pull-request diff of a golden
@@ -15,7 +15,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from syrupy.location import PyTestLocation
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SnapshotIndex
 
-from foundry_goldens.paths import DIALOGUE_DIR, SNAPSHOT_DIR
+from foundry_goldens.config import active
 
 
 def render_snapshot(data: Any) -> str:
@@ -33,7 +33,7 @@ def _param_id(test_location: PyTestLocation) -> str:
 class GoldenSnapshotExtension(JSONSnapshotExtension):
     @classmethod
     def dirname(cls, *, test_location: PyTestLocation) -> str:
-        return str(SNAPSHOT_DIR)
+        return str(active().snapshots)
 
     @classmethod
     def discovery_dirname(cls, *, test_location: PyTestLocation) -> str:
@@ -50,7 +50,9 @@ class GoldenSnapshotExtension(JSONSnapshotExtension):
         stem = Path(snapshot_location).stem
         # A snapshot whose dialogue is gone belongs to every golden test, so that syrupy's
         # unused-snapshot report names it (and --snapshot-update deletes it).
-        return stem == _param_id(test_location) or not (DIALOGUE_DIR / f"{stem}.yaml").is_file()
+        return (
+            stem == _param_id(test_location) or not (active().dialogues / f"{stem}.yaml").is_file()
+        )
 
     def serialize(
         self,

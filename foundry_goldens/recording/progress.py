@@ -136,7 +136,7 @@ def print_outcomes(
     report: Sequence[str] | None = None,
 ) -> None:
     """The summary table, the drift report (``report``'s lines, else each changed dialogue's
-    own) and each failure, as scripts/record.py prints them; every detail through ``redact``
+    own) and each failure, as foundry-goldens record prints them; every detail through ``redact``
     (the report is published)."""
     console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
     if report is not None:

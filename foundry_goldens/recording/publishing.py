@@ -119,7 +119,7 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RecorderBusy(
-                f"another scripts/record.py run is recording into {directory.parent} (it "
+                f"another foundry-goldens record run is recording into {directory.parent} (it "
                 f"locks {directory}); wait for it to finish"
             ) from None
         yield

@@ -20,11 +20,12 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 
 from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
+from foundry_goldens.commands import command
+from foundry_goldens.config import active
 from foundry_goldens.goldens.classify import CATEGORIES, classify_snapshots
 from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.goldens.normalization import normalize_dialogue
-from foundry_goldens.paths import CASSETTE_DIR
 from foundry_goldens.recording.publishing import half_published
 from foundry_goldens.snippet.credentials import StaticTokenCredential
 from foundry_goldens.snippet.driver import (
@@ -47,13 +48,13 @@ SCRUBBED_MARKER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
 def rerecord_hint(name: str) -> str:
     return (
-        f"re-record it: python scripts/record.py --emulator --only {name} "
+        f"re-record it: {command()} record --emulator --only {name} "
         f"(or without --emulator against the live project)"
     )
 
 
 def snapshot_update_hint(name: str) -> str:
-    return f"pytest --snapshot-update tests/test_goldens.py -k {name}"
+    return f"{command('pytest')} --snapshot-update -k {name}"
 
 
 def explain_snapshot_mismatch(
@@ -212,6 +213,7 @@ _REPLAY_CREDENTIAL = StaticTokenCredential()
 
 def replay_environment(agent: str) -> dict[str, Any]:
     return {
+        **active().replay_env,  # the project's own settings ([tool.foundry-goldens] replay-env)
         "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": agent,
         "AZURE_TOKEN_CREDENTIAL": _REPLAY_CREDENTIAL,
@@ -253,12 +255,12 @@ def replay_dialogue(
     `run_inference` may wrap the snippet's (benchmarks); `cassette_session` lets the recorder
     replay on its per-thread router while other threads still record.
     """
-    path = cassette_file or CASSETTE_DIR / f"{dialogue.name}.yaml"
+    path = cassette_file or active().cassettes / f"{dialogue.name}.yaml"
     cut_short = half_published(path.parent, dialogue.name)
     if cut_short is not None:
         raise ReplayError(
             f"{dialogue.name}: {cut_short}. The cassette and snapshot do not belong together: "
-            f"run any scripts/record.py (it completes the interrupted publish first), or "
+            f"run any {command()} record (it completes the interrupted publish first), or "
             f"{rerecord_hint(dialogue.name)}"
         )
     if not path.is_file():
@@ -267,7 +269,7 @@ def replay_dialogue(
     with cassette_session(path) as cassette:
         check_no_retried_responses(dialogue, cassette)
         check_script_matches(dialogue, cassette)
-        agent = dialogue.agent or recorded_agent(cassette) or "agent"
+        agent = dialogue.agent or recorded_agent(cassette) or active().agent or "agent"
         try:
             turns = drive_dialogue(
                 dialogue,

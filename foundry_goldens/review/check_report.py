@@ -1,4 +1,4 @@
-"""The drift report of `scripts/record.py --check`: as plain text lines or as Markdown for a
+"""The drift report of `foundry-goldens record --check`: as plain text lines or as Markdown for a
 GitHub job summary (no progress bars, no box drawing).
 
 Behaviour changes and broken expectations lead; wording, usage and other changes are listed as

@@ -125,7 +125,7 @@ def load_goldens(files: dict[str, bytes], revision: Revision) -> GoldenSet:
                     f"{path} is missing at {revision.label}, but {', '.join(present)} "
                     f"{'exists' if len(present) == 1 else 'exist'} there: a dialogue's script, "
                     "snapshot and cassette are committed together (re-record it with "
-                    f"scripts/record.py, or delete all three)"
+                    "foundry-goldens record, or delete all three)"
                 )
         goldens[name] = Golden(
             name=name,

@@ -37,7 +37,7 @@ MAX_FIELDS = 12  # field changes listed per block before "… and N more"
 VALUE_LIMIT = 80  # characters of one value
 SUMMARY_LIMIT = 200  # characters of a reply in an added/removed turn's summary
 FOOTER = (
-    "<sub>Intended? Accept it by re-recording with `scripts/record.py` and committing the "
+    "<sub>Intended? Accept it by re-recording with `foundry-goldens record` and committing the "
     "cassettes and snapshots together; see docs/golden-review.md.</sub>"
 )
 

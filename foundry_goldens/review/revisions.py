@@ -10,14 +10,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from foundry_goldens.paths import CASSETTE_DIR, DIALOGUE_DIR, PROJECT_ROOT, SNAPSHOT_DIR
+from foundry_goldens.config import DEFAULTS
 from foundry_goldens.review.errors import GoldenDiffError
 
-# Where each kind of golden file lives, relative to the repository root as git names it
-# (foundry_goldens.paths is the one place that says where the project keeps them).
-DIALOGUES_DIR = DIALOGUE_DIR.relative_to(PROJECT_ROOT).as_posix()
-SNAPSHOTS_DIR = SNAPSHOT_DIR.relative_to(PROJECT_ROOT).as_posix()
-CASSETTES_DIR = CASSETTE_DIR.relative_to(PROJECT_ROOT).as_posix()
+# Where each kind of golden file lives, relative to the repository root as git names it: the
+# default layout of [tool.foundry-goldens] (foundry_goldens/config.py) at the repository root.
+DIALOGUES_DIR = DEFAULTS["dialogues"]
+SNAPSHOTS_DIR = DEFAULTS["snapshots"]
+CASSETTES_DIR = DEFAULTS["cassettes"]
 GOLDEN_DIRS: dict[str, str] = {
     DIALOGUES_DIR: ".yaml",
     SNAPSHOTS_DIR: ".json",

@@ -12,15 +12,17 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from foundry_goldens.paths import INTEGRATION_PATH
+from foundry_goldens.config import active
 
 MODULE_NAME = "foundry_run_inference"
 
 _lock = threading.Lock()
 
 
-def load_integration(path: Path = INTEGRATION_PATH) -> ModuleType:
-    """The snippet module, loaded once per process (its client cache lives in it)."""
+def load_integration(path: Path | None = None) -> ModuleType:
+    """The snippet module (default: the configured `snippet`), loaded once per process (its
+    client cache lives in it)."""
+    path = path or active().require_snippet()
     with _lock:
         module = sys.modules.get(MODULE_NAME)
         if module is not None and Path(module.__file__ or "") == path:

@@ -1,4 +1,5 @@
-"""Where the project keeps its goldens; one place, so every part agrees."""
+"""Where this repository, the reference project, keeps its goldens (its [tool.foundry-goldens]
+table uses the defaults); tests that read the committed files use these."""
 
 from __future__ import annotations
 

@@ -1,0 +1,61 @@
+"""The `foundry-goldens` command as a user runs it (a subprocess): its subcommands, the
+configuration it reads, and errors naming the key and the file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "foundry_goldens", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand(tmp_path: Path) -> None:
+    result = cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("record", "diff", "emulator", "init", "config"):
+        assert f"    {command} " in result.stdout
+
+
+def test_config_resolves_the_table_and_the_overrides(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.foundry-goldens]\ncassettes = "tapes"\n', encoding="utf-8"
+    )
+    (tmp_path / "deep").mkdir()
+    result = cli("config", "--dialogues", "mine", cwd=tmp_path / "deep")
+    assert result.returncode == 0, result.stderr
+    assert f"cassettes  {tmp_path / 'tapes'}" in result.stdout
+    assert f"dialogues  {tmp_path / 'deep' / 'mine'}" in result.stdout
+
+
+def test_record_with_a_missing_snippet_names_the_key_and_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.foundry-goldens]\nsnippet = "nowhere.py"\n', encoding="utf-8"
+    )
+    (tmp_path / "goldens" / "dialogues").mkdir(parents=True)
+    result = cli("record", "--emulator", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "[tool.foundry-goldens] snippet in" in result.stdout
+    assert str(tmp_path / "pyproject.toml") in result.stdout.replace("\n", "")
+
+
+def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.foundry-goldens]\n", encoding="utf-8")
+    (tmp_path / ".env").write_text("AZURE_FOUNDRY_AGENT_NAME=x\n", encoding="utf-8")
+    result = cli("record", cwd=tmp_path)
+    assert result.returncode == 2  # no snippet, no live settings: nothing recorded
+    assert "is not read; live settings come from" in result.stdout.replace("\n", " ")
