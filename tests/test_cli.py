@@ -59,3 +59,33 @@ def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
     result = cli("record", cwd=tmp_path)
     assert result.returncode == 2  # no snippet, no live settings: nothing recorded
     assert "is not read; live settings come from" in result.stdout.replace("\n", " ")
+
+
+def test_diff_reads_the_configured_directories(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.foundry-goldens]\ndialogues = "specs"\nsnapshots = "specs/out"\n'
+        'cassettes = "tapes"\n',
+        encoding="utf-8",
+    )
+    for source, target in (
+        (DIALOGUE_DIR / "greeting.yaml", "specs/greeting.yaml"),
+        (SNAPSHOT_DIR / "greeting.json", "specs/out/greeting.json"),
+        (CASSETTE_DIR / "greeting.yaml", "tapes/greeting.yaml"),
+    ):
+        (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp_path / target)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "goldens"], cwd=tmp_path, check=True)
+    snapshot = tmp_path / "specs" / "out" / "greeting.json"
+    snapshot.write_text(snapshot.read_text("utf-8").replace("Contoso", "Fabrikam"), "utf-8")
+
+    result = cli("diff", "--base", "HEAD", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "greeting" in result.stdout and "Fabrikam" in result.stdout

@@ -120,3 +120,12 @@ def test_a_bad_table_is_a_usage_error_naming_key_and_file(tmp_path: Path) -> Non
     assert f"[tool.foundry-goldens] snapshot in {root / 'pyproject.toml'}: unknown key" in (
         result.stderr
     )
+
+
+def test_goldens_root_points_at_a_project_from_elsewhere(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", "greeting")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = pytest_in(elsewhere, "-v", "--goldens-root", str(root), str(root / "specs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_golden[greeting] PASSED" in result.stdout

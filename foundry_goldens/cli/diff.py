@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from foundry_goldens.cli.options import add_config_arguments, config_from_args
-from foundry_goldens.config import ConfigError
+from foundry_goldens.config import Config, ConfigError, activate, find_pyproject, load_config
 from foundry_goldens.redaction.redactor import Redactor, redact_strings
 from foundry_goldens.review import (
     DEFAULT_USAGE_THRESHOLD_PERCENT,
@@ -68,18 +68,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=None, metavar="DIR", help="default: cwd")
 
 
+def _config(args: argparse.Namespace, repo: Path) -> Config | None:
+    """Given options, else the table found from the repository, else None: the default layout
+    at the repository's root (any repository can be compared)."""
+    options = ("root", "config", "snippet", "dialogues", "snapshots", "cassettes", "env_file")
+    if any(getattr(args, name) is not None for name in (*options, "agent")):
+        return config_from_args(args)
+    source = find_pyproject(repo.resolve())
+    return activate(load_config(config_file=source)) if source else None
+
+
 def run(args: argparse.Namespace) -> int:
+    repo = args.repo or Path.cwd()
     try:
-        config = config_from_args(args)
+        config = _config(args, repo)
     except ConfigError as error:
         print(f"golden_diff: error: {error}", file=sys.stderr)
         return 2
     # The report becomes a pull-request comment: a secret in a dialogue, a reply or an old
     # golden is masked here, by the same redaction as the recordings.
-    redact = Redactor.from_settings(config.settings(os.environ))
-    args.repo = args.repo or Path.cwd()
+    settings = config.settings(os.environ) if config else dict(os.environ)
+    redact = Redactor.from_settings(settings)
+    dirs = (config.dialogues, config.snapshots, config.cassettes) if config else None
     try:
-        report = diff_goldens(args.repo, args.base, args.head, args.usage_threshold)
+        report = diff_goldens(repo, args.base, args.head, args.usage_threshold, dirs)
     except GoldenDiffError as error:
         print(f"golden_diff: error: {redact(str(error))}", file=sys.stderr)
         return 2

@@ -15,12 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foundry_goldens.review.errors import GoldenDiffError
-from foundry_goldens.review.revisions import (
-    CASSETTES_DIR,
-    DIALOGUES_DIR,
-    SNAPSHOTS_DIR,
-    Revision,
-)
+from foundry_goldens.review.revisions import DEFAULT_LAYOUT, GoldenLayout, Revision
 
 
 class ScriptTurn(BaseModel):
@@ -88,12 +83,8 @@ class Golden:
     raw: tuple[bytes, bytes, bytes]  # script, snapshot, cassette bytes: equal bytes, equal golden
 
 
-def paths_of(name: str) -> tuple[str, str, str]:
-    return (
-        f"{DIALOGUES_DIR}/{name}.yaml",
-        f"{SNAPSHOTS_DIR}/{name}.json",
-        f"{CASSETTES_DIR}/{name}.yaml",
-    )
+def paths_of(name: str, layout: GoldenLayout = DEFAULT_LAYOUT) -> tuple[str, str, str]:
+    return layout.paths_of(name)
 
 
 @dataclass(frozen=True)
@@ -104,7 +95,9 @@ class GoldenSet:
     unrecorded: list[str]  # a script with neither snapshot nor cassette: not a golden yet
 
 
-def load_goldens(files: dict[str, bytes], revision: Revision) -> GoldenSet:
+def load_goldens(
+    files: dict[str, bytes], revision: Revision, layout: GoldenLayout = DEFAULT_LAYOUT
+) -> GoldenSet:
     """Parse the files `revisions.read_goldens` returned.
 
     A script alone is a dialogue not recorded yet (a normal step before its first recording); a
@@ -113,7 +106,7 @@ def load_goldens(files: dict[str, bytes], revision: Revision) -> GoldenSet:
     goldens: dict[str, Golden] = {}
     unrecorded: list[str] = []
     for name in names:
-        script_path, snapshot_path, cassette_path = paths_of(name)
+        script_path, snapshot_path, cassette_path = paths_of(name, layout)
         present = [p for p in (script_path, snapshot_path, cassette_path) if p in files]
         if present == [script_path]:
             _parse_script(files[script_path], script_path, revision)  # still must parse

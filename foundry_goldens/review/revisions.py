@@ -13,16 +13,30 @@ from pathlib import Path
 from foundry_goldens.config import DEFAULTS
 from foundry_goldens.review.errors import GoldenDiffError
 
-# Where each kind of golden file lives, relative to the repository root as git names it: the
-# default layout of [tool.foundry-goldens] (foundry_goldens/config.py) at the repository root.
-DIALOGUES_DIR = DEFAULTS["dialogues"]
-SNAPSHOTS_DIR = DEFAULTS["snapshots"]
-CASSETTES_DIR = DEFAULTS["cassettes"]
-GOLDEN_DIRS: dict[str, str] = {
-    DIALOGUES_DIR: ".yaml",
-    SNAPSHOTS_DIR: ".json",
-    CASSETTES_DIR: ".yaml",
-}
+
+@dataclass(frozen=True)
+class GoldenLayout:
+    """Where each kind of golden file lives, relative to the repository root as git names it."""
+
+    dialogues: str
+    snapshots: str
+    cassettes: str
+
+    @property
+    def dirs(self) -> dict[str, str]:
+        """{directory: file suffix}."""
+        return {self.dialogues: ".yaml", self.snapshots: ".json", self.cassettes: ".yaml"}
+
+    def paths_of(self, name: str) -> tuple[str, str, str]:
+        return (
+            f"{self.dialogues}/{name}.yaml",
+            f"{self.snapshots}/{name}.json",
+            f"{self.cassettes}/{name}.yaml",
+        )
+
+
+# [tool.foundry-goldens]'s default layout (foundry_goldens/config.py) at the repository root.
+DEFAULT_LAYOUT = GoldenLayout(DEFAULTS["dialogues"], DEFAULTS["snapshots"], DEFAULTS["cassettes"])
 
 # Tried in order when no --base is given and the merge base with main is wanted.
 MAIN_BRANCHES = ("main", "origin/main")
@@ -47,7 +61,8 @@ WORKING_TREE = Revision(ref=None, commit=None, label="the working tree")
 class GitRepository:
     """A git repository on disk, found from any directory inside it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, layout: GoldenLayout = DEFAULT_LAYOUT) -> None:
+        self.layout = layout
         if not directory.is_dir():
             raise GoldenDiffError(f"{directory}: no such directory (pass --repo DIR)")
         completed = _run_git(directory, "rev-parse", "--show-toplevel")
@@ -108,7 +123,7 @@ class GitRepository:
 
     def _read_working_tree(self) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
-        for directory, suffix in GOLDEN_DIRS.items():
+        for directory, suffix in self.layout.dirs.items():
             folder = self.root / directory
             if not folder.is_dir():
                 continue
@@ -119,7 +134,9 @@ class GitRepository:
 
     def _read_commit(self, revision: Revision) -> dict[str, bytes]:
         assert revision.commit is not None
-        listing = self.git("ls-tree", "-z", revision.commit, "--", *(f"{d}/" for d in GOLDEN_DIRS))
+        listing = self.git(
+            "ls-tree", "-z", revision.commit, "--", *(f"{d}/" for d in self.layout.dirs)
+        )
         if listing.returncode != 0:
             raise GoldenDiffError(
                 f"cannot list the goldens at {revision.label}: {_stderr(listing)}"
@@ -131,7 +148,7 @@ class GitRepository:
             meta, path = entry.split("\t", 1)
             _mode, kind, blob_id = meta.split()
             directory, _, name = path.rpartition("/")
-            if kind == "blob" and name.endswith(GOLDEN_DIRS.get(directory, "\0")):
+            if kind == "blob" and name.endswith(self.layout.dirs.get(directory, "\0")):
                 blobs[path] = blob_id
         if not blobs:
             return {}
