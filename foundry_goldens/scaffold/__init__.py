@@ -15,6 +15,8 @@ from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from foundry_goldens.commands import command
+
 TEMPLATES = "templates"
 # Names a package-data directory cannot carry as they are (dot files are easily dropped).
 RENAMES = {"dot-github": ".github", "gitignore": ".gitignore"}
@@ -36,8 +38,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"created {len(written)} files in {args.directory}")
-    print(f"next: cd {args.directory} && foundry-goldens record --emulator && pytest")
+    # Absolute commands when this environment is not on PATH: they must run as printed.
+    fg, pytest = _absolute(command()), _absolute(command("pytest"))
+    print(f"next: cd {args.directory} && {fg} record --emulator && {pytest}")
     return 0
+
+
+def _absolute(command_text: str) -> str:
+    return str(Path(command_text).resolve()) if "/" in command_text else command_text
 
 
 def init_project(directory: Path) -> list[Path]:
