@@ -89,3 +89,20 @@ def test_diff_reads_the_configured_directories(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "greeting" in result.stdout and "Fabrikam" in result.stdout
+
+
+def test_emulator_serves_until_stopped(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "foundry_goldens", "emulator", "--port", "0", "--no-sign-in"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("AZURE_AI_PROJECT_ENDPOINT=http://127.0.0.1:"), first
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -77,3 +77,21 @@ def test_env_file_values_yield_to_the_environment(tmp_path: Path) -> None:
     assert settings["AZURE_AI_PROJECT_ENDPOINT"] == "from-file"
     assert settings["FOO"] == "environment"
     assert settings["AZURE_FOUNDRY_AGENT_NAME"] == "fallback"
+
+
+def test_replay_env_reaches_the_snippet_on_replay_and_cannot_override_replay_keys(
+    tmp_path: Path,
+) -> None:
+    from foundry_goldens.config import activate, active
+    from foundry_goldens.replay.replayer import PLACEHOLDER_ENDPOINT, replay_environment
+
+    root = project(tmp_path, 'replay-env = { FOUNDRY_MCP_APPROVAL = "deny" }\n')
+    previous = active()
+    activate(load_config(cwd=root))
+    try:
+        environment = replay_environment("support")
+    finally:
+        activate(previous)
+    assert environment["FOUNDRY_MCP_APPROVAL"] == "deny"
+    assert environment["AZURE_AI_PROJECT_ENDPOINT"] == PLACEHOLDER_ENDPOINT
+    assert environment["FOUNDRY_MAX_RETRIES"] == "0"
