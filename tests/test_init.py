@@ -67,3 +67,20 @@ def test_init_refuses_a_non_empty_directory_and_writes_nothing(tmp_path: Path) -
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "is not empty" in result.stderr and str(tmp_path) in result.stderr
+
+
+@pytest.mark.parametrize("name", ["goldens.yml", "goldens-drift.yml"])
+def test_the_scaffold_workflows_are_valid_and_use_the_command(tmp_path: Path, name: str) -> None:
+    init_project(tmp_path)
+    workflow = tmp_path / ".github" / "workflows" / name
+    check_jsonschema = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(check_jsonschema), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text("utf-8")
+    assert "pip install" in text and "foundry-goldens" in text and "scripts/" not in text
