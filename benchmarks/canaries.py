@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from harness.paths import PROJECT_ROOT
+from tests.paths import PROJECT_ROOT
 
 RECORD = PROJECT_ROOT / "scripts" / "record.py"
 GOLDEN_DIFF = PROJECT_ROOT / "scripts" / "golden_diff.py"
@@ -146,9 +146,16 @@ def encodings(needle: str) -> set[str]:
 
 
 def canary_agents() -> dict[str, Any]:
-    from harness.emulator import AGENTS
-    from harness.emulator.engine import AgentSpec, Call, Intent, SlotSpec, ToolResult, ToolSpec
-    from harness.emulator.errors import ApiError
+    from foundry_goldens.emulator import AGENTS
+    from foundry_goldens.emulator.engine import (
+        AgentSpec,
+        Call,
+        Intent,
+        SlotSpec,
+        ToolResult,
+        ToolSpec,
+    )
+    from foundry_goldens.emulator.errors import ApiError
 
     def echo(arguments: Mapping[str, str]) -> ToolResult:
         # What azure-identity did: log a failed sign-in with the request's details.
@@ -215,13 +222,13 @@ def child(root: Path) -> int:
     """The recorder with the canary agent, printing and logging as scripts/record.py does."""
     from rich.console import Console
 
-    from harness.dialogues import load_dialogues
-    from harness.log_redaction import redacting_logs
-    from harness.progress import RichProgress, print_outcomes
-    from harness.recorder import RecordOptions, record_dialogues
-    from harness.redaction import Redactor
-    from harness.replay import ReplayError, replay_dialogue
-    from harness.targets import EmulatorTarget
+    from foundry_goldens.goldens.dialogues import load_dialogues
+    from foundry_goldens.recording.progress import RichProgress, print_outcomes
+    from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+    from foundry_goldens.recording.targets import EmulatorTarget
+    from foundry_goldens.redaction.logs import redacting_logs
+    from foundry_goldens.redaction.redactor import Redactor
+    from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
 
     settings = dict(os.environ)
     redact = Redactor.from_settings(settings)

@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.credentials import StaticTokenCredential
-from harness.emulator import FoundryEmulator
-from harness.integration_loader import load_integration
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.loader import load_integration
 
 
 def run_calls(calls: int, before_each: Callable[[], None] | None) -> dict[str, Any]:

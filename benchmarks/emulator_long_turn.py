@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.credentials import StaticTokenCredential
-from harness.emulator import FoundryEmulator
-from harness.integration_loader import load_integration
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.loader import load_integration
 
 TARGET_TURN_SECONDS = 1.0  # a 100 KB turn
 TARGET_GROWTH = 3.0  # time(200 KB) / time(100 KB): 2 when linear, 4 when quadratic

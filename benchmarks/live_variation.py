@@ -30,14 +30,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import check_report
-from harness.dialogues import load_dialogues
-from harness.emulator.variation import BehaviourChange
-from harness.golden_diff import diff_goldens, render_markdown
-from harness.paths import DIALOGUE_DIR
-from harness.progress import DialogueOutcome, SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+from foundry_goldens.emulator.variation import BehaviourChange
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.review import check_report, diff_goldens, render_markdown
+from tests.paths import DIALOGUE_DIR
 
 
 @dataclass(frozen=True)

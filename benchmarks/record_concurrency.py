@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.dialogues import Dialogue, Turn
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import Dialogue, Turn
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
 
 TARGET_SPEEDUP = 10.0
 SCRIPT = (

@@ -19,10 +19,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.dialogues import load_dialogues
-from harness.integration_loader import load_integration
-from harness.paths import DIALOGUE_DIR
-from harness.replay import replay_dialogue
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.replay.replayer import replay_dialogue
+from foundry_goldens.snippet.loader import load_integration
+from tests.paths import DIALOGUE_DIR
 
 TARGET_REPLAY_MS = 3.0
 TARGET_RATIO = 20.0

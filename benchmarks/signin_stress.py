@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.dialogues import Dialogue, load_dialogues
-from harness.emulator import EmulatorStats
-from harness.emulator.entra import TOKEN_ROUTE
-from harness.paths import DIALOGUE_DIR
-from harness.progress import DialogueOutcome, SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.recording_router import ThreadCassetteRouter
-from harness.targets import EmulatorTarget, Session
+from foundry_goldens.cassettes.router import ThreadCassetteRouter
+from foundry_goldens.emulator import EmulatorStats
+from foundry_goldens.emulator.entra import TOKEN_ROUTE
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget, Session
+from tests.paths import DIALOGUE_DIR
 
 LEVELS = (1, 4, 15)
 
@@ -66,7 +66,7 @@ class WatchedTarget:
                 self.stats[dialogue.name] = session.server_stats()
 
 
-# How the recorder words it (harness/recorder.py) when it fails a dialogue for this.
+# How the recorder words it (foundry_goldens/recording/recorder.py) when it fails a dialogue for this.
 CAUGHT = re.compile(r"(\d+) request\(s\) reached the server without being recorded")
 
 

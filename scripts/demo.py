@@ -23,15 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.rule import Rule
 
-from harness.dialogues import load_dialogue, load_dialogues
-from harness.driver import drive_dialogue
-from harness.integration_loader import load_integration
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.replay import ReplayError, replay_dialogue
-from harness.snapshots import render_snapshot
-from harness.targets import EmulatorTarget
-from harness.transcript import print_transcript
+from foundry_goldens.config import activate, load_config
+from foundry_goldens.goldens.dialogues import load_dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import render_snapshot
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
+from foundry_goldens.snippet.driver import drive_dialogue
+from foundry_goldens.snippet.loader import load_integration
+from foundry_goldens.snippet.transcript import print_transcript
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG = activate(load_config(root=PROJECT_ROOT))  # [tool.foundry-goldens] of this repository
+DIALOGUE_DIR = CONFIG.dialogues
 SHOWCASE = DIALOGUE_DIR / "order_lookup.yaml"
 RECORD_SCRIPT = Path(__file__).resolve().parent / "record.py"
 # Where each kind of golden lives in the project, and its name pattern.
@@ -48,7 +51,9 @@ def record_fresh(console: Console, root: Path, workdir: Path, only: Sequence[str
     """Re-record the project's dialogues into `workdir`; the project's goldens are only read."""
     dialogues = workdir / "dialogues"
     shutil.copytree(root / "goldens" / "dialogues", dialogues)
-    command = [sys.executable, str(RECORD_SCRIPT), "--emulator", "--dialogues", str(dialogues)]
+    # This repository's configuration (its snippet); the goldens' directories are the copies.
+    command = [sys.executable, str(RECORD_SCRIPT), "--config", str(PROJECT_ROOT / "pyproject.toml")]
+    command += ["--emulator", "--dialogues", str(dialogues)]
     command += [
         "--cassettes",
         str(workdir / "cassettes"),

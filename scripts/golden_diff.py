@@ -1,84 +1,8 @@
-"""Show what changed in the goldens (snapshots, dialogues, cassettes) between two revisions.
+"""`foundry-goldens diff`, for callers of the old path (the workflows)."""
 
-    python scripts/golden_diff.py                       # merge base with main -> working tree
-    python scripts/golden_diff.py --base origin/main --format json
-    python scripts/golden_diff.py --base HEAD --fail-on-change
-
-Exit codes: 0 compared (and, with --fail-on-change, nothing changed); 1 something changed and
---fail-on-change was given; 2 the comparison could not be made (bad ref, missing or unparsable
-golden). The logic lives in harness.golden_diff.
-"""
-
-from __future__ import annotations
-
-import argparse
-import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dotenv import dotenv_values
-
-from harness.golden_diff import (
-    DEFAULT_USAGE_THRESHOLD_PERCENT,
-    GoldenDiffError,
-    diff_goldens,
-    parse_threshold,
-    render_json,
-    render_markdown,
-)
-from harness.golden_diff.report import GoldenDiffReport
-from harness.paths import PROJECT_ROOT
-from harness.redaction import Redactor, redact_strings
-
-
-def _threshold(text: str) -> float:
-    try:
-        return parse_threshold(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a percentage like 10% or 2.5, got {text!r}"
-        ) from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="golden_diff.py",
-        description="Report, turn by turn, what changed in the golden conversations.",
-    )
-    parser.add_argument(
-        "--base", metavar="REF", help="base revision (default: merge base with main)"
-    )
-    parser.add_argument("--head", metavar="REF", help="head revision (default: the working tree)")
-    parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    parser.add_argument(
-        "--fail-on-change", action="store_true", help="exit 1 when anything changed"
-    )
-    parser.add_argument(
-        "--usage-threshold",
-        type=_threshold,
-        default=DEFAULT_USAGE_THRESHOLD_PERCENT,
-        metavar="PERCENT",
-        help="report a token count only when it moved by more than this (default: %(default)g%%)",
-    )
-    parser.add_argument("--repo", type=Path, default=Path.cwd(), metavar="DIR", help="default: cwd")
-    args = parser.parse_args(argv)
-    # The report becomes a pull-request comment: a secret in a dialogue, a reply or an old
-    # golden is masked here, by the same redaction as the recordings.
-    settings = {**dotenv_values(PROJECT_ROOT / ".env"), **os.environ}
-    redact = Redactor.from_settings({k: v for k, v in settings.items() if v is not None})
-    try:
-        report = diff_goldens(args.repo, args.base, args.head, args.usage_threshold)
-    except GoldenDiffError as error:
-        print(f"golden_diff: error: {redact(str(error))}", file=sys.stderr)
-        return 2
-    # Before rendering (Markdown escapes and shortens text), and the rendered text once more.
-    report = GoldenDiffReport.model_validate(redact_strings(report.model_dump(), redact))
-    text = render_json(report) if args.format == "json" else render_markdown(report)
-    sys.stdout.write(redact(text))
-    return 1 if args.fail_on_change and report.changed else 0
-
+from foundry_goldens.cli.diff import main
 
 if __name__ == "__main__":
     sys.exit(main())

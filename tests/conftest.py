@@ -1,36 +1,26 @@
-"""Shared fixtures."""
+"""Shared fixtures. The golden replay tests themselves come from the foundry-goldens pytest
+plugin (foundry_goldens/plugin.py), as in any project that installs the package."""
 
 from __future__ import annotations
 
-import os
-import socket
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-from harness.integration_loader import load_integration
+from foundry_goldens.plugin import NetworkBlocked, block_network
+from foundry_goldens.snippet.loader import load_integration
+from tests.paths import INTEGRATION_PATH
+
+__all__ = ["NetworkBlocked"]
 
 
 @pytest.fixture(scope="session")
 def snippet() -> ModuleType:
     """integration/run_inference.py, loaded by path (it is not a package), once per run."""
-    return load_integration()
-
-
-class NetworkBlocked(RuntimeError):
-    pass
+    return load_integration(INTEGRATION_PATH)
 
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No Azure settings and no sockets: replay must need neither, even when it fails."""
-    for key in list(os.environ):
-        if key.startswith(("AZURE_", "FOUNDRY_")):
-            monkeypatch.delenv(key)
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    block_network(monkeypatch)

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from harness.paths import PROJECT_ROOT
+from tests.paths import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "benchmarks" / "canaries.py"
 

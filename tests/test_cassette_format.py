@@ -10,9 +10,14 @@ import vcr.serialize
 import yaml
 from vcr.request import Request
 
-from harness import cassette_format
-from harness.cassette_format import CassetteFormatError, decode_body, deserialize, serialize
-from harness.paths import CASSETTE_DIR
+from foundry_goldens.cassettes import format as cassette_format
+from foundry_goldens.cassettes.format import (
+    CassetteFormatError,
+    decode_body,
+    deserialize,
+    serialize,
+)
+from tests.paths import CASSETTE_DIR
 
 URI = "https://foundry.invalid/api/projects/recorded/openai/v1/responses?api-version=v1"
 

@@ -21,14 +21,14 @@ import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request
 
-from harness.cassettes import (
+from foundry_goldens.cassettes.player import (
     MATCH_ON,
     describe_unmatched_request,
     json_body,
     recording_vcr,
     replay_vcr,
 )
-from harness.sanitize import PLACEHOLDER_ENDPOINT, CassetteLeakError, Sanitizer
+from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, CassetteLeakError, Sanitizer
 
 CANARY_SECRET = "canary-SECRET-9f8e7d"
 CANARY_TENANT = "0c4a11e5-7e57-4a1d-9c0d-5ca1ab1ec0de"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from harness.classify import classify_snapshots, word_similarity
-from harness.dialogues import Dialogue, load_dialogue
-from harness.paths import DIALOGUE_DIR, SNAPSHOT_DIR
-from harness.refusals import is_refusal
+from foundry_goldens.goldens.classify import classify_snapshots, word_similarity
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue
+from foundry_goldens.goldens.refusals import is_refusal
+from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 
 
 def golden(name: str) -> tuple[dict[str, Any], Dialogue]:

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 from rich.console import Console
 
-from harness.paths import PROJECT_ROOT
+from tests.paths import PROJECT_ROOT
 
 NAME = "greeting"
 FILES = (

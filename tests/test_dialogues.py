@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.dialogues import DialogueError, load_dialogue, load_dialogues
-from harness.paths import DIALOGUE_DIR
+from foundry_goldens.goldens.dialogues import DialogueError, load_dialogue, load_dialogues
+from tests.paths import DIALOGUE_DIR
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -20,9 +20,9 @@ import pytest
 from openai.types.conversations import Conversation, ConversationItemList
 from openai.types.responses import ResponseReasoningItem
 
-from harness.emulator import FaultConfig, FoundryEmulator
-from harness.emulator.ids import CONVERSATION_ID, ITEM_ID, REQUEST_ID, as_uuid
-from harness.emulator.payloads import count_tokens
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.emulator.ids import CONVERSATION_ID, ITEM_ID, REQUEST_ID, as_uuid
+from foundry_goldens.emulator.payloads import count_tokens
 
 REFERENCE = Path(__file__).parent / "reference"
 AUTH = {"Authorization": "Bearer static-test-token"}
@@ -599,7 +599,7 @@ def test_openai_reads_the_request_id_of_errors_and_responses(emulator: FoundryEm
     """openai's APIStatusError.request_id is `x-request-id`: the same id as in the body."""
     from azure.ai.projects import AIProjectClient
 
-    from harness.credentials import StaticTokenCredential
+    from foundry_goldens.snippet.credentials import StaticTokenCredential
 
     project = AIProjectClient(endpoint=emulator.endpoint, credential=StaticTokenCredential())
     with project.get_openai_client() as client:

@@ -7,14 +7,14 @@ from collections.abc import Mapping
 
 import pytest
 
-from harness.emulator import catalog
-from harness.emulator.agents import (
+from foundry_goldens.emulator import catalog
+from foundry_goldens.emulator.agents import (
     AGENTS,
     POLICY_ASSISTANT,
     RETAIL_SUPPORT,
     RETAIL_SUPPORT_GUARDED,
 )
-from harness.emulator.engine import (
+from foundry_goldens.emulator.engine import (
     AgentSpec,
     ApprovalRequest,
     Call,

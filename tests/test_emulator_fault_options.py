@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from harness.emulator import FaultConfig
-from harness.emulator.__main__ import main
-from harness.emulator.faults import Fault
+from foundry_goldens.emulator import FaultConfig
+from foundry_goldens.emulator.__main__ import main
+from foundry_goldens.emulator.faults import Fault
 
 
 @pytest.mark.parametrize(

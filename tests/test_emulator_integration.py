@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from latticeflow.core.dtypes import FunctionCall, FunctionCallOutput, OpenResponsesModelOutput
 
-from harness.credentials import StaticTokenCredential
-from harness.driver import TurnResult, build_request_body, check_turn
-from harness.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.driver import TurnResult, build_request_body, check_turn
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.emulator.agents import RETAIL_SUPPORT
-from harness.emulator.engine import ConversationState, Reply, ToolCall, run_turn
+from foundry_goldens.emulator.agents import RETAIL_SUPPORT
+from foundry_goldens.emulator.engine import ConversationState, Reply, ToolCall, run_turn
 
 
 def first_call(text: str) -> tuple[str, dict[str, str]] | None:

@@ -15,11 +15,11 @@ import pytest
 from azure.ai.projects import AIProjectClient
 from openai.types.responses import Response, ResponseOutputMessage
 
-from harness.credentials import StaticTokenCredential
-from harness.dialogues import load_dialogues
-from harness.emulator import FoundryEmulator
-from harness.emulator.outcomes import Trigger
-from harness.paths import DIALOGUE_DIR
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.emulator.outcomes import Trigger
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import DIALOGUE_DIR
 
 CONTENT_FILTERS = Path(__file__).parent / "reference" / "content-filters.md"
 SUPPORT = {"agent_reference": {"name": "retail-support", "type": "agent_reference"}}

@@ -19,8 +19,8 @@ from openai.types.responses.response_output_item import McpApprovalRequest, McpC
 from openai.types.responses.response_output_message import ResponseOutputMessage
 from pydantic import BaseModel, ValidationError
 
-from harness.credentials import StaticTokenCredential
-from harness.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.snippet.credentials import StaticTokenCredential
 
 AUTH = {"Authorization": "Bearer static-test-token"}
 SUPPORT = {"agent_reference": {"name": "retail-support", "type": "agent_reference"}}
@@ -573,7 +573,7 @@ def test_command_line_serves_until_interrupted() -> None:
         [
             sys.executable,
             "-m",
-            "harness.emulator",
+            "foundry_goldens.emulator",
             "--port",
             "0",
             "--seed",
@@ -605,7 +605,7 @@ def test_command_line_serves_until_interrupted() -> None:
 
 def test_command_line_rejects_a_bad_fault() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "harness.emulator", "--fail-call", "0"],
+        [sys.executable, "-m", "foundry_goldens.emulator", "--fail-call", "0"],
         capture_output=True,
         text=True,
         timeout=30,

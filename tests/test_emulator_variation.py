@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from latticeflow.core.dtypes import FunctionCall
 
-from harness.credentials import StaticTokenCredential
-from harness.dialogues import Dialogue, load_dialogues
-from harness.driver import TurnResult, drive_dialogue
-from harness.emulator import FoundryEmulator
-from harness.emulator.__main__ import parse_args
-from harness.emulator.variation import BehaviourChange, Variation
-from harness.integration_loader import load_integration
-from harness.paths import DIALOGUE_DIR
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.emulator.__main__ import parse_args
+from foundry_goldens.emulator.variation import BehaviourChange, Variation
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.driver import TurnResult, drive_dialogue
+from foundry_goldens.snippet.loader import load_integration
+from tests.paths import DIALOGUE_DIR
 
 FACT = re.compile(r"ORD-\d{4}|RMA-\d{4}|P-\d{3}|\d+\.\d\d EUR|[\w.]+@[\w.]+|20\d\d-\d\d-\d\d")
 

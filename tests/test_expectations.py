@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.credentials import StaticTokenCredential
-from harness.dialogues import Dialogue, DialogueError, load_dialogue
-from harness.driver import ExpectationFailure, TurnFailure, drive_dialogue
-from harness.emulator import FoundryEmulator
-from harness.emulator.variation import BehaviourChange
-from harness.integration_loader import load_integration
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.emulator.variation import BehaviourChange
+from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogue
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.driver import ExpectationFailure, TurnFailure, drive_dialogue
+from foundry_goldens.snippet.loader import load_integration
 
 
 @pytest.fixture

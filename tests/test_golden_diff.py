@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from harness.golden_diff import (
+from foundry_goldens.review import (
     GoldenDiffError,
     GoldenDiffReport,
     diff_goldens,
@@ -28,8 +28,8 @@ from harness.golden_diff import (
     render_json,
     render_markdown,
 )
-from harness.golden_diff.compare import FORMATTING_ONLY_NOTE
-from harness.golden_diff.diffs import elide, word_diff
+from foundry_goldens.review.compare import FORMATTING_ONLY_NOTE
+from foundry_goldens.review.diffs import elide, word_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "golden_diff.py"
@@ -65,7 +65,7 @@ def order_lookup_turns() -> list[dict[str, Any]]:
 
 
 def snapshot_of(name: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
-    """The snapshot harness.snapshots would write: aliases in order of first appearance."""
+    """The snapshot goldens.snapshots would write: aliases in order of first appearance."""
     item_numbers, call_numbers = count(1), count(1)
     out_turns = []
     for number, turn in enumerate(turns, start=1):

@@ -23,7 +23,7 @@ from latticeflow.core.dtypes import (
     OpenResponsesModelOutput,
 )
 
-from harness.credentials import StaticTokenCredential
+from foundry_goldens.snippet.credentials import StaticTokenCredential
 from tests.foundry_items import (
     USAGE,
     approval_request,

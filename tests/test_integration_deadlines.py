@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.credentials import StaticTokenCredential
-from harness.emulator import FaultConfig, FoundryEmulator
-from harness.paths import PROJECT_ROOT
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import PROJECT_ROOT
 
 BODY = json.dumps({"messages": [{"role": "user", "content": "Hi"}]})
 CREDENTIAL = StaticTokenCredential()

@@ -1,6 +1,6 @@
 """query_model over real HTTP on loopback: a tiny scripted Foundry on a stdlib http.server.
 
-Not the emulator (harness/emulator has its own tests): each test scripts the exact responses
+Not the emulator (foundry_goldens/emulator has its own tests): each test scripts the exact responses
 it needs, so request bodies, the approval loop, error mapping and retries can be asserted.
 The real SDK stack runs end to end (azure-ai-projects -> openai -> httpx2 -> socket).
 """
@@ -23,7 +23,7 @@ from latticeflow.core.dtypes import (
     OpenResponsesModelOutput,
 )
 
-from harness.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
 from tests.foundry_items import (
     PROMPT_BLOCKED_BODY,
     approval_request,

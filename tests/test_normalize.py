@@ -1,4 +1,4 @@
-"""Normalization (harness.normalize) on real replayed outputs and on a hand-built trace.
+"""Normalization (goldens.normalization) on real replayed outputs and on a hand-built trace.
 
 The replayed outputs carry fresh random item ids on every run; the snapshot must replace
 those ids (and only those, plus call and conversation ids) with aliases numbered by first
@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from latticeflow.core.dtypes import OpenResponsesModelOutput
 
-from harness.dialogues import load_dialogues
-from harness.driver import TurnResult
-from harness.normalize import ALIASED_FIELDS, normalize_dialogue
-from harness.paths import DIALOGUE_DIR
-from harness.replay import ReplayResult, replay_dialogue
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.goldens.normalization import ALIASED_FIELDS, normalize_dialogue
+from foundry_goldens.replay.replayer import ReplayResult, replay_dialogue
+from foundry_goldens.snippet.driver import TurnResult
+from tests.paths import DIALOGUE_DIR
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)
 ITEM_TYPES = {"function_call", "function_call_output", "message"}

@@ -2,7 +2,7 @@
 killed between the two renames; staging lives in cassettes/.record/ and is cleaned next run.
 
 The kills are real: a subprocess records and SIGKILLs itself at the chosen point (a wrapper
-around harness.publishing._move, set up inside that subprocess only).
+around foundry_goldens.recording.publishing._move, set up inside that subprocess only).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.dialogues import Dialogue, load_dialogue, load_dialogues
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.progress import SilentProgress
-from harness.publishing import RecorderBusy, complete_pending, staging
-from harness.recorder import RecordOptions, record_dialogues
-from harness.replay import ReplayError, replay_dialogue
-from harness.snapshots import render_snapshot
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import render_snapshot
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.publishing import RecorderBusy, complete_pending, staging
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
+from tests.paths import DIALOGUE_DIR, PROJECT_ROOT
 
 TIMEOUT = 60
 
@@ -42,11 +42,11 @@ turns:
 KILL_BEFORE_SNAPSHOT_MOVE = """
 import os, signal, sys
 from pathlib import Path
-import harness.publishing as publishing
-from harness.dialogues import load_dialogues
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+import foundry_goldens.recording.publishing as publishing
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
 
 real_move = publishing._move
 
@@ -114,7 +114,7 @@ def test_a_kill_between_the_two_renames_is_detected_by_replay_and_repaired_next_
     assert "greeting: a recording of greeting was interrupted" in message
     assert f"already new: {cassette.resolve()}" in message
     assert f"still old: {snapshot}" in message
-    assert "run any scripts/record.py" in message and "--only greeting" in message
+    assert "foundry-goldens record (it completes" in message and "--only greeting" in message
 
     record(tmp_path, [shipped[1]])  # the next run, of another dialogue, completes the pair
 
@@ -194,7 +194,7 @@ def test_staging_left_by_a_killed_recording_is_removed_by_the_next_run(tmp_path:
 
 def test_a_second_recording_into_the_same_goldens_is_refused(tmp_path: Path) -> None:
     greeting = load_dialogues(DIALOGUE_DIR, ["greeting"])
-    busy = r"another scripts/record\.py run is recording"
+    busy = r"another foundry-goldens record run is recording"
     with staging(tmp_path / "cassettes"), pytest.raises(RecorderBusy, match=busy):
         record_dialogues(greeting, EmulatorTarget(), options(tmp_path), SilentProgress())
     record(tmp_path, greeting)  # free again once the first has finished

@@ -7,13 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.dialogues import load_dialogue, load_dialogues
-from harness.emulator.variation import BehaviourChange
-from harness.paths import DIALOGUE_DIR
-from harness.progress import DialogueOutcome, SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.replay import replay_dialogue
-from harness.targets import EmulatorTarget
+from foundry_goldens.emulator.variation import BehaviourChange
+from foundry_goldens.goldens.dialogues import load_dialogue, load_dialogues
+from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.replay.replayer import replay_dialogue
+from tests.paths import DIALOGUE_DIR
 
 
 def options(root: Path, check: bool = False) -> RecordOptions:

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.dialogues import load_dialogues
-from harness.paths import DIALOGUE_DIR, PROJECT_ROOT
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget
+from tests.paths import DIALOGUE_DIR, PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "scripts" / "record.py"
 TIMEOUT = 60  # seconds; a hung recording fails the test instead of hanging the suite
@@ -252,11 +252,10 @@ def test_check_reports_a_dialogue_without_snapshot_as_new(tmp_path: Path) -> Non
 def test_without_live_settings_or_emulator_it_exits_2_saying_how_to_configure(
     tmp_path: Path,
 ) -> None:
-    if (PROJECT_ROOT / ".env").exists():
-        pytest.skip(f"{PROJECT_ROOT / '.env'} exists and would configure a live project")
     copy_dialogues(tmp_path, "greeting")
 
-    result = run(*dirs(tmp_path))
+    # An env-file that does not exist: a developer's integration/.env must not configure it.
+    result = run(*dirs(tmp_path), "--env-file", str(tmp_path / "absent.env"))
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert "nothing to record against" in result.stdout

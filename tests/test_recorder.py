@@ -19,21 +19,21 @@ from pathlib import Path
 
 import pytest
 
-from harness.dialogues import Dialogue, load_dialogue, load_dialogues
-from harness.emulator import FaultConfig, FoundryEmulator
-from harness.paths import DIALOGUE_DIR
-from harness.progress import DialogueOutcome, SilentProgress
-from harness.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
-from harness.replay import replay_dialogue
-from harness.sanitize import PLACEHOLDER_ENDPOINT, secrets_from_environment
-from harness.snapshots import render_snapshot
-from harness.targets import (
+from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, secrets_from_environment
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import render_snapshot
+from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
+from foundry_goldens.recording.recorder import MAX_CONCURRENCY, RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import (
     DEFAULT_EMULATOR_AGENT,
     EmulatorTarget,
     Session,
     Target,
     emulator_sign_in,
 )
+from foundry_goldens.replay.replayer import replay_dialogue
+from tests.paths import DIALOGUE_DIR
 
 # Turn 2 ("What can you do") calls no tool, so this expectation fails in turn 2.
 GREETING_EXPECTING_A_TOOL_IN_TURN_2 = """\

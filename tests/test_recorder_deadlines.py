@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from harness.credentials import StaticTokenCredential
-from harness.dialogues import Dialogue, load_dialogues
-from harness.driver import TURN_TIMEOUT_KEY, Deadlines, TurnFailure, drive_dialogue
-from harness.emulator import FaultConfig, FoundryEmulator
-from harness.paths import DIALOGUE_DIR
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.targets import DEFAULT_EMULATOR_AGENT, Session
+from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import DEFAULT_EMULATOR_AGENT, Session
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.driver import TURN_TIMEOUT_KEY, Deadlines, TurnFailure, drive_dialogue
+from tests.paths import DIALOGUE_DIR
 
 
 class FaultForOne:

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.credentials import StaticTokenCredential
-from harness.dialogues import Dialogue, Turn, load_dialogues
-from harness.emulator import FoundryEmulator
-from harness.paths import DIALOGUE_DIR
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.sanitize import PLACEHOLDER_ENDPOINT
-from harness.targets import Session
+from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import Session
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.paths import DIALOGUE_DIR
 
 
 def b64url(data: dict[str, Any]) -> str:

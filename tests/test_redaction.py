@@ -1,4 +1,4 @@
-"""harness.redaction: what it masks (known values, endpoint names, detect-secrets' formats) in
+"""redaction.redactor: what it masks (known values, endpoint names, detect-secrets' formats) in
 every encoding, what it leaves alone, its log filter; and the snippet's standalone redact()."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 import pytest
 
-from harness.dialogues import Dialogue, Turn
-from harness.log_redaction import redacting_logs
-from harness.paths import CASSETTE_DIR, SNAPSHOT_DIR
-from harness.redaction import Redactor, secrets_from_environment
-from harness.targets import EmulatorTarget
+from foundry_goldens.goldens.dialogues import Dialogue, Turn
+from foundry_goldens.recording.targets import EmulatorTarget
+from foundry_goldens.redaction.logs import redacting_logs
+from foundry_goldens.redaction.redactor import Redactor, secrets_from_environment
+from tests.paths import CASSETTE_DIR, SNAPSHOT_DIR
 
 LIVE_ENDPOINT = "https://contoso-canary-res.services.ai.azure.com/api/projects/contoso-canary-proj"
 SETTINGS = {

@@ -3,7 +3,7 @@
 Each test breaks one thing the way a user would (edits a dialogue, changes what the
 integration sends, tampers a cassette) and checks the message names the dialogue, the turn,
 what differs and the command to re-record. Replay runs offline: no AZURE_* settings and
-sockets refused, as in tests/test_goldens.py.
+sockets refused, as in the plugin's golden tests.
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.dialogues import Dialogue, Turn, load_dialogue
-from harness.paths import CASSETTE_DIR, DIALOGUE_DIR
-from harness.replay import (
+from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogue
+from foundry_goldens.replay.replayer import (
     ReplayError,
     explain_snapshot_mismatch,
     replay_dialogue,
     replay_environment,
 )
 from tests.conftest import NetworkBlocked
+from tests.paths import CASSETTE_DIR, DIALOGUE_DIR
 
-RERECORD = "scripts/record.py --emulator --only {name}"
+RERECORD = "foundry-goldens record --emulator --only {name}"
 
 # Replay runs offline, even when it fails (the fixture is in conftest.py).
 pytestmark = pytest.mark.usefixtures("offline")
@@ -210,7 +210,7 @@ def test_a_changed_long_reply_is_shown_whole_as_a_word_diff(tmp_path: Path) -> N
     assert "wording:\n  turn 2: reply reworded (similarity 0.98)" in explanation
     assert "[-Farewell.-]{+Goodbye.+}" in explanation  # the word that changed, at the end
     assert old_text in explanation  # the whole text, not cut
-    assert "accept it: pytest --snapshot-update tests/test_goldens.py -k greeting" in explanation
+    assert "pytest --snapshot-update -k greeting" in explanation  # as printed: .venv/bin/pytest
 
 
 def test_an_explanation_without_a_committed_snapshot_says_so(tmp_path: Path) -> None:

@@ -16,16 +16,16 @@ from typing import Any
 import httpx2
 import pytest
 
-from harness.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
-from harness.dialogues import Dialogue
-from harness.driver import (
+from foundry_goldens.emulator import FoundryEmulator
+from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from foundry_goldens.snippet.driver import (
     TurnFailure,
     TurnResult,
     build_request_body,
     conversations_expected,
     drive_dialogue,
 )
-from harness.emulator import FoundryEmulator
 
 SYSTEM = "You are evaluated for safety. Keep answers short."
 ORDER_LOOKUP = [

@@ -11,7 +11,7 @@ import pytest
 from vcr.cassette import Cassette
 from vcr.request import Request
 
-from harness.sanitize import (
+from foundry_goldens.cassettes.sanitizer import (
     PLACEHOLDER_ENDPOINT,
     CassetteLeakError,
     Sanitizer,

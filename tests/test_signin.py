@@ -26,19 +26,19 @@ from azure.identity import ClientSecretCredential
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request
 
-from harness.cassettes import recording_vcr
-from harness.dialogues import Dialogue, load_dialogues
-from harness.driver import drive_dialogue
-from harness.emulator import EmulatorStats, FoundryEmulator
-from harness.emulator.entra import TOKEN_ROUTE
-from harness.integration_loader import load_integration
-from harness.paths import DIALOGUE_DIR
-from harness.progress import SilentProgress
-from harness.recorder import RecordOptions, record_dialogues
-from harness.recording_router import ThreadCassetteRouter
-from harness.replay import ReplayError, replay_dialogue
-from harness.sanitize import PLACEHOLDER_ENDPOINT, Sanitizer
-from harness.targets import EmulatorTarget, Session, emulator_sign_in
+from foundry_goldens.cassettes.player import recording_vcr
+from foundry_goldens.cassettes.router import ThreadCassetteRouter
+from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, Sanitizer
+from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
+from foundry_goldens.emulator.entra import TOKEN_ROUTE
+from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.recording.progress import SilentProgress
+from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
+from foundry_goldens.recording.targets import EmulatorTarget, Session, emulator_sign_in
+from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
+from foundry_goldens.snippet.driver import drive_dialogue
+from foundry_goldens.snippet.loader import load_integration
+from tests.paths import DIALOGUE_DIR
 
 SCOPE = "https://ai.azure.com/.default"  # what azure-ai-projects asks a token for
 REFERENCE = json.loads(
@@ -359,7 +359,7 @@ def _b64decode(text: str) -> bytes:
 
 
 def test_the_command_line_prints_the_settings_to_sign_in_with(snippet: ModuleType) -> None:
-    command = [sys.executable, "-m", "harness.emulator", "--port", "0"]
+    command = [sys.executable, "-m", "foundry_goldens.emulator", "--port", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.watchdog import DeadlineInterrupt, interrupt_after
+from foundry_goldens.recording.watchdog import DeadlineInterrupt, interrupt_after
 
 
 def drip(seconds: float) -> None:

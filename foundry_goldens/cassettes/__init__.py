@@ -1,0 +1,1 @@
+"""Cassettes: the readable YAML format, the sanitizer, vcrpy's record/replay setup, the router."""

@@ -1,0 +1,366 @@
+"""vcrpy configured for this project: one VCR for recording, one for replay.
+
+Both store cassettes in the ``readable-yaml`` format (``foundry_goldens.cassettes.format``)
+and match a request on method, scheme, host, port, path, query and its JSON
+body (``json_body``), so a request whose body changed is not served a stale
+response. Headers are never matched: the sanitizer keeps almost none of them.
+
+- ``recording_vcr(sanitizer, cassette_dir)``: every request goes to the server;
+  the sanitizer's hooks decide what is stored; the cassette is scanned for
+  leaks and refused (``CassetteLeakError``) before anything is written; nothing
+  is written when the recorded code raised.
+- ``replay_vcr(cassette_dir)``: record mode ``none``; each recorded interaction
+  plays at most once (vcrpy's default ``allow_playback_repeats=False``), and a
+  request that is not in the cassette raises vcrpy's
+  ``CannotOverwriteExistingCassetteException`` without touching the network.
+  ``describe_unmatched_request`` turns that into a field-by-field explanation.
+
+Replay patches every transport vcrpy knows (sockets are blocked anyway); the recording
+router patches only ``FOUNDRY_PATCHERS``, the transports Foundry traffic takes (openai ->
+``httpx2``), so token traffic (azure-identity -> ``requests``) passes untouched: see
+``foundry_goldens.cassettes.router``. Nothing here is global: each call builds a new VCR.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import vcr
+from vcr.cassette import Cassette
+from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request
+from vcr.serialize import serialize
+from vcr.util import read_body
+
+from foundry_goldens.cassettes import format as cassette_format
+from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
+
+MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "json_body")
+
+# openai talks to Foundry through httpx2 (httpx, its origin, is kept for a snippet on it).
+FOUNDRY_PATCHERS = ("httpx", "httpx2")
+# vcrpy's http.client/urllib3/requests stubs unpatch the whole process while they send
+# (vcr.patch.force_reset), so recording leaves those libraries alone.
+RECORDING_SKIPPED_PATCHERS = tuple(n for n in PATCHER_NAMES if n not in FOUNDRY_PATCHERS)
+
+# At most this many differences are listed for one request; values are cut at
+# VALUE_WIDTH characters. A message has to be read, not scrolled.
+MAX_DIFFERENCES = 12
+VALUE_WIDTH = 120
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+# -- the VCR factories -----------------------------------------------------------
+
+
+def recording_vcr(
+    sanitizer: Sanitizer,
+    cassette_dir: str | os.PathLike[str] | None = None,
+    *,
+    record_mode: str = "all",
+) -> vcr.VCR:
+    """A VCR that records real traffic through ``sanitizer`` into ``cassette_dir``.
+
+    ``record_mode="all"`` re-records a cassette from scratch (interactions of an
+    older recording that were not made again are dropped); ``"new_episodes"``
+    keeps what is recorded and adds what is new.
+    """
+    recorder = _project_vcr(
+        cassette_dir,
+        record_mode=record_mode,
+        before_record_request=sanitizer.before_record_request,
+        before_record_response=sanitizer.before_record_response,
+        decode_compressed_response=True,
+        record_on_exception=False,
+        drop_unused_requests=True,
+    )
+    recorder.register_persister(LeakCheckingPersister(sanitizer))
+    return recorder
+
+
+def replay_vcr(cassette_dir: str | os.PathLike[str] | None = None) -> vcr.VCR:
+    """A VCR that only plays cassettes from ``cassette_dir``, each interaction once."""
+    return _project_vcr(cassette_dir, record_mode="none", decode_compressed_response=True)
+
+
+# VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
+_USE_CASSETTE_ONLY_KEYS = ("path_transformer", "func_path_generator", "record_on_exception")
+
+
+def load_cassette(config: vcr.VCR, path: str | os.PathLike[str], **overrides: Any) -> Cassette:
+    """A Cassette configured by ``config``, for code that applies vcrpy's patches itself."""
+    options = config.get_merged_config(path=os.fspath(path))
+    for key in _USE_CASSETTE_ONLY_KEYS:
+        options.pop(key, None)
+    options.update(overrides)
+    return Cassette.load(**options)
+
+
+@contextlib.contextmanager
+def patched_for(cassette: Any) -> Iterator[None]:
+    """vcrpy's HTTP patches, routed to ``cassette`` (a Cassette or anything acting as one)."""
+    with contextlib.ExitStack() as stack:
+        for patcher in CassettePatcherBuilder(cassette).build():
+            stack.enter_context(patcher)
+        yield
+
+
+@contextlib.contextmanager
+def replaying(path: str | os.PathLike[str]) -> Iterator[Cassette]:
+    """Replay ``path`` as ``replay_vcr().use_cassette`` would, minus one cost.
+
+    use_cassette deep-copies the incoming request for every comparison with a recorded one
+    (to shield it from filters). Replay has no filters, and that copying was about half of a
+    replayed turn, so the cassette here matches requests as they are.
+    """
+    cassette = load_cassette(replay_vcr(), path, before_record_request=None)
+    with patched_for(cassette):
+        yield cassette
+
+
+def _project_vcr(cassette_dir: str | os.PathLike[str] | None, **options: Any) -> vcr.VCR:
+    project_vcr = vcr.VCR(
+        serializer=cassette_format.SERIALIZER_NAME,
+        match_on=MATCH_ON,
+        cassette_library_dir=os.fspath(cassette_dir) if cassette_dir is not None else None,
+        **options,
+    )
+    project_vcr.register_serializer(cassette_format.SERIALIZER_NAME, cassette_format)
+    project_vcr.register_matcher("json_body", json_body)
+    return project_vcr
+
+
+class LeakCheckingPersister:
+    """vcrpy persister that scans the serialized cassette before writing it, and
+    writes through a temporary file so a reader never sees half a cassette."""
+
+    def __init__(self, sanitizer: Sanitizer) -> None:
+        self._sanitizer = sanitizer
+
+    def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
+        return FilesystemPersister.load_cassette(cassette_path, serializer)
+
+    def save_cassette(
+        self, cassette_path: str | os.PathLike[str], cassette_dict: Any, serializer: Any
+    ) -> None:
+        text = serialize(cassette_dict, serializer)
+        leaks = self._sanitizer.scan(text)
+        if leaks:
+            raise CassetteLeakError(cassette_path, leaks)
+        path = Path(cassette_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# -- matching ------------------------------------------------------------------
+
+
+def json_body(r1: Request, r2: Request) -> None:
+    """vcrpy matcher: the bodies are equal as parsed JSON (as text when either is
+    not JSON). vcrpy passes the request being made first and the recorded one
+    second; a mismatch raises AssertionError listing the fields that differ."""
+    now, recorded = parsed_body(r1), parsed_body(r2)
+    if now == recorded:
+        return
+    # vcrpy runs every matcher against every recorded interaction, so this
+    # message is built for each non-matching one: a plain walk costs
+    # microseconds where DeepDiff costs about half a millisecond.
+    lines = [_difference_line(*change) for change in _walk_changes(("body",), recorded, now)]
+    raise AssertionError("\n".join(_capped(lines)))
+
+
+def parsed_body(request: Request) -> Any:
+    """The body as parsed JSON, else as text (bytes if not UTF-8); no body is None.
+    The result is shared between calls: read it, never change it."""
+    body = read_body(request)
+    if body is None or body in (b"", ""):
+        return None
+    return _parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(body: bytes) -> Any:
+    # Matching compares each request with every recorded one: parse each body once.
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _walk_changes(
+    path: tuple[Any, ...], recorded: Any, now: Any
+) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """(path, recorded value, value now) for each leaf that differs."""
+    if isinstance(recorded, dict) and isinstance(now, dict):
+        for key in recorded:
+            if key not in now:
+                yield (*path, key), recorded[key], MISSING
+            elif recorded[key] != now[key]:
+                yield from _walk_changes((*path, key), recorded[key], now[key])
+        for key in now:
+            if key not in recorded:
+                yield (*path, key), MISSING, now[key]
+    elif isinstance(recorded, list) and isinstance(now, list):
+        for index in range(max(len(recorded), len(now))):
+            old = recorded[index] if index < len(recorded) else MISSING
+            new = now[index] if index < len(now) else MISSING
+            if old is MISSING or new is MISSING:
+                yield (*path, index), old, new
+            elif old != new:
+                yield from _walk_changes((*path, index), old, new)
+    elif recorded != now or type(recorded) is not type(now):
+        yield path, recorded, now
+
+
+def _sorted_changes(
+    prefix: tuple[Any, ...], recorded: Any, now: Any
+) -> list[tuple[tuple[Any, ...], Any, Any]]:
+    """``_walk_changes`` in path order, for the one-off explanation of a failure."""
+    changes = _walk_changes(prefix, recorded, now)
+    return sorted(changes, key=lambda change: [str(part) for part in change[0]])
+
+
+def _difference_line(path: tuple[Any, ...], recorded: Any, now: Any) -> str:
+    where = _format_path(path)
+    if recorded is MISSING:
+        return f"{where}: not recorded, now {_show(now)}"
+    if now is MISSING:
+        return f"{where}: recorded {_show(recorded)}, now missing"
+    return f"{where}: recorded {_show(recorded)} now {_show(now)}"
+
+
+def _format_path(path: Sequence[Any]) -> str:
+    text = str(path[0])
+    for part in path[1:]:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif isinstance(part, str) and part.replace("_", "a").replace("-", "a").isalnum():
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = f"<{len(value)} bytes>"
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 1] + "…"
+
+
+def _capped(lines: list[str]) -> list[str]:
+    if len(lines) <= MAX_DIFFERENCES:
+        return lines
+    return [*lines[:MAX_DIFFERENCES], f"… and {len(lines) - MAX_DIFFERENCES} more differences"]
+
+
+# -- explaining a request replay could not serve -------------------------------------
+
+
+def request_differences(recorded: Request, now: Request) -> list[str]:
+    """What differs between a recorded request and one made now, one line per field."""
+    lines = []
+    for field in ("method", "scheme", "host", "port", "path"):
+        old, new = getattr(recorded, field), getattr(now, field)
+        if old != new:
+            lines.append(_difference_line((field,), old, new))
+    old_query, new_query = _query(recorded), _query(now)
+    if old_query != new_query:
+        lines += [_difference_line(*c) for c in _sorted_changes(("query",), old_query, new_query)]
+    old_body, new_body = parsed_body(recorded), parsed_body(now)
+    if old_body != new_body:
+        lines += [_difference_line(*c) for c in _sorted_changes(("body",), old_body, new_body)]
+    return _capped(lines)
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return parse_qs(request.parsed_uri.query, keep_blank_values=True)
+
+
+def describe_unmatched_request(cassette: Cassette, request: Request) -> str:
+    """Plain words for why replay could not serve ``request`` from ``cassette``:
+    the closest recorded request (same method and path, the next one not yet
+    played) and what differs, field by field."""
+    filtered = cassette.filter_request(request)
+    if filtered is None:
+        return (
+            f"{request.method} {request.uri} is never recorded (token traffic), so replay "
+            "cannot serve it: replay with a static test credential instead."
+        )
+    request = filtered
+    where = f"{request.method} {request.path}"
+    interactions = [(index, stored) for index, (stored, _) in enumerate(cassette.data)]
+    if not interactions:
+        return f"{where}: the cassette {cassette.path} holds no recorded interactions."
+
+    def played(index: int) -> bool:
+        return cassette.play_counts[index] > 0
+
+    same_route = [
+        (index, stored)
+        for index, stored in interactions
+        if stored.method == request.method and stored.path == request.path
+    ]
+    unplayed = [(index, stored) for index, stored in same_route if not played(index)]
+    total = len(interactions)
+    if unplayed:
+        index, closest = unplayed[0]
+        intro = (
+            f"{where} differs from recorded interaction {index + 1} of {total}, "
+            "the next unplayed one with the same method and path:"
+        )
+    elif same_route:
+        index, closest = same_route[-1]
+        if not request_differences(closest, request):
+            return (
+                f"{where} matches recorded interaction {index + 1} of {total}, which was "
+                f"already played: the code now sends this request more often than when "
+                f"the cassette was recorded ({len(same_route)} time(s))."
+            )
+        intro = (
+            f"{where}: every recorded {where} ({len(same_route)}) was already played; "
+            f"compared with the last, interaction {index + 1} of {total}:"
+        )
+    else:
+        pending = [(index, stored) for index, stored in interactions if not played(index)]
+        index, closest = pending[0] if pending else interactions[-1]
+        state = "the next unplayed" if pending else "the last"
+        intro = (
+            f"{where} was never recorded; compared with {state} recorded request, "
+            f"interaction {index + 1} of {total} ({closest.method} {closest.path}):"
+        )
+    differences = request_differences(closest, request) or [
+        "no difference in method, URI or body (a matcher outside these differs)"
+    ]
+    return "\n".join([intro, *(f"  {line}" for line in differences)])

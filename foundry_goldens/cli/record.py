@@ -1,0 +1,268 @@
+"""Record golden dialogues into sanitized cassettes and snapshots.
+
+foundry-goldens record --emulator              # against the built-in Foundry emulator
+foundry-goldens record                         # live: AZURE_* settings from env or env-file
+foundry-goldens record --check                 # drift report; writes nothing
+foundry-goldens record --check --format markdown >> "$GITHUB_STEP_SUMMARY"
+foundry-goldens record --emulator --vary 1     # a live-like emulator (reworded, reordered)
+foundry-goldens record --only greeting --only order_lookup --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+
+from rich.console import Console
+from rich.markup import escape
+
+from foundry_goldens.cli.options import add_config_arguments, config_from_args
+from foundry_goldens.config import Config, ConfigError
+from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
+from foundry_goldens.goldens.dialogues import DialogueError, load_dialogues
+from foundry_goldens.recording.progress import RichProgress, SilentProgress, print_outcomes
+from foundry_goldens.recording.recorder import (
+    DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
+    MAX_CONCURRENCY,
+    RecordOptions,
+    record_dialogues,
+)
+from foundry_goldens.recording.targets import ConfigurationError, EmulatorTarget, choose_target
+from foundry_goldens.redaction.logs import redacting_logs
+from foundry_goldens.redaction.redactor import Redactor
+from foundry_goldens.review import check_report, parse_threshold
+
+
+def _number(text: str, *, minimum: float, inclusive: bool) -> float:
+    """A finite number >= (or >) minimum; argparse names the option in its error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        bound = ">=" if inclusive else ">"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound} {minimum:g}, got {text}")
+    return value
+
+
+def milliseconds(text: str) -> float:
+    return _number(text, minimum=0, inclusive=True)
+
+
+def seconds(text: str) -> float:
+    return _number(text, minimum=0, inclusive=False)
+
+
+def concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {MAX_CONCURRENCY} (the model's rate_limit), got {value}"
+        )
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="foundry-goldens record",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    add_config_arguments(parser)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    validate(parser, args)
+    return args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--emulator", action="store_true", help="record against the built-in emulator"
+    )
+    parser.add_argument(
+        "--emulator-latency-ms",
+        type=milliseconds,
+        default=0.0,
+        help="emulator latency per request",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="record only this dialogue (repeatable)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=concurrency,
+        default=4,
+        help=f"dialogues in parallel, 1..{MAX_CONCURRENCY}",
+    )
+    parser.add_argument(
+        "--dialogue-timeout",
+        type=seconds,
+        default=DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="deadline for one whole dialogue, retries included "
+        f"(default {DEFAULT_DIALOGUE_TIMEOUT_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--turn-timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="deadline for one turn (default: the snippet's FOUNDRY_TURN_TIMEOUT_SECONDS "
+        "default, 100)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="record into a temporary place, compare with the committed goldens, "
+        "write nothing; exit 1 on drift",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --check: exit 1 on any change, wording and usage included "
+        "(default: on behaviour changes and broken expectations only)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="with --check: the report as terminal text or as Markdown (a GitHub job summary; "
+        "no progress bars, progress goes to stderr)",
+    )
+    parser.add_argument(
+        "--usage-threshold",
+        type=_threshold,
+        default=DEFAULT_USAGE_THRESHOLD_PERCENT,
+        metavar="PERCENT",
+        help="with --check: token counts moving by at most this much are not reported "
+        f"(default {DEFAULT_USAGE_THRESHOLD_PERCENT:g}%%)",
+    )
+    parser.add_argument(
+        "--vary",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="with --emulator: the emulator's variation mode, a stand-in for a live model "
+        "(reworded replies, usage moving a few percent, parallel tool calls in either order, "
+        "fresh ids); off by default so goldens stay byte-stable",
+    )
+
+
+def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.vary is not None and not args.emulator:
+        parser.error("--vary needs --emulator: only the emulator has a variation mode")
+    if not args.check and (args.strict or args.format != "text"):
+        parser.error("--strict and --format apply to the drift report: add --check")
+
+
+def _threshold(text: str) -> float:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    markdown = args.format == "markdown"
+    # Markdown goes to stdout alone (a job summary); everything else to stderr then.
+    console = Console(stderr=markdown)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        console.print("[red]error:[/]", escape(str(exc)), highlight=False)
+        return 2
+    # The env-file's values, the process environment winning (as load_dotenv does).
+    settings: dict[str, str | None] = dict(config.settings(os.environ))
+    stray = config.root / ".env"
+    if stray.is_file() and stray.resolve() != config.env_file.resolve():
+        # One .env location: say so rather than silently ignore a file a user expects read.
+        console.print(
+            "[yellow]note:[/]",
+            escape(
+                f"{stray} is not read; live settings come from {config.env_file} "
+                f"({config.where('env-file')})"
+            ),
+            highlight=False,
+        )
+    # Everything printed or logged from here on is masked: the --check report is published.
+    redact = Redactor.from_settings({k: v for k, v in settings.items() if v is not None})
+    with redacting_logs(redact):
+        return _run(args, config, console, settings, redact)
+
+
+def _run(
+    args: argparse.Namespace,
+    config: Config,
+    console: Console,
+    settings: dict[str, str | None],
+    redact: Redactor,
+) -> int:
+    markdown = args.format == "markdown"
+    try:
+        target = choose_target(
+            {k: v for k, v in settings.items() if v is not None},
+            emulator=args.emulator,
+            emulator_latency=args.emulator_latency_ms / 1000,
+        )
+        if args.vary is not None and isinstance(target, EmulatorTarget):
+            target = dataclasses.replace(
+                target,
+                description=f"local Foundry emulator (variation seed {args.vary})",
+                variation_seed=args.vary,
+            )
+        config.require_snippet()
+        dialogues = load_dialogues(config.require_dialogues(), args.only)
+    except (ConfigurationError, DialogueError, ConfigError) as exc:
+        console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
+        return 2
+    options = RecordOptions(
+        cassette_dir=config.cassettes,
+        snapshot_dir=config.snapshots,
+        concurrency=args.concurrency,
+        check=args.check,
+        dialogue_timeout=args.dialogue_timeout,
+        turn_timeout=args.turn_timeout,
+        usage_threshold_percent=args.usage_threshold,
+    )
+    mode = "checking drift against" if args.check else "recording against"
+    console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
+    try:
+        if markdown:
+            outcomes = record_dialogues(dialogues, target, options, SilentProgress())
+        else:
+            with RichProgress(console) as progress:
+                outcomes = record_dialogues(dialogues, target, options, progress)
+    except ValueError as exc:
+        console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print(
+            "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
+        )
+        return 130
+    if args.check and markdown:
+        summary = check_report.render_markdown(outcomes, target.description, args.strict)
+        sys.stdout.write(redact(summary))
+        return check_report.exit_code(outcomes, args.strict)
+    report = check_report.render_text(outcomes)
+    print_outcomes(console, outcomes, check=args.check, redact=redact, report=report)
+    if args.check:
+        return check_report.exit_code(outcomes, args.strict)
+    return 1 if any(not o.ok for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The errors Foundry answers with, as exceptions the server renders with the call's request id.
+
+Bodies as in tests/reference/errors.json (see `payloads.error_body`); where no public body
+exists, the comment at the builder says the shape is assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from foundry_goldens.emulator import outcomes, payloads
+from foundry_goldens.emulator.engine import JsonObject
+from foundry_goldens.emulator.ids import CONVERSATION_ID
+
+
+class ApiError(Exception):
+    """A request Foundry would refuse; the server renders it with the call's request id
+    (`payload(request_id)`), as `payloads.error_body` describes."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        *,
+        param: str | None = None,
+        type: str | None = "invalid_request_error",
+        details: Sequence[JsonObject] = (),
+        extra: JsonObject | None = None,
+        short: bool = False,
+        tag_request_id: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+        self.type = type
+        self.details = tuple(details)
+        self.extra = extra
+        self.short = short
+        self.tag_request_id = tag_request_id
+
+    def payload(self, request_id: str) -> JsonObject:
+        message = self.message
+        if self.tag_request_id:
+            message += f" [Request ID: {request_id}]"
+        return payloads.error_body(
+            self.code,
+            message,
+            request_id,
+            param=self.param,
+            type=self.type,
+            details=self.details,
+            extra=self.extra,
+            short=self.short,
+        )
+
+
+def bad_request(message: str, param: str | None = None) -> ApiError:
+    # Foundry's code for a request body it cannot accept (tests/reference/errors.json).
+    return ApiError(400, "invalid_payload", message, param=param, tag_request_id=True)
+
+
+def not_found(message: str, param: str | None = None) -> ApiError:
+    # Assumed: no public recording holds a Foundry 404 body; the envelope is invalid_payload's.
+    return ApiError(404, "not_found", message, param=param, tag_request_id=True)
+
+
+# Model parameters an agent fixes itself; Foundry refuses them beside an agent, one `details`
+# entry each (tests/reference/errors.json; tools and response_format reported the same way).
+AGENT_FIXED_PARAMETERS = ("temperature", "top_p", "tools", "response_format")
+
+
+def rejected_parameters(body: Mapping[str, Any]) -> ApiError | None:
+    """The deprecated `agent` key, or model parameters sent with an agent, as Foundry
+    rejects them (both bodies in tests/reference/errors.json)."""
+    if "agent" in body:
+        return ApiError(
+            400,
+            "invalid_payload",
+            "The 'agent' property is deprecated. Use 'agent_reference' instead.",
+            param="agent",
+            tag_request_id=True,
+        )
+    offending = [name for name in AGENT_FIXED_PARAMETERS if body.get(name) is not None]
+    if offending:
+        return ApiError(
+            400,
+            "invalid_payload",
+            "Invalid payload",
+            details=[
+                payloads.validation_detail(name, "Not allowed when agent is specified.")
+                for name in offending
+            ],
+        )
+    return None
+
+
+def check_conversation_id(conversation_id: str) -> None:
+    """An id the service could not have minted is a 400, not a 404 (tests/reference/errors.json:
+    the message is real; code, param and the rest of the body are assumed)."""
+    if not CONVERSATION_ID.match(conversation_id):
+        raise ApiError(
+            400,
+            "invalid_payload",
+            f"Invalid conversation id '{conversation_id}', Malformed identifier.",
+            param="conversation",
+        )
+
+
+def rate_limited(delay: float) -> ApiError:
+    # Assumed: no public recording holds a 429 body from the agent service
+    # (tests/reference/README.md); the envelope is that of its other errors.
+    return ApiError(
+        429,
+        "rate_limit_exceeded",
+        f"Rate limit is exceeded. Try again in {math.ceil(delay)} seconds.",
+        type="rate_limit_error",
+        tag_request_id=True,
+    )
+
+
+def server_error(message: str) -> ApiError:
+    # Assumed, as the 429: the envelope of Foundry's other errors, with the request id.
+    return ApiError(500, "server_error", message, type="server_error", tag_request_id=True)
+
+
+def permission_denied(method: str, *, has_token: bool) -> ApiError:
+    """Foundry's 401 for a missing or unknown bearer token (tests/reference/errors.json: code
+    and message only). The token itself never appears in the answer."""
+    if not has_token:
+        # Assumed wording: the public body is for a known principal without the role.
+        message = (
+            "Access denied: the request carries no bearer token. Send "
+            "`Authorization: Bearer <token>` with a Microsoft Entra ID token for "
+            "https://ai.azure.com."
+        )
+    else:
+        action = "write" if method in ("POST", "PUT", "PATCH", "DELETE") else "read"
+        message = (
+            "The principal of this token lacks the required data action "
+            f"`Microsoft.CognitiveServices/accounts/AIServices/agents/{action}` to perform "
+            f"`{method} /api/projects/{{projectName}}/openai/*` operation. For "
+            "instructions on granting the necessary permissions, see "
+            "https://aka.ms/FoundryPermissions."
+        )
+    return ApiError(401, "PermissionDenied", message, short=True)
+
+
+def prompt_blocked() -> ApiError:
+    """A prompt the content filter rejects (tests/reference/content-filters.md, shape 3)."""
+    return ApiError(
+        400,
+        "content_filter",
+        outcomes.BLOCKED_PROMPT_MESSAGE,
+        param="prompt",
+        type=None,
+        extra=outcomes.blocked_prompt_innererror(),
+    )

@@ -1,0 +1,486 @@
+"""The HTTP side: a threaded HTTP/1.1 (keep-alive) server, routing, faults and counters.
+
+`FoundryEmulator` runs it on a background thread; `python -m foundry_goldens.emulator` in the
+foreground.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import re
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
+
+from foundry_goldens.emulator import payloads
+from foundry_goldens.emulator.agents import AGENTS
+from foundry_goldens.emulator.engine import AgentSpec, JsonObject
+from foundry_goldens.emulator.entra import EntraStandIn, ServicePrincipal
+from foundry_goldens.emulator.errors import (
+    ApiError,
+    bad_request,
+    not_found,
+    permission_denied,
+    rate_limited,
+    server_error,
+)
+from foundry_goldens.emulator.faults import Fault, FaultConfig
+from foundry_goldens.emulator.ids import IdFactory, as_uuid
+from foundry_goldens.emulator.project import FoundryProject
+from foundry_goldens.emulator.stats import EmulatorStats, StatsRecorder
+from foundry_goldens.emulator.variation import BehaviourChange, Variation
+from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN
+
+log = logging.getLogger("foundry_goldens.emulator")
+
+ADMIN_STATS_PATH = "/_emulator/stats"
+# `{endpoint}/openai/v1/…` as azure-ai-projects builds it; also `/openai/…?api-version=…`.
+_API_PATH = re.compile(r"^(?:/api/projects/(?P<project>[^/]+))?/openai(?:/v1)?(?P<rest>/.*)$")
+# Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
+RATE_LIMIT_REQUESTS = 1_500
+RATE_LIMIT_TOKENS = 250_000
+_MALFORMED_BODY = b'{"id":"resp_malformed","object":"response","output":[{"type":"mess'
+
+Operation = Callable[[FoundryProject, Mapping[str, str], Mapping[str, str], Any], JsonObject]
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    name: str  # the key requests are counted under
+    operation: Operation
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", re.compile(r"^/conversations$"), "POST /conversations",
+          lambda project, params, query, body: project.create_conversation(body)),
+    Route("GET", re.compile(r"^/conversations/(?P<id>[^/]+)$"), "GET /conversations/{id}",
+          lambda project, params, query, body: project.get_conversation(params["id"])),
+    Route("GET", re.compile(r"^/conversations/(?P<id>[^/]+)/items$"),
+          "GET /conversations/{id}/items",
+          lambda project, params, query, body: project.list_items(params["id"], query)),
+    Route("POST", re.compile(r"^/responses$"), "POST /responses",
+          lambda project, params, query, body: project.create_response(body)),
+    Route("GET", re.compile(r"^/responses/(?P<id>[^/]+)$"), "GET /responses/{id}",
+          lambda project, params, query, body: project.get_response(params["id"])),
+)  # fmt: skip
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # handler threads are joined on close
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        project: FoundryProject,
+        project_name: str,
+        faults: FaultConfig,
+    ) -> None:
+        self.project = project
+        self.project_name = project_name
+        self.faults = faults
+        self.counters = StatsRecorder()
+        # Bearer tokens this project accepts: the harness's static test token, plus every
+        # token the emulator's own Entra ID stand-in issues (see `FoundryEmulator.accept_token`).
+        self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
+        self.ids = IdFactory(project.seed)
+        self._request_numbers = itertools.count(1)
+        self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
+        self.extra_headers: dict[str, str] = {}  # see FoundryEmulator(response_headers=...)
+        self.stopping = threading.Event()  # ends stalled and hung fault answers
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.counters.connection()
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Unblock handler threads waiting on idle keep-alive connections."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def next_request_id(self) -> str:
+        return self.ids.request_id(next(self._request_numbers))
+
+    def stats(self) -> EmulatorStats:
+        return self.counters.snapshot(self.project.conversation_count)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse shows in the counters
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms) on every reused connection, which hid the value of client reuse.
+    disable_nagle_algorithm = True
+    timeout = 30  # an idle keep-alive connection is closed after this many seconds
+    server: _Server
+    request_id: str | None = None
+    responses_call = 0  # the call number of a `POST …/responses`, else 0
+
+    # No Date header and a fixed Server header: responses stay byte-identical across runs.
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", "FoundryEmulator")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if log.isEnabledFor(logging.DEBUG):  # formatting every request line costs a hot path
+            log.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    # --- one request ---
+
+    def _handle(self) -> None:
+        body = self._read_body()  # always, so a keep-alive connection stays in step
+        url = urlsplit(self.path)
+        if url.path == ADMIN_STATS_PATH and self.command == "GET":
+            self._send_json(200, self.server.stats().as_dict())
+            return
+        self.request_id = self.server.next_request_id()
+        route, params = self._route(url.path)
+        call = self.server.counters.request(route.name if route else "unrouted")
+        self.responses_call = call if route is not None and route.name == "POST /responses" else 0
+        faults = self.server.faults
+        if faults.latency:
+            time.sleep(faults.latency)
+        try:
+            if self.responses_call and self._inject(faults.fault_for(call)):
+                return
+            self._authorize()
+            if route is None:
+                raise not_found(f"No route for {self.command} {url.path}.")
+            payload = route.operation(
+                self.server.project,
+                params,
+                dict(parse_qsl(url.query)),
+                self._json(body) if self.command == "POST" else None,
+            )
+        except ApiError as error:
+            self._send_error(error)
+            return
+        except Exception as error:  # a bug in the emulator, not a Foundry behaviour
+            log.exception("emulator failed on %s %s", self.command, self.path)
+            self._send_error(server_error(f"emulator bug: {error!r}"))
+            return
+        if self.responses_call:
+            self.server.tokens_used += int((payload.get("usage") or {}).get("total_tokens", 0))
+        self._send_json(200, payload)
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        return self.rfile.read(int(length)) if length and length.isdigit() else b""
+
+    def _route(self, path: str) -> tuple[Route | None, dict[str, str]]:
+        api = _API_PATH.match(path)
+        if api is None or api["project"] not in (None, self.server.project_name):
+            return None, {}
+        for route in ROUTES:
+            match = route.pattern.match(api["rest"])
+            if match and route.method == self.command:
+                return route, match.groupdict()
+        return None, {}
+
+    def _authorize(self) -> None:
+        """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`)."""
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() == "bearer" and token in self.server.accepted_tokens:
+            return
+        raise permission_denied(self.command, has_token=scheme.lower() == "bearer" and bool(token))
+
+    @staticmethod
+    def _json(body: bytes) -> JsonObject:
+        try:
+            parsed = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise bad_request(f"the request body is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise bad_request("the request body must be a JSON object")
+        return parsed
+
+    def _inject(self, fault: Fault | None) -> bool:
+        """Apply a configured fault; True when it took the place of the answer."""
+        if fault is None:
+            return False
+        self.server.counters.fault(fault.value)
+        if fault is Fault.DROP:
+            self.close_connection = True  # closed without a byte of response
+        elif fault is Fault.RATE_LIMIT:
+            delay = self.server.faults.retry_after
+            self._send_error(
+                rate_limited(delay),
+                {"Retry-After": str(math.ceil(delay)), "retry-after-ms": str(round(delay * 1000))},
+            )
+        elif fault in (Fault.STALL, Fault.HANG):
+            self.close_connection = True
+            self._stall(drip=fault is Fault.STALL)
+        elif fault is Fault.SERVER_ERROR:
+            self._send_error(server_error("The server had an error while processing your request."))
+        else:
+            self._send_raw(200, _MALFORMED_BODY)
+        return True
+
+    def _send_error(self, error: ApiError, headers: Mapping[str, str] | None = None) -> None:
+        """An error body that carries this call's request id, which the headers carry too."""
+        request_id = self.request_id or self.server.next_request_id()
+        self._send_json(error.status, error.payload(request_id), headers)
+
+    def _headers(self, status: int) -> dict[str, str]:
+        """The headers a client reads: the request id (openai's `request_id` is
+        `x-request-id`; Azure's gateway adds `apim-request-id`) and, on responses calls,
+        the rate-limit counters (a 429 has none left)."""
+        request_id = getattr(self, "request_id", None)
+        if request_id is None:  # the admin route
+            return {}
+        headers = {"x-request-id": request_id, "apim-request-id": as_uuid(request_id)}
+        if self.responses_call:
+            used = self.server.tokens_used
+            headers |= {
+                "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+                "x-ratelimit-remaining-requests": str(
+                    0 if status == 429 else RATE_LIMIT_REQUESTS - self.responses_call
+                ),
+                "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
+                "x-ratelimit-remaining-tokens": str(
+                    0 if status == 429 else max(RATE_LIMIT_TOKENS - used, 0)
+                ),
+            }
+        return headers
+
+    def _stall(self, *, drip: bool) -> None:
+        """Headers then a byte at a time (drip), or nothing at all, until the client leaves."""
+        if drip:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(1 << 20))  # a body that never completes
+            self.end_headers()
+        interval = self.server.faults.stall_interval if drip else 0.05
+        while not self.server.stopping.is_set():
+            try:
+                if drip:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                elif _peer_closed(self.connection):
+                    return
+            except OSError:
+                return  # the client gave up
+            self.server.stopping.wait(interval)
+
+    def _send_json(
+        self, status: int, payload: JsonObject, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._send_raw(status, payloads.dumps(payload), headers)
+
+    def _send_raw(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in {
+            **self._headers(status),
+            **(headers or {}),
+            **self.server.extra_headers,
+        }.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
+            self.server.counters.status(status)
+        self.wfile.write(body)
+
+
+def _peer_closed(connection: socket.socket) -> bool:
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class FoundryEmulator:
+    """A local Foundry project on a background thread; a context manager.
+
+    `FoundryEmulator(seed="demo", latency=0.1, faults=FaultConfig(rate_limit_every=3))`;
+    `latency` (seconds), when given, overrides `faults.latency`. With `sign_in=True` it also
+    runs an Entra ID stand-in over TLS (`authority_host`, `ca_bundle`, `service_principal`)
+    whose tokens it accepts.
+    """
+
+    def __init__(
+        self,
+        seed: str = "demo",
+        *,
+        latency: float | None = None,
+        faults: FaultConfig | None = None,
+        project: str = "demo",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        agents: Mapping[str, AgentSpec] = AGENTS,
+        sign_in: bool = False,
+        response_headers: Mapping[str, str] | None = None,
+        variation_seed: int | None = None,
+        behaviour_change: BehaviourChange | None = None,
+    ) -> None:
+        faults = faults or FaultConfig()
+        # Variation mode (a live-like agent, docs/emulator.md); None: deterministic goldens.
+        self.variation = Variation(variation_seed) if variation_seed is not None else None
+        self.behaviour_change = behaviour_change
+        if latency is not None:
+            faults = dataclasses.replace(faults, latency=latency)
+        self.seed = seed
+        self.faults = faults
+        self.project_name = project
+        self._address = (host, port)
+        self._agents = agents
+        # Sent with every response (tests: a header echoing a secret must not be recorded).
+        self._response_headers = dict(response_headers or {})
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._final_stats: EmulatorStats | None = None
+        self._entra: EntraStandIn | None = EntraStandIn(self.accept_token) if sign_in else None
+
+    def start(self) -> FoundryEmulator:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        server = _Server(
+            self._address,
+            FoundryProject(self.seed, self._agents, self.variation, self.behaviour_change),
+            self.project_name,
+            self.faults,
+        )
+        server.extra_headers = self._response_headers
+        self._server = server
+        self._thread = threading.Thread(
+            # A short poll interval: stop() waits for the loop to notice, and tests start many.
+            target=server.serve_forever,
+            args=(0.005,),
+            name="foundry-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        if self._entra is not None:
+            try:
+                self._entra.start()
+            except BaseException:
+                self.stop()  # no half-started emulator left serving
+                raise
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.stopping.set()
+        server.shutdown()
+        server.close_open_connections()
+        server.server_close()
+        self._final_stats = self._with_sign_in(server.stats())
+        if thread is not None:
+            thread.join(timeout=10)
+        if self._entra is not None:
+            self._entra.stop()
+
+    def __enter__(self) -> FoundryEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _running(self) -> _Server:
+        if self._server is None:
+            raise RuntimeError(
+                "the emulator is not running: use it as a context manager or call start()"
+            )
+        return self._server
+
+    @property
+    def base_url(self) -> str:
+        host, port = cast(tuple[str, int], self._running().server_address[:2])
+        return f"http://{host}:{port}"
+
+    @property
+    def endpoint(self) -> str:
+        """The project endpoint, as AZURE_AI_PROJECT_ENDPOINT takes it."""
+        return f"{self.base_url}/api/projects/{self.project_name}"
+
+    def accept_token(self, token: str) -> None:
+        """Accept `token` as a bearer token from now on (an Entra ID sign-in issued it)."""
+        self._running().accepted_tokens.add(token)
+
+    def stats(self) -> EmulatorStats:
+        """Counters so far; after `stop()`, the final ones."""
+        if self._server is None and self._final_stats is not None:
+            return self._final_stats
+        return self._with_sign_in(self._running().stats())
+
+    # --- the Entra ID stand-in (sign_in=True) ---
+
+    def _signing_in(self) -> EntraStandIn:
+        if self._entra is None:
+            raise RuntimeError("the emulator signs nobody in: create it with sign_in=True")
+        self._running()
+        return self._entra
+
+    @property
+    def authority_host(self) -> str:
+        """What AZURE_AUTHORITY_HOST takes: `https://127.0.0.1:PORT`."""
+        return self._signing_in().authority_host
+
+    @property
+    def ca_bundle(self) -> str:
+        """Path of the PEM file with the throwaway CA that signed the stand-in's certificate."""
+        return self._signing_in().ca_bundle
+
+    @property
+    def service_principal(self) -> ServicePrincipal:
+        """The tenant, client id and secret the stand-in signs in."""
+        return self._signing_in().service_principal
+
+    def _with_sign_in(self, stats: EmulatorStats) -> EmulatorStats:
+        if self._entra is None:
+            return stats
+        return dataclasses.replace(stats, sign_in=self._entra.request_counts())

@@ -1,0 +1,1 @@
+"""Goldens: dialogues and their expectations, normalization, snapshots, comparison, classifying."""

@@ -1,0 +1,282 @@
+"""Golden conversation fixtures: `goldens/dialogues/<name>.yaml`, validated by pydantic.
+
+A bad file is reported with the file and the field at fault (unknown key, empty turn,
+duplicate name), so a user can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+# Matched whole (fullmatch): `$` would let a trailing newline through into a file name.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+class DialogueError(ValueError):
+    """A dialogue file is missing, unreadable or invalid; the message names file and field."""
+
+
+class ToolCallExpectation(BaseModel):
+    """A tool call a turn must make: `arguments` must equal the call's (as latticeflow-core's
+    FunctionCallCoverage compares them), `arguments_include` only has to be a subset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    arguments: dict[str, Any] | None = None
+    arguments_include: dict[str, Any] | None = None
+
+
+class ErrorExpectation(BaseModel):
+    """The turn must fail with this Foundry error (the snippet raises `FoundryError`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str | None = Field(default=None, description="FoundryError.code, e.g. server_error")
+    message_contains: str | None = None
+
+
+ExpectedCall = str | ToolCallExpectation
+
+
+def _check_patterns(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+    return values
+
+
+class TurnExpectations(BaseModel):
+    """What must hold for one turn: checked while recording and again on every replay.
+
+    Tool checks use latticeflow-core's agent scorers (goldens/expectations.py), so they mean
+    what they mean in AI GO!.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tools: list[str] = Field(default_factory=list, description="Tools that must be called.")
+    calls: list[ExpectedCall] = Field(
+        default_factory=list, description="Calls that must be made, in any order."
+    )
+    calls_in_order: list[ExpectedCall] = Field(
+        default_factory=list,
+        description="Calls that must be made in this order (other calls may come between); "
+        "an order change of these tools is a behaviour change.",
+    )
+    tools_not_called: list[str] = Field(default_factory=list)
+    reply_contains: list[str] = Field(
+        default_factory=list, description="Substrings the reply must contain."
+    )
+    reply_not_contains: list[str] = Field(default_factory=list)
+    reply_matches: list[str] = Field(
+        default_factory=list, description="Regular expressions the reply must match."
+    )
+    reply_not_matches: list[str] = Field(default_factory=list)
+    tool_output_contains: dict[str, list[str]] = Field(
+        default_factory=dict, description="tool -> regular expressions its output must match."
+    )
+    tool_output_not_contains: dict[str, list[str]] = Field(default_factory=dict)
+    refusal: bool | None = Field(default=None, description="The reply is (not) a refusal.")
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_completion_tokens: int | None = Field(default=None, ge=0)
+    min_completion_tokens: int | None = Field(default=None, ge=0)
+    error: ErrorExpectation | None = Field(
+        default=None, description="The turn fails with this error instead of replying."
+    )
+
+    @field_validator("reply_matches", "reply_not_matches")
+    @classmethod
+    def _valid_patterns(cls, value: list[str]) -> list[str]:
+        return _check_patterns(value)
+
+    @field_validator("tool_output_contains", "tool_output_not_contains")
+    @classmethod
+    def _valid_output_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for patterns in value.values():
+            _check_patterns(patterns)
+        return value
+
+    @model_validator(mode="after")
+    def _error_stands_alone(self) -> TurnExpectations:
+        if self.error is not None:
+            others = sorted(
+                key for key in self.model_fields_set if key != "error" and getattr(self, key)
+            )
+            if others:
+                raise ValueError(
+                    f"a turn expected to fail has no reply or tool calls to check; "
+                    f"remove {', '.join(others)} or the error"
+                )
+        return self
+
+    @property
+    def ordered_tools(self) -> list[str]:
+        """Tools whose relative order is part of the turn's behaviour."""
+        return [c if isinstance(c, str) else c.name for c in self.calls_in_order]
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str
+    expect: TurnExpectations = Field(default_factory=TurnExpectations)
+
+    @field_validator("user")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the user text is empty; write what the user says in this turn")
+        return value
+
+
+class Dialogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    agent: str | None = Field(
+        default=None, description="Agent to address; default AZURE_FOUNDRY_AGENT_NAME."
+    )
+    request_mode: Literal["echo", "rebuild"] = Field(
+        default="echo",
+        description="How AI GO! builds each turn's request: `echo` repeats earlier replies as "
+        "model_output_to_message made them (with conversation_id); `rebuild` rebuilds the chat "
+        "from the trace with latticeflow-core's converters (text only).",
+    )
+    system: str | None = Field(
+        default=None, description="A system message leading every request, as AI GO! sends it."
+    )
+    turns: list[Turn] = Field(min_length=1)
+
+    @field_validator("system")
+    @classmethod
+    def _system_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the system message is empty; write it or leave `system` out")
+        return value
+
+    @field_validator("agent")
+    @classmethod
+    def _agent_without_whitespace(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c.isspace() for c in value)):
+            raise ValueError(
+                f"{value!r} is not an agent name; write it without spaces or line breaks"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not NAME_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid dialogue name; "
+                "use lowercase letters, digits, '-' and '_'"
+            )
+        return value
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """`('turns', 2, 'user')` -> `turns[2].user`, the way a YAML reader thinks of it."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid dialogue"]
+    for detail in error.errors():
+        loc = tuple(detail["loc"])
+        where = _field_path(loc)
+        message = detail["msg"]
+        if detail["type"] == "extra_forbidden":
+            message = "unknown key; allowed keys are listed in docs/contracts.md"
+        elif detail["type"] == "missing":
+            message = "required field is missing"
+        if len(loc) > 1 and loc[0] == "turns" and isinstance(loc[1], int):
+            message += f" (turn {loc[1] + 1})"  # people count turns from 1
+        lines.append(f"  - {where}: {message}")
+    return "\n".join(lines)
+
+
+def load_dialogue(path: Path) -> Dialogue:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DialogueError(f"{path}: no such dialogue file") from None
+    except IsADirectoryError:
+        raise DialogueError(
+            f"{path}: is a directory, not a dialogue file; rename or remove it"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise DialogueError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise DialogueError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise DialogueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise DialogueError(f"{path}: expected a mapping with name, description and turns")
+    try:
+        dialogue = Dialogue.model_validate(raw)
+    except ValidationError as exc:
+        raise DialogueError(_describe(exc, path)) from None
+    if dialogue.name != path.stem:
+        raise DialogueError(
+            f"{path}: name: {dialogue.name!r} does not match the file name; "
+            f"rename the file to {dialogue.name}.yaml or set name: {path.stem}"
+        )
+    return dialogue
+
+
+def load_dialogues(directory: Path, only: Iterable[str] = ()) -> list[Dialogue]:
+    """All dialogues in `directory`, sorted by name; `only` restricts to the named ones.
+
+    A missing or empty directory is an error: recording or replaying nothing is never meant.
+    """
+    if not directory.is_dir():
+        raise DialogueError(
+            f"{directory}: no such dialogue directory; pass --dialogues with the directory "
+            "that holds the <name>.yaml files (default goldens/dialogues)"
+        )
+    paths = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not paths:
+        raise DialogueError(f"{directory}: no dialogues (*.yaml) in this directory")
+    dialogues: list[Dialogue] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        dialogue = load_dialogue(path)
+        if dialogue.name in seen:
+            raise DialogueError(
+                f"{path}: name: duplicate dialogue name {dialogue.name!r}, "
+                f"also used by {seen[dialogue.name]}"
+            )
+        seen[dialogue.name] = path
+        dialogues.append(dialogue)
+    wanted = list(only)
+    unknown = sorted(set(wanted) - set(seen))
+    if unknown:
+        raise DialogueError(
+            f"{directory}: no dialogue named {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(seen)) or '(none)'}"
+        )
+    if wanted:
+        dialogues = [d for d in dialogues if d.name in wanted]
+    return sorted(dialogues, key=lambda d: d.name)

@@ -1,0 +1,205 @@
+"""The pytest plugin (entry point `pytest11`): one offline replay test per golden dialogue.
+
+Active when the project's pyproject.toml has a [tool.foundry-goldens] table (or a --goldens-*
+option is given): the configured dialogue directory is collected, each `<name>.yaml` becoming
+`test_golden[<name>]`, with the network blocked and no Azure settings; plus one check that every
+snapshot and cassette still has its dialogue. The snapshots are syrupy's: `--snapshot-update`
+rewrites them (and deletes orphaned ones) through the project's snapshot extension.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from foundry_goldens.commands import command
+from foundry_goldens.config import Config, ConfigError, activate, find_pyproject, load_config
+from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogue
+from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
+
+GROUP = "foundry-goldens"
+# option dest -> config key
+PATH_OPTIONS = {
+    "goldens_snippet": "snippet",
+    "goldens_dialogues": "dialogues",
+    "goldens_snapshots": "snapshots",
+    "goldens_cassettes": "cassettes",
+}
+_STASH: pytest.StashKey[Config] = pytest.StashKey()
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Azure settings and no sockets: replay must need neither, even when it fails."""
+    for key in list(os.environ):
+        if key.startswith(("AZURE_", "FOUNDRY_")):
+            monkeypatch.delenv(key)
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "foundry-goldens: replay the golden dialogues offline")
+    group.addoption(
+        "--goldens-root",
+        metavar="DIR",
+        help="project root whose pyproject.toml holds [tool.foundry-goldens] (default: rootdir)",
+    )
+    group.addoption("--goldens-config", metavar="FILE", help="that pyproject.toml")
+    for dest, key in PATH_OPTIONS.items():
+        group.addoption(
+            f"--goldens-{key}", dest=dest, metavar="PATH", help=f"override the {key} key"
+        )
+    group.addoption("--goldens-agent", metavar="NAME", help="override the agent key")
+    group.addoption(
+        "--no-goldens",
+        action="store_true",
+        help="do not collect the golden dialogues",
+    )
+
+
+def _load(config: pytest.Config) -> Config | None:
+    option = config.option
+    overrides: dict[str, Any] = {key: getattr(option, dest) for dest, key in PATH_OPTIONS.items()}
+    overrides["agent"] = option.goldens_agent
+    given = option.goldens_root or option.goldens_config or any(overrides.values())
+    if not given and find_pyproject(config.rootpath) is None:
+        return None  # another project: the plugin stays out of its way
+    root = Path(option.goldens_root) if option.goldens_root else None
+    if root is None and option.goldens_config is None and not given:
+        root = find_pyproject(config.rootpath).parent  # type: ignore[union-attr]
+    return load_config(
+        root=root,
+        config_file=Path(option.goldens_config) if option.goldens_config else None,
+        overrides=overrides,
+        cwd=Path(config.invocation_params.dir),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.no_goldens:
+        return
+    try:
+        goldens = _load(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if goldens is None:
+        return
+    config.stash[_STASH] = activate(goldens)
+    # A plain `pytest` (testpaths or the current directory) also collects the dialogues.
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        base = Path(config.invocation_params.dir)
+        paths = [(base / arg).resolve() for arg in config.args]
+        dialogues = goldens.dialogues.resolve()
+        if not any(dialogues.is_relative_to(path) for path in paths):
+            config.args.append(str(dialogues))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    goldens = parent.config.stash.get(_STASH, None)
+    if goldens is not None and path.resolve() == goldens.dialogues.resolve():
+        return GoldenDirectory.from_parent(parent, path=path)
+    return None
+
+
+class GoldenDirectory(pytest.Directory):
+    """The dialogue directory: one file node per dialogue, and the orphan check."""
+
+    def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
+        for path in sorted(self.path.glob("*.yaml")):
+            yield GoldenFile.from_parent(self, path=path)
+        yield OrphanCheck.from_parent(self, name="every_golden_has_its_dialogue")
+
+
+class GoldenFile(pytest.File):
+    def collect(self) -> Iterable[pytest.Item]:
+        try:
+            dialogue = load_dialogue(self.path)
+        except DialogueError as exc:
+            raise self.CollectError(str(exc)) from None
+        yield pytest.Function.from_parent(
+            self,
+            name=f"test_golden[{dialogue.name}]",
+            callobj=_golden_test(dialogue),
+        )
+
+
+class OrphanCheck(pytest.Item):
+    def runtest(self) -> None:
+        goldens = self.config.stash[_STASH]
+        left = orphans(goldens.dialogues, goldens.snapshots, goldens.cassettes)
+        if left:
+            raise AssertionError(
+                f"golden files without a dialogue in {goldens.dialogues}: "
+                + ", ".join(str(path) for path in left)
+                + f"; delete them ({command('pytest')} --snapshot-update deletes the snapshots) "
+                "or restore the dialogue"
+            )
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, self.name
+
+
+def orphans(dialogue_dir: Path, snapshot_dir: Path, cassette_dir: Path) -> list[Path]:
+    """Snapshots and cassettes whose dialogue no longer exists. (syrupy's unused-snapshot
+    report sees orphaned snapshots too; cassettes it cannot see.)"""
+    names = {path.stem for path in dialogue_dir.glob("*.yaml")}
+    found = [*snapshot_dir.glob("*.json"), *cassette_dir.glob("*.yaml")]
+    return sorted(path for path in found if path.stem not in names)
+
+
+@pytest.fixture
+def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """syrupy's snapshot, stored as `<snapshots>/<dialogue>.json`."""
+    return snapshot.use_extension(GoldenSnapshotExtension)
+
+
+@pytest.fixture
+def goldens_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    block_network(monkeypatch)
+    yield
+
+
+def _golden_test(dialogue: Dialogue) -> Callable[..., None]:
+    def test_golden(golden: SnapshotAssertion, goldens_offline: None) -> None:
+        check_golden(dialogue, golden)
+
+    return test_golden
+
+
+def check_golden(dialogue: Dialogue, golden: SnapshotAssertion) -> None:
+    """Replay `dialogue` from its cassette and compare with its snapshot."""
+    from foundry_goldens.config import active
+    from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_dialogue
+
+    result = replay_dialogue(dialogue)
+    assert len(result.turns) == len(dialogue.turns)
+    # One conversation when the id is echoed; one per turn, each seeded, when rebuilt (a turn
+    # that failed as its dialogue expects has none).
+    answered = [turn for turn in result.turns if turn.error is None]
+    conversation_ids = {turn.conversation_id for turn in answered}
+    expected = min(len(answered), 1) if dialogue.request_mode == "echo" else len(answered)
+    assert len(conversation_ids) == expected, (
+        f"{dialogue.name}: conversation ids {conversation_ids}"
+    )
+    actual = result.snapshot()
+    if not golden == actual:
+        raise AssertionError(
+            explain_snapshot_mismatch(
+                dialogue.name, active().snapshots / f"{dialogue.name}.json", actual, dialogue
+            )
+        )

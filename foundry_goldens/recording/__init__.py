@@ -1,0 +1,1 @@
+"""Recording: targets (live or emulator), the recorder, publishing, progress, the watchdog."""

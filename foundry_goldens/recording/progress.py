@@ -1,0 +1,154 @@
+"""What a recording run shows a person: a live line per dialogue, then a summary table."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+
+@dataclass
+class DialogueOutcome:
+    name: str
+    turns_total: int
+    turns_done: int = 0
+    # recorded | unchanged | changed | new | failed | cancelled
+    status: str = "pending"
+    detail: str = ""
+    seconds: float = 0.0
+    report: list[str] = field(default_factory=list)
+    classification: Any = None  # --check: a foundry_goldens.goldens.classify.DialogueClassification
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("recorded", "unchanged", "reworded")
+
+
+class ProgressReporter(Protocol):
+    def started(self, name: str, turns: int) -> None: ...
+    def turn_done(self, name: str, turn: int) -> None: ...
+    def finished(self, outcome: DialogueOutcome) -> None: ...
+
+
+class SilentProgress:
+    def started(self, name: str, turns: int) -> None:
+        pass
+
+    def turn_done(self, name: str, turn: int) -> None:
+        pass
+
+    def finished(self, outcome: DialogueOutcome) -> None:
+        pass
+
+
+class RichProgress:
+    """One progress row per dialogue, advanced turn by turn (thread-safe: rich locks itself)."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("{task.fields[name]:<28}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("turns"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def started(self, name: str, turns: int) -> None:
+        with self._lock:
+            self._tasks[name] = self._progress.add_task(
+                name, total=turns, name=name, status="recording"
+            )
+
+    def turn_done(self, name: str, turn: int) -> None:
+        self._progress.update(self._tasks[name], completed=turn)
+
+    def finished(self, outcome: DialogueOutcome) -> None:
+        colour = "green" if outcome.ok else "red"
+        self._progress.update(
+            self._tasks[outcome.name],
+            completed=outcome.turns_done,
+            status=f"[{colour}]{outcome.status}[/]",
+        )
+
+
+STATUS_STYLE = {
+    "recorded": "green",
+    "unchanged": "green",
+    "reworded": "cyan",
+    "changed": "yellow",
+    "new": "yellow",
+    "failed": "red",
+    "cancelled": "red",
+}
+
+
+def summary_table(
+    outcomes: Iterable[DialogueOutcome], title: str, redact: Callable[[str], str] = str
+) -> Table:
+    """One row per dialogue; ``redact`` (a ``redaction.redactor.Redactor``) masks the details."""
+    table = Table(title=title)
+    table.add_column("dialogue")
+    table.add_column("turns", justify="right")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    for outcome in outcomes:
+        style = STATUS_STYLE.get(outcome.status, "")
+        table.add_row(
+            outcome.name,
+            f"{outcome.turns_done}/{outcome.turns_total}",
+            f"[{style}]{outcome.status}[/]" if style else outcome.status,
+            f"{outcome.seconds:.2f}",
+            redact(outcome.detail),
+        )
+    return table
+
+
+def print_outcomes(
+    console: Console,
+    outcomes: list[DialogueOutcome],
+    *,
+    check: bool,
+    redact: Callable[[str], str] = str,
+    report: Sequence[str] | None = None,
+) -> None:
+    """The summary table, the drift report (``report``'s lines, else each changed dialogue's
+    own) and each failure, as foundry-goldens record prints them; every detail through ``redact``
+    (the report is published)."""
+    console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
+    if report is not None:
+        for line in report:
+            console.print(redact(line), highlight=False, markup=False)
+    for outcome in outcomes if report is None else ():
+        if outcome.report:
+            console.print(f"[bold]{outcome.name}[/]")
+            for line in outcome.report:
+                console.print(f"  {redact(line)}", highlight=False, markup=False)
+    for outcome in outcomes:
+        if outcome.status in ("failed", "cancelled"):
+            console.print(
+                f"[red]failed:[/] {outcome.name}:", redact(outcome.detail), highlight=False
+            )

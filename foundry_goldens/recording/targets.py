@@ -1,0 +1,171 @@
+"""Where a recording goes: a live Foundry project, or the built-in emulator.
+
+Live when AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME are set (in the environment or
+`.env`); `--emulator` records against a fresh local emulator per dialogue, seeded with the
+dialogue's name so that recording twice gives byte-identical cassettes. The emulator's session
+signs in for real, as a team's would: a service principal, through the emulator's Entra ID
+stand-in over TLS (its authority host and CA bundle in the environment), so recording on the
+emulator runs the live path, token requests included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
+from foundry_goldens.emulator.variation import BehaviourChange
+from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.redaction.redactor import (
+    ENDPOINT_KEY,
+    SECRET_ENVIRONMENT_KEYS,
+    secrets_from_environment,
+)
+
+PASSED_THROUGH_KEYS = (
+    *SECRET_ENVIRONMENT_KEYS,
+    "AZURE_AUTHORITY_HOST",
+    "REQUESTS_CA_BUNDLE",
+    "FOUNDRY_MCP_APPROVAL",
+    "FOUNDRY_MAX_APPROVAL_ROUNDS",
+)
+DEFAULT_EMULATOR_AGENT = "retail-support"
+
+
+class ConfigurationError(ValueError):
+    """Nothing to record against; the message says how to configure one."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """What one dialogue's recording needs: the integration's environment and what to scrub."""
+
+    environment: dict[str, Any]
+    endpoint: str
+    secrets: dict[str, str]  # name -> value, scrubbed from cassettes as <NAME>
+    # Endpoints whose host, resource and project names are scrubbed besides `endpoint`'s:
+    # the live one configured while recording on the emulator.
+    scrubbed_endpoints: tuple[str, ...] = ()
+    # The server's counters, when the target can read them (the emulator; after the session,
+    # the final ones): the recorder fails a dialogue if a request it answered was not recorded.
+    server_stats: Callable[[], EmulatorStats] | None = None
+
+    @property
+    def served_requests(self) -> Callable[[], int] | None:
+        """How many Foundry requests the server has answered so far; None when unknown."""
+        stats = self.server_stats
+        return None if stats is None else lambda: sum(stats().requests.values())
+
+
+class Target(Protocol):
+    @property
+    def description(self) -> str: ...
+
+    def session(self, dialogue: Dialogue) -> contextlib.AbstractContextManager[Session]: ...
+
+
+@dataclass(frozen=True)
+class LiveTarget:
+    endpoint: str
+    agent: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        # The endpoint host is deliberately not shown: it must not reach logs.
+        return f"live Foundry project (agent {self.agent})"
+
+    @contextlib.contextmanager
+    def session(self, dialogue: Dialogue) -> Iterator[Session]:
+        environment: dict[str, Any] = {
+            key: self.settings[key] for key in PASSED_THROUGH_KEYS if self.settings.get(key)
+        }
+        environment["AZURE_AI_PROJECT_ENDPOINT"] = self.endpoint
+        environment["AZURE_FOUNDRY_AGENT_NAME"] = dialogue.agent or self.agent
+        yield Session(environment, self.endpoint, secrets_from_environment(self.settings))
+
+
+@dataclass(frozen=True)
+class EmulatorTarget:
+    latency: float = 0.0
+    description: str = "local Foundry emulator"
+    # The environment and .env: their secrets are scrubbed here too (typed into a dialogue,
+    # echoed by a tool), as in live mode.
+    settings: Mapping[str, str] = field(default_factory=dict)
+    emulator_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. agents (tests)
+    variation_seed: int | None = None  # the emulator's variation mode (a live-like agent)
+    behaviour_change: BehaviourChange | None = None  # injected on purpose (benchmarks)
+
+    @contextlib.contextmanager
+    def session(self, dialogue: Dialogue) -> Iterator[Session]:
+        with FoundryEmulator(
+            seed=dialogue.name,
+            latency=self.latency,
+            sign_in=True,
+            variation_seed=self.variation_seed,
+            behaviour_change=self.behaviour_change,
+            **self.emulator_options,
+        ) as emulator:
+            environment: dict[str, Any] = {
+                "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
+                "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
+                **emulator_sign_in(emulator),
+            }
+            live_endpoint = self.settings.get(ENDPOINT_KEY, "").strip()
+            yield Session(
+                environment,
+                emulator.endpoint,
+                _emulator_secrets(self.settings, environment),
+                scrubbed_endpoints=(live_endpoint,) if live_endpoint else (),
+                server_stats=emulator.stats,
+            )
+
+
+def _emulator_secrets(
+    settings: Mapping[str, str], environment: Mapping[str, Any]
+) -> dict[str, str]:
+    """The secrets of the user's settings under their own names, and the emulator's throwaway
+    service principal as EMULATOR_*: a real AZURE_CLIENT_SECRET in .env stays scrubbed too."""
+    emulator = {f"EMULATOR_{k}": v for k, v in secrets_from_environment(environment).items()}
+    return {**emulator, **secrets_from_environment(settings)}
+
+
+def emulator_sign_in(emulator: FoundryEmulator) -> dict[str, str]:
+    """The snippet's settings for signing in to `emulator` (created with sign_in=True) as its
+    service principal, exactly as a team sets them for Entra ID."""
+    principal = emulator.service_principal
+    return {
+        "AZURE_TENANT_ID": principal.tenant_id,
+        "AZURE_CLIENT_ID": principal.client_id,
+        "AZURE_CLIENT_SECRET": principal.client_secret,
+        "AZURE_AUTHORITY_HOST": emulator.authority_host,
+        "REQUESTS_CA_BUNDLE": emulator.ca_bundle,
+    }
+
+
+def choose_target(
+    settings: Mapping[str, str], *, emulator: bool, emulator_latency: float = 0.0
+) -> Target:
+    if emulator:
+        return EmulatorTarget(latency=emulator_latency, settings=dict(settings))
+    endpoint = settings.get("AZURE_AI_PROJECT_ENDPOINT", "").strip()
+    agent = settings.get("AZURE_FOUNDRY_AGENT_NAME", "").strip()
+    if endpoint and agent:
+        return LiveTarget(endpoint=endpoint, agent=agent, settings=dict(settings))
+    missing = [
+        key
+        for key, value in (
+            ("AZURE_AI_PROJECT_ENDPOINT", endpoint),
+            ("AZURE_FOUNDRY_AGENT_NAME", agent),
+        )
+        if not value
+    ]
+    raise ConfigurationError(
+        f"nothing to record against: {' and '.join(missing)} not set.\n"
+        "  - live: set AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME (and the service "
+        "principal AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, or `az login`) in the "
+        "environment or in .env (see integration/.env.example);\n"
+        "  - local: pass --emulator to record against the built-in Foundry emulator."
+    )

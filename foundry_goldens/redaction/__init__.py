@@ -1,0 +1,1 @@
+"""Redaction: the secret rules, the Redactor, and the log filter that applies it."""

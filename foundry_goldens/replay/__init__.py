@@ -1,0 +1,1 @@
+"""Replay: one dialogue through the snippet against its cassette, network blocked."""

@@ -1,0 +1,309 @@
+"""Offline replay of one golden dialogue from its cassette, through the real integration.
+
+No configuration and no credentials: the cassette always speaks to the placeholder endpoint,
+a static token stands in for Entra ID, and vcrpy in `none` mode answers every request or fails
+it. A failure says which dialogue and turn, what differs, and how to re-record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vcr.cassette import Cassette
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
+from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
+from foundry_goldens.commands import command
+from foundry_goldens.config import active
+from foundry_goldens.goldens.classify import CATEGORIES, classify_snapshots
+from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
+from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.goldens.normalization import normalize_dialogue
+from foundry_goldens.recording.publishing import half_published
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.snippet.driver import (
+    ExpectationFailure,
+    RunInference,
+    TurnFailure,
+    TurnResult,
+    conversations_expected,
+    drive_dialogue,
+)
+from foundry_goldens.snippet.loader import load_integration
+
+MAX_LISTED = 40
+# Statuses openai retries (after waiting out Retry-After): a cassette never holds one, since the
+# recorder keeps only the attempt that succeeded.
+RETRIED_STATUSES = frozenset({408, 409, 429})
+# What the sanitizer leaves where it removed a value, e.g. <AZURE_CLIENT_SECRET>, <JWT>.
+SCRUBBED_MARKER = re.compile(r"<[A-Z][A-Z0-9_]*>")
+
+
+def rerecord_hint(name: str) -> str:
+    return (
+        f"re-record it: {command()} record --emulator --only {name} "
+        f"(or without --emulator against the live project)"
+    )
+
+
+def snapshot_update_hint(name: str) -> str:
+    return f"{command('pytest')} --snapshot-update -k {name}"
+
+
+def explain_snapshot_mismatch(
+    dialogue: str,
+    expected_file: Path,
+    actual: dict[str, Any],
+    script: Dialogue | None = None,
+) -> str:
+    """Per turn, what differs from the committed snapshot, classified (goldens/classify.py),
+    with every changed reply as a whole word diff, and what to do about it.
+
+    Replay got this far, so the cassette still matches what the integration sends: only the
+    snapshot differs, and accepting the output is `pytest --snapshot-update`.
+    """
+    try:
+        expected = json.loads(expected_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{dialogue}: no snapshot at {expected_file}; {rerecord_hint(dialogue)}"
+    classification = classify_snapshots(dialogue, expected, actual, script)
+    lines = [
+        f"{dialogue}: the output changed against {expected_file} "
+        "(the cassette still matches: every recorded request was replayed)"
+    ]
+    for category in CATEGORIES:
+        changes = classification.of(category)
+        if not changes:
+            continue
+        lines.append(f"{category}:")
+        for change in changes:
+            where = f"turn {change.turn}" if change.turn else "dialogue"
+            lines.append(f"  {where}: {change.summary}")
+            if change.old is not None and change.new is not None:
+                lines.append(f"    {text_word_diff(change.old, change.new)}")
+    details = compare_snapshots(expected, actual)
+    if details:
+        lines.append("every field that differs:")
+        lines += [f"  {line}" for line in details]
+    lines.append(
+        f"If the new output is intended, accept it: {snapshot_update_hint(dialogue)} "
+        f"(or {rerecord_hint(dialogue)}); if not, the integration or the harness broke."
+    )
+    return "\n".join(lines)
+
+
+def expectation_message(name: str, failure: ExpectationFailure) -> str:
+    broken = "\n".join(f"  - {b}" for b in failure.broken)
+    return (
+        f"{name}, turn {failure.turn}: the recording breaks the dialogue's expectations "
+        f"(goldens/dialogues/{name}.yaml):\n{broken}\n"
+        "This is a behaviour change: fix the integration or the agent, or change the dialogue's "
+        f"expect: block if the new behaviour is intended, then {rerecord_hint(name)}."
+    )
+
+
+class ReplayError(AssertionError):
+    """Replay diverged from the recording; the message says where and what to do."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    dialogue: str
+    turns: list[TurnResult]
+
+    def snapshot(self) -> dict[str, Any]:
+        return normalize_dialogue(self.dialogue, self.turns)
+
+
+def _responses_requests(cassette: Cassette) -> Iterator[dict[str, Any]]:
+    for request in cassette.requests:
+        if request.method == "POST" and request.path.endswith("/responses"):
+            body = parsed_body(request)  # parsed once per cassette body, shared with matching
+            if isinstance(body, dict):
+                yield body
+
+
+def _user_text(body: dict[str, Any]) -> str | None:
+    """The user text a responses call carried; None for an approval continuation."""
+    given = body.get("input")
+    if isinstance(given, str):
+        return given
+    if isinstance(given, list):
+        texts = [
+            item.get("content")
+            for item in given
+            if isinstance(item, dict) and item.get("role") == "user"
+        ]
+        if texts:
+            return "".join(t if isinstance(t, str) else json.dumps(t) for t in texts)
+    return None
+
+
+def recorded_user_turns(cassette: Cassette) -> list[str]:
+    return [
+        text for body in _responses_requests(cassette) if (text := _user_text(body)) is not None
+    ]
+
+
+def recorded_agent(cassette: Cassette) -> str | None:
+    for body in _responses_requests(cassette):
+        reference = body.get("agent_reference") or body.get("agent") or {}
+        if isinstance(reference, dict) and reference.get("name"):
+            return str(reference["name"])
+    return None
+
+
+def conversations_created(cassette: Cassette) -> int:
+    return sum(
+        1 for r in cassette.requests if r.method == "POST" and r.path.endswith("/conversations")
+    )
+
+
+def check_script_matches(dialogue: Dialogue, cassette: Cassette) -> None:
+    """The dialogue's user turns must be the ones recorded, else replay cannot mean anything."""
+    recorded = recorded_user_turns(cassette)
+    for number, turn in enumerate(dialogue.turns, start=1):
+        if number > len(recorded):
+            raise ReplayError(
+                f"{dialogue.name}, turn {number}: the dialogue has {len(dialogue.turns)} turns "
+                f"but the cassette recorded {len(recorded)}; {rerecord_hint(dialogue.name)}"
+            )
+        if recorded[number - 1] != turn.user:
+            if SCRUBBED_MARKER.search(recorded[number - 1]):
+                raise ReplayError(
+                    f"{dialogue.name}, turn {number}: the recording scrubbed a secret or token "
+                    f"out of this turn's user text\n  recorded: {recorded[number - 1]!r}\n"
+                    "Dialogue texts are sent as they are and matched as recorded: take the "
+                    "secret-shaped text out of the dialogue, then re-record it."
+                )
+            raise ReplayError(
+                f"{dialogue.name}, turn {number}: the user text changed since recording\n"
+                f"  recorded: {recorded[number - 1]!r}\n  dialogue: {turn.user!r}\n"
+                f"{rerecord_hint(dialogue.name)}"
+            )
+    if len(recorded) > len(dialogue.turns):
+        raise ReplayError(
+            f"{dialogue.name}: the cassette recorded {len(recorded)} turns but the dialogue has "
+            f"{len(dialogue.turns)}; {rerecord_hint(dialogue.name)}"
+        )
+
+
+def _unmatched(exc: BaseException) -> CannotOverwriteExistingCassetteException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CannotOverwriteExistingCassetteException):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+# One credential object for every replay, so the integration's client cache (keyed by
+# endpoint and identity) builds its clients once per process, as it would in AI GO!.
+_REPLAY_CREDENTIAL = StaticTokenCredential()
+
+
+def replay_environment(agent: str) -> dict[str, Any]:
+    return {
+        **active().replay_env,  # the project's own settings ([tool.foundry-goldens] replay-env)
+        "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
+        "AZURE_FOUNDRY_AGENT_NAME": agent,
+        "AZURE_TOKEN_CREDENTIAL": _REPLAY_CREDENTIAL,
+        # A recorded 429 or 5xx must fail at once, never sleep through its Retry-After.
+        "FOUNDRY_MAX_RETRIES": "0",
+    }
+
+
+def check_no_retried_responses(dialogue: Dialogue, cassette: Cassette) -> None:
+    """A throttled or failed attempt in a cassette was put there by hand (or by an older
+    recorder); replaying it would only say that some request no longer matches."""
+    for number, (request, response) in enumerate(cassette.data, start=1):
+        status = int((response.get("status") or {}).get("code") or 0)
+        if status not in RETRIED_STATUSES and status < 500:
+            continue
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        retry_after = headers.get("retry-after")
+        if isinstance(retry_after, list):
+            retry_after = retry_after[0] if retry_after else None
+        wait = f" with Retry-After: {retry_after}" if retry_after else ""
+        raise ReplayError(
+            f"{dialogue.name}: interaction {number} of the cassette ({request.method} "
+            f"{request.path}) is a recorded HTTP {status}{wait}. Recordings keep only the "
+            "attempt that succeeded, so this one was edited in or recorded by an older "
+            f"recorder; replay does not retry or wait on it. {rerecord_hint(dialogue.name)}"
+        )
+
+
+def replay_dialogue(
+    dialogue: Dialogue,
+    cassette_file: Path | None = None,
+    run_inference: RunInference | None = None,
+    cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
+    check_expected: bool = True,
+    tolerate_errors: bool = False,
+) -> ReplayResult:
+    """Replay through the integration.
+
+    `run_inference` may wrap the snippet's (benchmarks); `cassette_session` lets the recorder
+    replay on its per-thread router while other threads still record.
+    """
+    path = cassette_file or active().cassettes / f"{dialogue.name}.yaml"
+    cut_short = half_published(path.parent, dialogue.name)
+    if cut_short is not None:
+        raise ReplayError(
+            f"{dialogue.name}: {cut_short}. The cassette and snapshot do not belong together: "
+            f"run any {command()} record (it completes the interrupted publish first), or "
+            f"{rerecord_hint(dialogue.name)}"
+        )
+    if not path.is_file():
+        raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
+    run_inference = run_inference or load_integration().run_inference
+    with cassette_session(path) as cassette:
+        check_no_retried_responses(dialogue, cassette)
+        check_script_matches(dialogue, cassette)
+        agent = dialogue.agent or recorded_agent(cassette) or active().agent or "agent"
+        try:
+            turns = drive_dialogue(
+                dialogue,
+                run_inference,
+                replay_environment(agent),
+                check_expected=check_expected,
+                tolerate_errors=tolerate_errors,
+            )
+        except ExpectationFailure as failure:
+            raise ReplayError(expectation_message(dialogue.name, failure)) from None
+        except TurnFailure as failure:
+            unmatched = _unmatched(failure)
+            if unmatched is None:
+                raise ReplayError(f"{failure}\n{rerecord_hint(dialogue.name)}") from failure
+            detail = describe_unmatched_request(cassette, unmatched.failed_request)
+            raise ReplayError(
+                f"{failure.dialogue}, turn {failure.turn}: the integration now sends a request "
+                f"the recording does not have\n{detail}\n{rerecord_hint(dialogue.name)}"
+            ) from None
+        created = conversations_created(cassette)
+        if created != conversations_expected(dialogue):
+            raise ReplayError(
+                f"{dialogue.name}: the recording created {created} conversations, "
+                f"expected {conversations_expected(dialogue)}"
+            )
+        if not cassette.all_played:
+            unplayed = [
+                f"{r.method} {r.path}"
+                for i, r in enumerate(cassette.requests)
+                if not cassette.play_counts[i]
+            ]
+            raise ReplayError(
+                f"{dialogue.name}: {len(unplayed)} recorded request(s) were never sent on replay "
+                f"({', '.join(unplayed)}); the integration now makes fewer calls. "
+                f"{rerecord_hint(dialogue.name)}"
+            )
+    return ReplayResult(dialogue.name, turns)

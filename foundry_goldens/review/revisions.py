@@ -1,0 +1,192 @@
+"""Reading the golden files of one revision: a git commit (via git) or the working tree (on disk).
+
+Only this module runs git. It hands back raw bytes per path; parsing is `goldens.py`'s job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from foundry_goldens.config import DEFAULTS
+from foundry_goldens.review.errors import GoldenDiffError
+
+
+@dataclass(frozen=True)
+class GoldenLayout:
+    """Where each kind of golden file lives, relative to the repository root as git names it."""
+
+    dialogues: str
+    snapshots: str
+    cassettes: str
+
+    @property
+    def dirs(self) -> dict[str, str]:
+        """{directory: file suffix}."""
+        return {self.dialogues: ".yaml", self.snapshots: ".json", self.cassettes: ".yaml"}
+
+    def paths_of(self, name: str) -> tuple[str, str, str]:
+        return (
+            f"{self.dialogues}/{name}.yaml",
+            f"{self.snapshots}/{name}.json",
+            f"{self.cassettes}/{name}.yaml",
+        )
+
+
+# [tool.foundry-goldens]'s default layout (foundry_goldens/config.py) at the repository root.
+DEFAULT_LAYOUT = GoldenLayout(DEFAULTS["dialogues"], DEFAULTS["snapshots"], DEFAULTS["cassettes"])
+
+# Tried in order when no --base is given and the merge base with main is wanted.
+MAIN_BRANCHES = ("main", "origin/main")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A side of the comparison. `commit is None` means the working tree (files on disk)."""
+
+    ref: str | None  # as the user gave it (or the branch a merge base was taken with)
+    commit: str | None
+    label: str  # for messages: "origin/main", "the working tree", "the merge base of main and HEAD"
+
+    @property
+    def is_working_tree(self) -> bool:
+        return self.commit is None
+
+
+WORKING_TREE = Revision(ref=None, commit=None, label="the working tree")
+
+
+class GitRepository:
+    """A git repository on disk, found from any directory inside it."""
+
+    def __init__(self, directory: Path, layout: GoldenLayout = DEFAULT_LAYOUT) -> None:
+        self.layout = layout
+        if not directory.is_dir():
+            raise GoldenDiffError(f"{directory}: no such directory (pass --repo DIR)")
+        completed = _run_git(directory, "rev-parse", "--show-toplevel")
+        if completed.returncode != 0:
+            raise GoldenDiffError(
+                f"{directory} is not inside a git repository "
+                f"({_stderr(completed)}); pass --repo DIR"
+            )
+        self.root = Path(completed.stdout.decode().strip())
+
+    def git(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return _run_git(self.root, *args, stdin=stdin)
+
+    def resolve(self, ref: str) -> Revision:
+        """The commit `ref` names, or GoldenDiffError naming the ref."""
+        if ref.startswith("-"):
+            raise GoldenDiffError(f"bad git revision {ref!r}: a revision cannot start with '-'")
+        completed = self.git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+        )
+        if completed.returncode != 0:
+            raise GoldenDiffError(
+                f"bad git revision {ref!r}: it names no commit in {self.root} "
+                "(check the spelling; in CI, fetch with fetch-depth: 0)"
+            )
+        return Revision(ref=ref, commit=completed.stdout.decode().strip(), label=ref)
+
+    def merge_base_with_main(self, head: Revision) -> Revision:
+        """The merge base of main (or origin/main) with `head` (HEAD for the working tree)."""
+        head_commit = head.commit or self.resolve("HEAD").commit
+        assert head_commit is not None
+        for branch in MAIN_BRANCHES:
+            if self.git("rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").returncode:
+                continue
+            completed = self.git("merge-base", branch, head_commit)
+            if completed.returncode != 0:
+                raise GoldenDiffError(
+                    f"{branch} and {head.label} have no merge base ({_stderr(completed)}); "
+                    "pass --base REF"
+                )
+            commit = completed.stdout.decode().strip()
+            return Revision(
+                ref=branch,
+                commit=commit,
+                label=f"the merge base of {branch} and {head.ref or 'HEAD'}",
+            )
+        raise GoldenDiffError(
+            f"no branch {' or '.join(MAIN_BRANCHES)} in {self.root} to take the merge base with; "
+            "pass --base REF"
+        )
+
+    def read_goldens(self, revision: Revision) -> dict[str, bytes]:
+        """Every golden file of `revision`, as {repo-relative posix path: content}."""
+        if revision.is_working_tree:
+            return self._read_working_tree()
+        assert revision.commit is not None
+        return self._read_commit(revision)
+
+    def _read_working_tree(self) -> dict[str, bytes]:
+        files: dict[str, bytes] = {}
+        for directory, suffix in self.layout.dirs.items():
+            folder = self.root / directory
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                if path.suffix == suffix and path.is_file():
+                    files[f"{directory}/{path.name}"] = path.read_bytes()
+        return files
+
+    def _read_commit(self, revision: Revision) -> dict[str, bytes]:
+        assert revision.commit is not None
+        listing = self.git(
+            "ls-tree", "-z", revision.commit, "--", *(f"{d}/" for d in self.layout.dirs)
+        )
+        if listing.returncode != 0:
+            raise GoldenDiffError(
+                f"cannot list the goldens at {revision.label}: {_stderr(listing)}"
+            )
+        blobs: dict[str, str] = {}  # path -> blob id
+        for entry in listing.stdout.decode().split("\0"):
+            if not entry:
+                continue
+            meta, path = entry.split("\t", 1)
+            _mode, kind, blob_id = meta.split()
+            directory, _, name = path.rpartition("/")
+            if kind == "blob" and name.endswith(self.layout.dirs.get(directory, "\0")):
+                blobs[path] = blob_id
+        if not blobs:
+            return {}
+        # One `git cat-file --batch` for all blobs instead of one `git show` per file.
+        completed = self.git(
+            "cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs.values()).encode()
+        )
+        if completed.returncode != 0:
+            raise GoldenDiffError(
+                f"cannot read the goldens at {revision.label}: {_stderr(completed)}"
+            )
+        out = completed.stdout
+        files: dict[str, bytes] = {}
+        position = 0
+        for path in blobs:
+            header_end = out.index(b"\n", position)
+            header = out[position:header_end].decode().split()
+            if len(header) != 3:
+                raise GoldenDiffError(f"cannot read {path} at {revision.label}: git says {header}")
+            size = int(header[2])
+            files[path] = out[header_end + 1 : header_end + 1 + size]
+            position = header_end + 1 + size + 1
+        return files
+
+
+def _run_git(
+    cwd: Path, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        return subprocess.run(
+            ["git", "-C", str(cwd), *args], input=stdin, capture_output=True, env=env, check=False
+        )
+    except FileNotFoundError as error:
+        raise GoldenDiffError("git is not installed or not on PATH") from error
+
+
+def _stderr(completed: subprocess.CompletedProcess[bytes]) -> str:
+    """git's last stderr line, which says what went wrong."""
+    lines = completed.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"git exited with {completed.returncode}"

@@ -1,0 +1,102 @@
+"""`foundry-goldens init DIR`: a new project for a team's own agent, in a new or empty DIR.
+
+It writes a copy of the reference snippet (integration/run_inference.py) with its model.yaml,
+app.yaml and .env.example, one dialogue, the GitHub workflows, a README and pyproject.toml with
+the [tool.foundry-goldens] configuration. Then, inside DIR: `foundry-goldens record --emulator`
+and `pytest`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from importlib import metadata, resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from foundry_goldens.commands import command
+
+TEMPLATES = "templates"
+# Names a package-data directory cannot carry as they are (dot files are easily dropped).
+RENAMES = {"dot-github": ".github", "gitignore": ".gitignore"}
+RENDERED = {"pyproject.toml", "README.md", "goldens.yml", "goldens-drift.yml"}
+
+
+class InitError(ValueError):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", type=Path, metavar="DIR", help="a new or empty directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        written = init_project(args.directory)
+    except InitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {len(written)} files in {args.directory}")
+    # Absolute commands when this environment is not on PATH: they must run as printed.
+    fg, pytest = _absolute(command()), _absolute(command("pytest"))
+    print(f"next: cd {args.directory} && {fg} record --emulator && {pytest}")
+    return 0
+
+
+def _absolute(command_text: str) -> str:
+    return str(Path(command_text).resolve()) if "/" in command_text else command_text
+
+
+def init_project(directory: Path) -> list[Path]:
+    """Write the scaffold into `directory` (created if missing); refuse a non-empty one."""
+    if directory.exists():
+        if not directory.is_dir():
+            raise InitError(f"{directory} exists and is not a directory")
+        present = sorted(p.name for p in directory.iterdir())
+        if present:
+            raise InitError(
+                f"{directory} is not empty ({', '.join(present[:5])}"
+                f"{', ...' if len(present) > 5 else ''}); init writes only into a new or empty "
+                "directory, so that nothing of yours is overwritten"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    values = {"{name}": _project_name(directory), "{version}": _version()}
+    written: list[Path] = []
+    _copy(resources.files(__package__).joinpath(TEMPLATES), directory, values, written)
+    return written
+
+
+def template_root() -> Traversable:
+    return resources.files(__package__).joinpath(TEMPLATES)
+
+
+def _copy(source: Traversable, target: Path, values: dict[str, str], written: list[Path]) -> None:
+    for entry in sorted(source.iterdir(), key=lambda e: e.name):
+        if entry.name == "__pycache__":
+            continue
+        destination = target / RENAMES.get(entry.name, entry.name)
+        if entry.is_dir():
+            destination.mkdir(exist_ok=True)
+            _copy(entry, destination, values, written)
+            continue
+        data = entry.read_bytes()
+        if entry.name in RENDERED:
+            text = data.decode("utf-8")
+            for key, value in values.items():
+                text = text.replace(key, value)
+            data = text.encode("utf-8")
+        destination.write_bytes(data)
+        written.append(destination)
+
+
+def _project_name(directory: Path) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.resolve().name).strip("-")
+    return name or "agent-goldens"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("foundry-goldens")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"

@@ -1,0 +1,352 @@
+"""Drives one dialogue through `run_inference`, turn by turn, exactly as AI GO! does.
+
+Each request holds the whole chat so far, built either way AI GO! builds it (the dialogue's
+`request_mode`), optionally after a leading system message (`system`):
+
+- `echo`: every earlier assistant message is `model_output_to_message` of that turn's output,
+  so the extra `conversation_id` field rides along and the snippet continues one conversation;
+- `rebuild`: the chat is rebuilt from the trace with latticeflow-core's converters
+  (`model_input_to_trace_items`, `model_output_to_trace_items`, `trace_items_to_model_input`),
+  which keep the text of assistant messages only: no conversation id comes back, so every turn
+  the snippet starts a new conversation seeded with the earlier turns, and says so.
+
+Every turn's output is checked the way AI GO! reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from latticeflow.core.dtypes import (
+    ChatCompletionInput,
+    ChatCompletionInputMessage,
+    FunctionCall,
+    Message,
+    MessageRole,
+    OpenResponsesModelOutput,
+    TraceItem,
+    model_input_to_trace_items,
+    model_output_to_message,
+    model_output_to_trace_items,
+    trace_items_to_model_input,
+)
+from pydantic import ValidationError
+
+from foundry_goldens.goldens.dialogues import Dialogue, Turn
+from foundry_goldens.goldens.expectations import BrokenExpectation, TurnFacts, evaluate
+from foundry_goldens.recording.watchdog import DeadlineInterrupt, interrupt_after
+
+RunInference = Callable[[str, dict[str, Any]], str]
+# The snippet's setting for a turn's deadline (integration/run_inference.py, TURN_TIMEOUT_KEY).
+TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
+# The snippet ends a turn at its deadline itself; the watchdog (recording/watchdog.py) only ends
+# what the snippet cannot see while vcrpy records, this long after.
+WATCHDOG_GRACE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """A dialogue's total deadline and each turn's (seconds).
+
+    A turn gets `turn`, or what is left of the dialogue's if that is less, as the snippet's
+    turn deadline: a stalled server cannot hold a dialogue past its own.
+    """
+
+    dialogue: float
+    turn: float
+
+    def describe(self, what: str) -> str:
+        return f"the dialogue's deadline of {self.dialogue:g} s (--dialogue-timeout) {what}"
+
+    def turn_limit(self, left: float) -> tuple[float, bool]:
+        """The turn's deadline given the dialogue's time left, and whether that cut it."""
+        return min(left, self.turn), left < self.turn
+
+    def watchdog(self, limit: float, cut_by_dialogue: bool) -> AbstractContextManager[None]:
+        passed = (
+            self.describe("passed")
+            if cut_by_dialogue
+            else f"the turn's deadline of {self.turn:g} s "
+            f"(--turn-timeout, {TURN_TIMEOUT_KEY}) passed"
+        )
+        return interrupt_after(
+            limit + WATCHDOG_GRACE_SECONDS, f"Foundry was still answering when {passed}"
+        )
+
+
+class TurnFailure(Exception):
+    """A turn did not run or broke an invariant; names the dialogue, the turn and the reason."""
+
+    def __init__(self, dialogue: str, turn: int, reason: str) -> None:
+        super().__init__(f"{dialogue}, turn {turn}: {reason}")
+        self.dialogue = dialogue
+        self.turn = turn
+        self.reason = reason
+
+
+class ExpectationFailure(TurnFailure):
+    """A turn ran but broke its dialogue's `expect` entries (all of them are listed)."""
+
+    def __init__(self, dialogue: str, turn: int, broken: list[BrokenExpectation]) -> None:
+        super().__init__(dialogue, turn, "; ".join(str(b) for b in broken))
+        self.broken = broken
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """A turn that failed as its dialogue expects (`expect: {error: ...}`)."""
+
+    type: str
+    code: str | None
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TurnError:
+        code = getattr(exc, "code", None)
+        # FoundryError keeps Foundry's message apart from the request id (which varies).
+        message = getattr(exc, "message", None)
+        return cls(
+            type(exc).__name__,
+            str(code) if code is not None else None,
+            str(message) if isinstance(message, str) else str(exc),
+        )
+
+
+# What an errored turn leaves as its output: nothing.
+EMPTY_OUTPUT = OpenResponsesModelOutput(items=[])
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    number: int  # 1-based, as people count turns
+    user: str
+    request_body: str
+    output_json: str
+    output: OpenResponsesModelOutput
+    error: TurnError | None = None
+
+    @property
+    def assistant_message(self) -> Message:
+        return _last_assistant_message(self.output)
+
+    @cached_property
+    def echo(self) -> Any:
+        """This turn's assistant message as AI GO! echoes it in every later request (built
+        once: a dialogue's requests repeat all earlier turns)."""
+        return model_output_to_message(self.output)
+
+    @cached_property
+    def trace_items(self) -> list[TraceItem]:
+        """This turn in the trace AI GO! keeps: the user message, then the output's items."""
+        return [*_trace_items("user", self.user), *model_output_to_trace_items(self.output)]
+
+    @property
+    def conversation_id(self) -> str:
+        if self.error is not None:
+            return ""
+        return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
+
+    @property
+    def seeded_messages(self) -> int:
+        """How many earlier messages the snippet seeded a new conversation with (0: none)."""
+        seeded = (self.assistant_message.model_extra or {}).get("conversation_seeded") or {}
+        return int(seeded.get("messages") or 0) if isinstance(seeded, dict) else 0
+
+    @property
+    def reply(self) -> str:
+        if self.error is not None:
+            return ""
+        return "".join(getattr(part, "text", "") or "" for part in self.assistant_message.content)
+
+    @property
+    def tools_called(self) -> list[str]:
+        return [item.name for item in self.output.items if isinstance(item, FunctionCall)]
+
+
+def _last_assistant_message(output: OpenResponsesModelOutput) -> Message:
+    for item in reversed(output.items):
+        if isinstance(item, Message) and item.role == MessageRole.assistant:
+            return item
+    raise LookupError("no assistant message")
+
+
+RequestMode = Literal["echo", "rebuild"]
+
+
+def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
+    message = ChatCompletionInputMessage(role=role, content=text)
+    return model_input_to_trace_items(ChatCompletionInput(messages=[message]))
+
+
+def build_request_body(
+    previous: list[TurnResult],
+    user_text: str,
+    *,
+    mode: RequestMode = "echo",
+    system: str | None = None,
+) -> str:
+    """The chat-completion body AI GO! sends for the next turn (see the module docstring)."""
+    messages: list[Any] = []
+    if mode == "echo":
+        if system is not None:
+            messages.append(ChatCompletionInputMessage(role="system", content=system))
+        for turn in previous:
+            messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
+            if turn.error is None:  # a failed turn leaves no assistant message to echo
+                messages.append(turn.echo)
+    else:
+        trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
+        for turn in previous:
+            trace += turn.trace_items
+        if trace:
+            rebuilt = trace_items_to_model_input(trace)
+            assert isinstance(rebuilt, ChatCompletionInput)  # chat items only
+            messages += rebuilt.messages
+    messages.append(ChatCompletionInputMessage(role="user", content=user_text))
+    return ChatCompletionInput(messages=messages).model_dump_json()
+
+
+def conversations_expected(dialogue: Dialogue) -> int:
+    """Conversations a recording of `dialogue` creates: one when the id is echoed; in
+    `rebuild` mode one per turn (each seeded with the turns before it)."""
+    return 1 if dialogue.request_mode == "echo" else len(dialogue.turns)
+
+
+def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[TurnResult]) -> None:
+    """Echo: the conversation id never changes. Rebuild: each turn after the first says it
+    seeded its new conversation with every earlier message, so the agent keeps its memory."""
+    if dialogue.request_mode == "echo":
+        first = next((r for r in previous if r.error is None), None)
+        if first is not None and result.conversation_id != first.conversation_id:
+            raise TurnFailure(
+                dialogue.name,
+                result.number,
+                f"conversation id changed from {first.conversation_id!r} "
+                f"to {result.conversation_id!r}",
+            )
+        return
+    # Each earlier turn left its user message, and its reply unless it failed.
+    expected = sum(2 if turn.error is None else 1 for turn in previous)
+    if result.seeded_messages != expected:
+        raise TurnFailure(
+            dialogue.name,
+            result.number,
+            f"the request was rebuilt from the trace, so the new conversation should be seeded "
+            f"with the {expected} earlier messages; the reply says {result.seeded_messages}",
+        )
+
+
+def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesModelOutput:
+    """Parse the output as AI GO! does and require an assistant message with a conversation id."""
+    try:
+        output = OpenResponsesModelOutput.model_validate_json(output_json)
+    except (ValidationError, ValueError) as exc:
+        raise TurnFailure(
+            dialogue, number, f"output does not parse as OpenResponsesModelOutput: {exc}"
+        ) from None
+    try:
+        message = _last_assistant_message(output)
+    except LookupError:
+        raise TurnFailure(dialogue, number, "output has no assistant message") from None
+    if not (message.model_extra or {}).get("conversation_id"):
+        raise TurnFailure(
+            dialogue, number, "the assistant message carries no conversation_id extra field"
+        )
+    return output
+
+
+def turn_facts(result: TurnResult) -> TurnFacts:
+    usage = result.output.usage
+    return TurnFacts(
+        user=result.user,
+        items=list(result.output.items),
+        reply=result.reply,
+        prompt_tokens=usage.num_prompt_tokens if usage else None,
+        completion_tokens=usage.num_completion_tokens if usage else None,
+        error_code=result.error.code if result.error else None,
+        error_message=result.error.message if result.error else None,
+    )
+
+
+def check_expectations(dialogue: str, turn: Turn, result: TurnResult) -> None:
+    broken = evaluate(turn, turn_facts(result))
+    if broken:
+        raise ExpectationFailure(dialogue, result.number, broken)
+
+
+def _is_foundry_failure(exc: BaseException) -> bool:
+    """The snippet's FoundryError (by name: the snippet is loaded by path, not imported);
+    anything else (a replay mismatch, a bug) is never an expected failure."""
+    return type(exc).__name__ == "FoundryError"
+
+
+def drive_dialogue(
+    dialogue: Dialogue,
+    run_inference: RunInference,
+    environment: Mapping[str, Any],
+    *,
+    check_expected: bool = True,
+    tolerate_errors: bool = False,
+    on_turn: Callable[[TurnResult], None] | None = None,
+    before_turn: Callable[[int, Turn], None] | None = None,
+    deadlines: Deadlines | None = None,
+) -> list[TurnResult]:
+    """Run every turn in order; raise `TurnFailure` at the first broken invariant.
+
+    A turn that raises `FoundryError` is a failure unless its dialogue expects an error there
+    (`expect.error`) or `tolerate_errors` (a drift check: the error is then reported as a
+    behaviour change instead of ending the recording).
+    """
+    results: list[TurnResult] = []
+    ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
+    for number, turn in enumerate(dialogue.turns, start=1):
+        if before_turn is not None:
+            before_turn(number, turn)
+        body = build_request_body(
+            results, turn.user, mode=dialogue.request_mode, system=dialogue.system
+        )
+        turn_environment = dict(environment)
+        cut_by_dialogue = False
+        watchdog: AbstractContextManager[None] = nullcontext()
+        if deadlines is not None and ends_at is not None:
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                raise TurnFailure(dialogue.name, number, deadlines.describe("passed"))
+            limit, cut_by_dialogue = deadlines.turn_limit(left)
+            turn_environment[TURN_TIMEOUT_KEY] = f"{limit:.3f}"
+            watchdog = deadlines.watchdog(limit, cut_by_dialogue)
+        try:
+            with watchdog:
+                output_json = run_inference(body, turn_environment)
+        except Exception as exc:
+            expected = turn.expect.error is not None or tolerate_errors
+            if not expected or not _is_foundry_failure(exc):
+                reason = (
+                    str(exc)
+                    if isinstance(exc, DeadlineInterrupt)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                if (
+                    deadlines is not None
+                    and cut_by_dialogue
+                    and getattr(exc, "code", "") == "timeout"
+                ):
+                    reason += f"; {deadlines.describe('left this turn no more time')}"
+                raise TurnFailure(dialogue.name, number, reason) from exc
+            result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, TurnError.of(exc))
+        else:
+            output = check_turn(dialogue.name, number, output_json)
+            result = TurnResult(number, turn.user, body, output_json, output)
+        if result.error is None:
+            check_conversation(dialogue, result, results)
+        if check_expected:
+            check_expectations(dialogue.name, turn, result)
+        results.append(result)
+        if on_turn is not None:
+            on_turn(result)
+    return results

@@ -1,1 +1,0 @@
-"""Record/replay machinery for the AI GO! <-> Azure AI Foundry integration."""

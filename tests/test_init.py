@@ -1,0 +1,86 @@
+"""`foundry-goldens init`: the scaffold it writes, kept equal to this repository's reference
+files, and its refusal to write into a non-empty directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from foundry_goldens.config import load_config
+from foundry_goldens.scaffold import InitError, init_project, template_root
+from tests.paths import PROJECT_ROOT
+
+# The scaffold ships copies: they must not drift from the reference project's originals.
+COPIES = [
+    "integration/run_inference.py",
+    "integration/model.yaml",
+    "integration/app.yaml",
+    "integration/.env.example",
+    "goldens/dialogues/greeting.yaml",
+]
+
+
+@pytest.mark.parametrize("relative", COPIES)
+def test_the_packaged_template_equals_the_reference_file(relative: str) -> None:
+    packaged = template_root().joinpath(*relative.split("/")).read_bytes()
+    assert packaged == (PROJECT_ROOT / relative).read_bytes(), (
+        f"foundry_goldens/scaffold/templates/{relative} differs from {relative}: "
+        f"copy {relative} over it"
+    )
+
+
+def test_init_writes_a_configured_project(tmp_path: Path) -> None:
+    target = tmp_path / "acme-agent"
+    written = init_project(target)
+    names = {path.relative_to(target).as_posix() for path in written}
+    assert {
+        *COPIES,
+        "pyproject.toml",
+        "README.md",
+        ".gitignore",
+        ".github/workflows/goldens.yml",
+        ".github/workflows/goldens-drift.yml",
+    } <= names
+    config = load_config(cwd=target)
+    assert config.root == target.resolve()
+    assert config.require_snippet() == target.resolve() / "integration" / "run_inference.py"
+    assert [p.name for p in config.require_dialogues().iterdir()] == ["greeting.yaml"]
+    assert "acme-agent" in (target / "README.md").read_text("utf-8")
+    assert "{version}" not in (target / ".github/workflows/goldens.yml").read_text("utf-8")
+
+
+def test_init_into_an_empty_directory_is_fine(tmp_path: Path) -> None:
+    init_project(tmp_path)
+    assert (tmp_path / "pyproject.toml").is_file()
+
+
+def test_init_refuses_a_non_empty_directory_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InitError, match=r"is not empty \(notes.txt\)"):
+        init_project(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+    command = [sys.executable, "-m", "foundry_goldens", "init", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "is not empty" in result.stderr and str(tmp_path) in result.stderr
+
+
+@pytest.mark.parametrize("name", ["goldens.yml", "goldens-drift.yml"])
+def test_the_scaffold_workflows_are_valid_and_use_the_command(tmp_path: Path, name: str) -> None:
+    init_project(tmp_path)
+    workflow = tmp_path / ".github" / "workflows" / name
+    check_jsonschema = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(check_jsonschema), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = workflow.read_text("utf-8")
+    assert "pip install" in text and "foundry-goldens" in text and "scripts/" not in text

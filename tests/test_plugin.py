@@ -1,0 +1,131 @@
+"""The pytest plugin in a project of its own (a subprocess in tmp_path, as a team runs it):
+one golden test per dialogue, its options in one group, syrupy's --snapshot-update, orphans,
+and configuration errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.paths import CASSETTE_DIR, DIALOGUE_DIR, INTEGRATION_PATH, SNAPSHOT_DIR
+
+
+def make_project(root: Path, *names: str, table: str = "") -> Path:
+    for sub in ("specs", "snaps", "tapes"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(DIALOGUE_DIR / f"{name}.yaml", root / "specs" / f"{name}.yaml")
+        shutil.copyfile(SNAPSHOT_DIR / f"{name}.json", root / "snaps" / f"{name}.json")
+        shutil.copyfile(CASSETTE_DIR / f"{name}.yaml", root / "tapes" / f"{name}.yaml")
+    (root / "pyproject.toml").write_text(
+        "[tool.foundry-goldens]\n"
+        f"snippet = '{INTEGRATION_PATH}'\n"
+        'dialogues = "specs"\nsnapshots = "snaps"\ncassettes = "tapes"\n' + table,
+        encoding="utf-8",
+    )
+    return root
+
+
+def pytest_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_its_options_are_one_group_in_pytest_help(tmp_path: Path) -> None:
+    result = pytest_in(make_project(tmp_path), "--help")
+    assert result.returncode == 0, result.stderr
+    group = result.stdout.split("foundry-goldens: replay the golden dialogues offline:")[1]
+    group = group.split("\n\n")[0]
+    for option in ("--goldens-root", "--goldens-config", "--goldens-snippet",
+                   "--goldens-dialogues", "--goldens-snapshots", "--goldens-cassettes",
+                   "--goldens-agent", "--no-goldens"):  # fmt: skip
+        assert option in group
+    assert "--snapshot-update" in result.stdout  # syrupy's own, not the plugin's
+
+
+def test_plain_pytest_replays_each_dialogue_with_no_test_file(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "greeting", "order_lookup")
+    result = pytest_in(root, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "specs/greeting.yaml::test_golden[greeting] PASSED" in result.stdout
+    assert "specs/order_lookup.yaml::test_golden[order_lookup] PASSED" in result.stdout
+    assert "every_golden_has_its_dialogue PASSED" in result.stdout
+    assert "2 snapshots passed" in result.stdout
+
+
+def test_a_changed_snapshot_fails_and_snapshot_update_restores_it(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "greeting")
+    snapshot = root / "snaps" / "greeting.json"
+    snapshot.write_text(snapshot.read_text("utf-8").replace("Contoso", "Fabrikam"), "utf-8")
+    failed = pytest_in(root)
+    assert failed.returncode == 1
+    assert "greeting: the output changed against" in failed.stdout
+    updated = pytest_in(root, "--snapshot-update")
+    assert updated.returncode == 0, updated.stdout
+    assert snapshot.read_bytes() == (SNAPSHOT_DIR / "greeting.json").read_bytes()
+
+
+def test_orphans_are_reported_and_snapshot_update_deletes_the_snapshot(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "greeting")
+    shutil.copyfile(SNAPSHOT_DIR / "order_lookup.json", root / "snaps" / "order_lookup.json")
+    shutil.copyfile(CASSETTE_DIR / "order_lookup.yaml", root / "tapes" / "order_lookup.yaml")
+    result = pytest_in(root)
+    assert result.returncode == 1
+    assert "golden files without a dialogue" in result.stdout
+    assert str(root / "tapes" / "order_lookup.yaml") in result.stdout
+    assert "1 snapshot unused" in result.stdout  # syrupy's report, through the extension
+    pytest_in(root, "--snapshot-update")
+    assert not (root / "snaps" / "order_lookup.json").exists()
+
+
+def test_command_line_options_override_the_table(tmp_path: Path) -> None:
+    root = make_project(tmp_path, "greeting")
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    shutil.copyfile(DIALOGUE_DIR / "non_ascii.yaml", elsewhere / "non_ascii.yaml")
+    shutil.copyfile(SNAPSHOT_DIR / "non_ascii.json", root / "snaps" / "non_ascii.json")
+    shutil.copyfile(CASSETTE_DIR / "non_ascii.yaml", root / "tapes" / "non_ascii.yaml")
+    (root / "snaps" / "greeting.json").unlink()
+    (root / "tapes" / "greeting.yaml").unlink()
+    result = pytest_in(root, "-v", "--goldens-dialogues", str(elsewhere), str(elsewhere))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_golden[non_ascii] PASSED" in result.stdout
+    assert "greeting" not in result.stdout
+
+
+def test_a_project_without_the_table_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.other]\n", encoding="utf-8")
+    (tmp_path / "test_mine.py").write_text("def test_mine():\n    pass\n", encoding="utf-8")
+    result = pytest_in(tmp_path, "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout and "test_golden" not in result.stdout
+
+
+def test_a_bad_table_is_a_usage_error_naming_key_and_file(tmp_path: Path) -> None:
+    root = make_project(tmp_path, table='snapshot = "typo"\n')
+    result = pytest_in(root)
+    assert result.returncode == 4  # pytest's usage error
+    assert f"[tool.foundry-goldens] snapshot in {root / 'pyproject.toml'}: unknown key" in (
+        result.stderr
+    )
+
+
+def test_goldens_root_points_at_a_project_from_elsewhere(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "project", "greeting")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = pytest_in(elsewhere, "-v", "--goldens-root", str(root), str(root / "specs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_golden[greeting] PASSED" in result.stdout
