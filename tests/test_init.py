@@ -3,6 +3,7 @@ files, and its refusal to write into a non-empty directory."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,21 @@ def test_the_scaffold_workflows_are_valid_and_use_the_command(tmp_path: Path, na
     assert result.returncode == 0, result.stdout + result.stderr
     text = workflow.read_text("utf-8")
     assert "pip install" in text and "foundry-goldens" in text and "scripts/" not in text
+
+
+def test_the_scaffold_workflows_pin_actions_by_commit_and_sign_in_with_oidc(
+    tmp_path: Path,
+) -> None:
+    init_project(tmp_path / "team")
+    workflows = tmp_path / "team" / ".github" / "workflows"
+    uses = [
+        line.split("uses:", 1)[1].strip()
+        for path in workflows.glob("*.yml")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "uses:" in line
+    ]
+    assert uses, "the scaffold has workflows with actions"
+    for action in uses:  # owner/name@<40 hex> # vX.Y.Z, as this repository's own workflows
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", action), action
+    drift = (workflows / "goldens-drift.yml").read_text(encoding="utf-8")
+    assert "id-token: write" in drift and "azure/login@" in drift
