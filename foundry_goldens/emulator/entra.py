@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import ssl
 import sys
 import tempfile
@@ -42,11 +41,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import trustme
+
+from foundry_goldens.emulator.http_server import ConnectionTrackingServer
 
 log = logging.getLogger("foundry_goldens.emulator.entra")
 
@@ -109,34 +110,11 @@ def _tenant_not_found(tenant: str) -> EntraError:
     )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-
+class _Server(ConnectionTrackingServer):
+    # A credential's HTTP session keeps its connection open: closed on stop by the base class.
     def __init__(self, entra: EntraStandIn, address: tuple[str, int]) -> None:
         self.entra = entra
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        """Unblock handler threads waiting on idle keep-alive connections (a credential's
-        HTTP session keeps its connection open)."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that does not trust the throwaway CA hangs up in the handshake: that is the

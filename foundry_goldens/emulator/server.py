@@ -6,7 +6,6 @@ foreground.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
@@ -18,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
@@ -36,6 +35,7 @@ from foundry_goldens.emulator.errors import (
     server_error,
 )
 from foundry_goldens.emulator.faults import Fault, FaultConfig
+from foundry_goldens.emulator.http_server import ConnectionTrackingServer
 from foundry_goldens.emulator.ids import IdFactory, as_uuid
 from foundry_goldens.emulator.project import FoundryProject
 from foundry_goldens.emulator.stats import EmulatorStats, StatsRecorder
@@ -78,10 +78,7 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # handler threads are joined on close
-    block_on_close = True
-
+class _Server(ConnectionTrackingServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -101,28 +98,10 @@ class _Server(ThreadingHTTPServer):
         self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
         self.extra_headers: dict[str, str] = {}  # see FoundryEmulator(response_headers=...)
         self.stopping = threading.Event()  # ends stalled and hung fault answers
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def connection_accepted(self) -> None:
         self.counters.connection()
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        """Unblock handler threads waiting on idle keep-alive connections."""
-        with self._open_lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
     def next_request_id(self) -> str:
         return self.ids.request_id(next(self._request_numbers))
