@@ -201,6 +201,11 @@ def parsed_body(request: Request) -> Any:
     return _parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
 
 
+def forget_session_caches() -> None:
+    """Start over as a new process would (benchmarks time a fresh test session)."""
+    _parse.cache_clear()
+
+
 @functools.lru_cache(maxsize=512)
 def _parse(body: bytes) -> Any:
     # Matching compares each request with every recorded one: parse each body once.

@@ -7,6 +7,7 @@ the test fails, saying which dialogue and turn diverged and how to re-record.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from harness.dialogues import Dialogue, load_dialogues
 from harness.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
+from harness.recording_router import ThreadCassetteRouter
 from harness.replay import explain_snapshot_mismatch, replay_dialogue
 from harness.snapshots import GoldenSnapshotExtension
 
@@ -25,9 +27,21 @@ def golden(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(GoldenSnapshotExtension)
 
 
+@pytest.fixture(scope="module")
+def replay_router() -> Iterator[ThreadCassetteRouter]:
+    """vcrpy's patches installed once for every golden, each dialogue's cassette routed."""
+    with ThreadCassetteRouter.for_replay().installed() as router:
+        yield router
+
+
 @pytest.mark.parametrize("dialogue", DIALOGUES, ids=[d.name for d in DIALOGUES])
-def test_golden(dialogue: Dialogue, golden: SnapshotAssertion, offline: None) -> None:
-    result = replay_dialogue(dialogue)
+def test_golden(
+    dialogue: Dialogue,
+    golden: SnapshotAssertion,
+    offline: None,
+    replay_router: ThreadCassetteRouter,
+) -> None:
+    result = replay_dialogue(dialogue, cassette_session=replay_router.replaying)
 
     assert len(result.turns) == len(dialogue.turns)
     # One conversation when the id is echoed; one per turn, each seeded, when rebuilt (a turn
