@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import vcr.serialize
 import yaml
+import yaml_rs
 from vcr.request import Request
 
 from harness import cassette_format
@@ -248,3 +250,92 @@ def test_shipped_cassettes_are_written_the_same_by_both_emitters(path: Path) -> 
     text = path.read_text(encoding="utf-8")
     loaded = deserialize(text)
     assert serialize(loaded) == serialize(loaded, pure=True) == text
+
+
+# -- loading: yaml_rs (YAML 1.2) only where it reads what PyYAML (YAML 1.1) reads ------------
+
+
+def _pyyaml(text: str) -> Any:
+    return yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and equal in type at every level (1 == 1.0 == True in Python)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and (a == b or (isinstance(a, float) and repr(a) == repr(b)))
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_cassettes_load_as_pyyaml_reads_them(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert _same(cassette_format.load_yaml(text), _pyyaml(text))
+
+
+def test_the_fast_loader_reads_most_shipped_cassettes() -> None:
+    texts = [path.read_text(encoding="utf-8") for path in sorted(CASSETTE_DIR.glob("*.yaml"))]
+    fast = [text for text in texts if cassette_format._fast_load(text) is not None]
+    assert len(fast) >= len(texts) * 3 // 4  # else the speed-up is gone (the guard too wary)
+
+
+# Plain scalars YAML 1.1 and 1.2 (or yaml_rs) read differently, as values, keys and items.
+READ_APART = ["yes", "No", "on", "OFF", "y", "1e3", "1.5e3", "0o17", "0755", "1:20", "1_000",
+              "2024-01-01", "2024-01-01 10:00:00", "=", "<<", "0b101", "+.inf", "-.5", "1.",
+              "0x1F", "12345678901234567890", ".NaN"]  # fmt: skip
+
+
+@pytest.mark.parametrize("scalar", READ_APART)
+@pytest.mark.parametrize(
+    "template",
+    ["version: 1\nvalue: {s}\n", "version: 1\n{s}: 1\n", "items:\n- {s}\n- - {s}\n",
+     "a:\n  b:\n  - c: 1\n    d: {s}\n", "? {s}\n: 1\n"],
+)  # fmt: skip
+def test_ambiguous_plain_scalars_are_read_as_pyyaml_reads_them(scalar: str, template: str) -> None:
+    text = template.format(s=scalar)
+    try:
+        expected = _pyyaml(text)
+    except yaml.YAMLError:  # e.g. `=` as a key: PyYAML's error, as before
+        with pytest.raises(yaml.YAMLError):
+            cassette_format.load_yaml(text)
+        return
+    assert _same(cassette_format.load_yaml(text), expected)
+
+
+def test_the_guard_is_needed_not_decorative() -> None:
+    apart = []
+    for scalar in READ_APART:
+        text = f"k: {scalar}\n"
+        try:
+            if not _same(yaml_rs.loads(text), _pyyaml(text)):
+                apart.append(scalar)
+        except yaml.YAMLError:  # `=`: PyYAML has no constructor for it, yaml_rs reads a string
+            apart.append(scalar)
+    assert len(apart) >= 10, apart
+
+
+@pytest.mark.parametrize("text", [*READ_APART, "true", "null", "12", "-3.25", "1.0e-05"])
+def test_strings_written_by_the_format_load_back_as_strings(text: str) -> None:
+    cassette = _cassette(json.dumps({"text": text, text: [text]}), text)
+    written = serialize(cassette)
+    assert _same(cassette_format.load_yaml(written), _pyyaml(written))
+    assert deserialize(written)["interactions"][0]["response"]["body"]["string"] == text
+
+
+def test_fast_loading_matches_pyyaml_on_every_bmp_character() -> None:
+    # Escapes, quoting styles, block text: whatever the emitter writes, both read the same.
+    differing = []
+    for start in range(0, 0x10000, 32):
+        chars = "".join(chr(c) for c in range(start, start + 32) if not 0xD800 <= c <= 0xDFFF)
+        for text in (chars, f"a {chars} b", f"{chars}\nnext line\n", f" {chars}\n"):
+            written = serialize({"version": 1, "interactions": [], "value": text, text: [text]})
+            if not _same(cassette_format.load_yaml(written), _pyyaml(written)):
+                differing.append((hex(start), text[:8]))
+    assert differing == []
+
+
+def test_duplicate_keys_are_left_to_pyyaml() -> None:
+    text = "version: 1\nversion: 2\ninteractions: []\n"
+    assert cassette_format._fast_load(text) is None
+    assert cassette_format.load_yaml(text) == {"version": 2, "interactions": []}
