@@ -110,9 +110,9 @@ def main() -> int:
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
-        seconds = record_once(dialogues, latency, 15)
+        profiled = record_once(dialogues, latency, 15)
         profiler.disable()
-        print(f"concurrency 15: {seconds:.2f} s (profiled)")
+        print(f"concurrency 15: {profiled:.2f} s (profiled)")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
         return 0
     # Alternated: 15, 1, 15, 1, 15 ... so drift on a shared machine touches both levels.
