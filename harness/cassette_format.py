@@ -272,14 +272,19 @@ def serialize(cassette_dict: Mapping[str, Any], *, pure: bool = False) -> str:
 # Characters the two read differently as line breaks or whitespace.
 _BREAKS_APART = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
 # Where a plain scalar can start on a line (indentation, `- `, `? `, `: `, or after `key: `),
-# when it starts like a number or an indicator, or is a short word (yes, no, on, off, y, n,
-# true, false, null).
-_SCALAR_START = r"(?:-(?! )|[+.0-9~!&*%@`{\[>|,#=<])"
-_PLAIN_CANDIDATE = re.compile(
+# when it starts like a number or an indicator, or is one of YAML 1.1's or 1.2's words for
+# booleans and null.
+_SCALAR = (
+    r"(?:-(?! )|[+.0-9~!&*%@`{\[>|,#=<])"
+    r"|(?:[yY](?:es|ES)?|[nN](?:o|O)?|[oO](?:n|N|ff|FF)|[tT](?:rue|RUE)|[fF](?:alse|ALSE)"
+    r"|[nN](?:ull|ULL))(?=: |:$|$)"
+)
+# Two patterns, each led by a literal (a line break, `: `) that re finds fast.
+_PLAIN_CANDIDATES = (
     # A key or an item: at the start of a line, after indentation and `- `/`? `/`: `.
-    rf"(?m)^[ ]*(?:[-?:] )*(?P<key>{_SCALAR_START}[^\n]*?|[yYnNoOtTfF][a-zA-Z]{{0,4}})(?=: |:$|$)"
+    re.compile(rf"(?m)\n *(?:[-?:] )*((?:{_SCALAR})[^\n]*?)(?=: |:$|$)"),
     # A value: after `: `, to the end of the line (a plain value never holds `: `).
-    rf"|: (?P<value>{_SCALAR_START}(?:(?!: )[^\n])*|[yYnNoOtTfF][a-zA-Z]{{0,4}})$"
+    re.compile(rf"(?m): ((?:{_SCALAR})(?:(?!: )[^\n])*)$"),
 )
 # Plain scalars both read the same: decimal integers and floats as PyYAML writes them.
 _READ_ALIKE = re.compile(
@@ -307,9 +312,11 @@ def _fast_load(text: str) -> Any:
     """The data PyYAML's safe loader would read from `text`, or None when not sure."""
     if yaml_rs is None or _BREAKS_APART.search(text):
         return None
-    for match in _PLAIN_CANDIDATE.finditer(text):
-        if _read_apart(match["key"] or match["value"]):
-            return None
+    lines = "\n" + text
+    for pattern in _PLAIN_CANDIDATES:
+        for match in pattern.finditer(lines):
+            if _read_apart(match[1]):
+                return None
     try:
         return yaml_rs.loads(text, parse_datetime=False)
     except Exception:  # duplicate keys, anything unusual: PyYAML decides and explains
