@@ -283,9 +283,11 @@ _SCALAR = (
 _PLAIN_CANDIDATES = (
     # A key or an item: at the start of a line, after indentation and `- `/`? `/`: `.
     re.compile(rf"(?m)\n *(?:[-?:] )*((?:{_SCALAR})[^\n]*?)(?=: |:$|$)"),
-    # A value: after `: `, to the end of the line (a plain value never holds `: `).
+    # A value: after `: `, to the end of the line (a plain value never holds `: `); the `: `
+    # may also be inside a quoted value (`_plain` tells).
     re.compile(rf"(?m): ((?:{_SCALAR})(?:(?!: )[^\n])*)$"),
 )
+_KEY = re.compile(r" *(?:[-?:] )*(?:'(?:[^'\n]|'')*'|\"(?:[^\"\\\n]|\\.)*\"|(?:(?!: )[^\n'\"])+)")
 # Plain scalars both read the same: decimal integers and floats as PyYAML writes them.
 _READ_ALIKE = re.compile(
     r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+(?:e[-+][0-9]+)?)?|true|false|null|\{\}|\[\]"
@@ -308,6 +310,17 @@ def _read_apart(scalar: str) -> bool:
     return not (isinstance(parsed, dict) and parsed.get("k") == scalar)
 
 
+def _plain(lines: str, match: re.Match[str]) -> bool:
+    """Whether a candidate is a plain scalar: an item or key, or a value right after its key
+    (not text after `: ` inside a quoted value)."""
+    if match.group(0)[0] == "\n":
+        return True
+    separator = match.start()
+    line_start = lines.rfind("\n", 0, separator) + 1
+    key = _KEY.match(lines, line_start, separator)
+    return key is not None and key.end() == separator
+
+
 def _fast_load(text: str) -> Any:
     """The data PyYAML's safe loader would read from `text`, or None when not sure."""
     if yaml_rs is None or _BREAKS_APART.search(text):
@@ -315,7 +328,7 @@ def _fast_load(text: str) -> Any:
     lines = "\n" + text
     for pattern in _PLAIN_CANDIDATES:
         for match in pattern.finditer(lines):
-            if _read_apart(match[1]):
+            if _read_apart(match[1]) and _plain(lines, match):
                 return None
     try:
         return yaml_rs.loads(text, parse_datetime=False)

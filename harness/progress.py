@@ -69,7 +69,7 @@ class RichProgress:
     display (the summary table lists it); a failed one stays. Redrawing costs in proportion to
     the rows: with 100 dialogues on screen it took most of a core."""
 
-    REFRESH_PER_SECOND = 4
+    REFRESH_PER_SECOND = 2
 
     def __init__(self, console: Console) -> None:
         self._progress = _RedrawnByItsThread(

@@ -290,7 +290,8 @@ READ_APART = ["yes", "No", "on", "OFF", "y", "1e3", "1.5e3", "0o17", "0755", "1:
 @pytest.mark.parametrize(
     "template",
     ["version: 1\nvalue: {s}\n", "version: 1\n{s}: 1\n", "items:\n- {s}\n- - {s}\n",
-     "a:\n  b:\n  - c: 1\n    d: {s}\n", "? {s}\n: 1\n"],
+     "a:\n  b:\n  - c: 1\n    d: {s}\n", "? {s}\n: 1\n", "'q': {s}\n", "\"q\": {s}\n",
+     "- 'it''s': {s}\n"],
 )  # fmt: skip
 def test_ambiguous_plain_scalars_are_read_as_pyyaml_reads_them(scalar: str, template: str) -> None:
     text = template.format(s=scalar)
@@ -333,6 +334,12 @@ def test_fast_loading_matches_pyyaml_on_every_bmp_character() -> None:
             if not _same(cassette_format.load_yaml(written), _pyyaml(written)):
                 differing.append((hex(start), text[:8]))
     assert differing == []
+
+
+def test_a_quoted_value_holding_a_key_and_scalar_loads_fast() -> None:
+    text = "version: 1\nk: 'a: 1e3'\nj: \"b: yes\"\n"
+    assert cassette_format._fast_load(text) == {"version": 1, "k": "a: 1e3", "j": "b: yes"}
+    assert _same(cassette_format.load_yaml(text), _pyyaml(text))
 
 
 def test_duplicate_keys_are_left_to_pyyaml() -> None:
