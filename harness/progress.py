@@ -1,4 +1,4 @@
-"""What a recording run shows a person: a live line per dialogue, then a summary table."""
+"""What a recording run shows a person: a live line per running dialogue, then a summary table."""
 
 from __future__ import annotations
 
