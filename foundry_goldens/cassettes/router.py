@@ -67,8 +67,17 @@ class ThreadCassetteRouter:
     custom_patches: tuple[Any, ...] = ()
     skip_patchers: tuple[str, ...] = RECORDING_SKIPPED_PATCHERS
 
-    def __init__(self) -> None:
+    def __init__(self, skip_patchers: tuple[str, ...] | None = None) -> None:
         self._local = threading.local()
+        if skip_patchers is not None:
+            self.skip_patchers = skip_patchers
+
+    @classmethod
+    def for_replay(cls) -> ThreadCassetteRouter:
+        """A router for a run of replays (a test session): patched once, every transport as
+        `harness.cassettes.replaying` patches them; installing vcrpy's patches per dialogue
+        was a tenth of a replayed turn. Use `installed()`, then `replaying` per dialogue."""
+        return cls(skip_patchers=())
 
     def __bool__(self) -> bool:
         return True  # not len(): a router is never "empty", whatever the thread

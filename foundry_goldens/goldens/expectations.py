@@ -70,8 +70,15 @@ class TurnFacts:
 
 
 def _score(scorer: ScorerBase, trace: SolverTrace) -> dict[str, Any]:
-    result = asyncio.run(scorer.ascore({}, trace))
-    return dict(result.values)
+    # The agent scorers compute without awaiting anything: stepping the coroutine once finishes
+    # it, where asyncio.run (a new event loop per check) was a tenth of a replayed turn.
+    coroutine = scorer.ascore({}, trace)
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return dict(done.value.values)
+    coroutine.close()  # one that does await: run it again on an event loop
+    return dict(asyncio.run(scorer.ascore({}, trace)).values)
 
 
 def _solver_trace(facts: TurnFacts) -> SolverTrace:
