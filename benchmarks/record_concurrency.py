@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 
 from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogues
-from tests.paths import DIALOGUE_DIR
 from foundry_goldens.recording.progress import RichProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import DEFAULT_EMULATOR_AGENT, EmulatorTarget
+from tests.paths import DIALOGUE_DIR
 
 TARGET_SPEEDUP = 10.0
 MIN_TURNS, MAX_TURNS = 4, 10

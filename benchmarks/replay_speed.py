@@ -27,12 +27,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from foundry_goldens.cassettes.player import forget_session_caches
+from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
+from foundry_goldens.replay.replayer import replay_dialogue
 from foundry_goldens.snippet.loader import load_integration
 from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
-from foundry_goldens.cassettes.router import ThreadCassetteRouter
-from foundry_goldens.replay.replayer import replay_dialogue
-from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
 
 TARGET_RATIO = 1.3  # whole path / run_inference alone (issue 11)
 

@@ -152,6 +152,14 @@ class TurnResult:
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
 
     @property
+    def blocked_prompt(self) -> bool:
+        """The content filter blocked this turn's prompt (the reply is the snippet's refusal)."""
+        if self.error is not None:
+            return False
+        blocked = (self.assistant_message.model_extra or {}).get("content_filter_blocked")
+        return isinstance(blocked, dict) and blocked.get("source_type") == "prompt"
+
+    @property
     def seeded_messages(self) -> int:
         """How many earlier messages the snippet seeded a new conversation with (0: none)."""
         seeded = (self.assistant_message.model_extra or {}).get("conversation_seeded") or {}
@@ -230,8 +238,9 @@ def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[Tu
                 f"to {result.conversation_id!r}",
             )
         return
-    # Each earlier turn left its user message, and its reply unless it failed.
-    expected = sum(2 if turn.error is None else 1 for turn in previous)
+    # Each earlier turn left its user message, and its reply unless it failed; a prompt the
+    # content filter blocked and its refusal are left out of the seed (the snippet says why).
+    expected = sum(0 if t.blocked_prompt else 1 if t.error is not None else 2 for t in previous)
     if result.seeded_messages != expected:
         raise TurnFailure(
             dialogue.name,
