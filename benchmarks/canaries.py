@@ -253,7 +253,7 @@ def child(root: Path) -> int:
                 outcomes = record_dialogues(dialogues, target, options, progress)
             print_outcomes(console, outcomes, check=check, redact=redact)
         for dialogue in dialogues:
-            cassette = root / "cassettes" / f"{dialogue.name}.yaml"
+            cassette = root / "cassettes" / f"{dialogue.name}.json"
             if not cassette.is_file():
                 continue
             try:
@@ -339,11 +339,11 @@ def measure(root: Path) -> tuple[int, list[str], list[str]]:
 
 def _check_paths_taken(root: Path, outputs: Mapping[str, str]) -> None:
     """Zero found means something only if every path was taken: each leaves a mark."""
-    echo = root / "cassettes" / "canary_echo.yaml"
+    echo = root / "cassettes" / "canary_echo.json"
     child = "recorder, canary agent"
     marks = {  # none depends on the redaction working
         "a cassette with the tool output, reply and header": echo.is_file()
-        and all(m in echo.read_text("utf-8") for m in ("name: echo", "location:")),
+        and all(m in echo.read_text("utf-8") for m in ('"name": "echo"', '"location":')),
         "its snapshot": (root / "goldens" / "snapshots" / "canary_echo.json").is_file(),
         "request (record.py)": "18/18" in outputs["record.py (stdout)"],
         "old golden (--check)": re.search(

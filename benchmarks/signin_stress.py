@@ -83,7 +83,7 @@ def record_once(
         caught = sum(int(m[1]) for o in outcomes if (m := CAUGHT.search(o.detail)))
         unrecorded = 0
         for outcome in outcomes:
-            cassette = root / "cassettes" / f"{outcome.name}.yaml"
+            cassette = root / "cassettes" / f"{outcome.name}.json"
             if outcome.ok and cassette.is_file():
                 served = sum(target.stats[outcome.name].requests.values())
                 interactions = cassette.read_text(encoding="utf-8").count("- request:")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.commands import command
 from foundry_goldens.config import Config, ConfigError, activate, find_pyproject, load_config
 from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogue
@@ -158,7 +159,8 @@ def orphans(dialogue_dir: Path, snapshot_dir: Path, cassette_dir: Path) -> list[
     """Snapshots and cassettes whose dialogue no longer exists. (syrupy's unused-snapshot
     report sees orphaned snapshots too; cassettes it cannot see.)"""
     names = {path.stem for path in dialogue_dir.glob("*.yaml")}
-    found = [*snapshot_dir.glob("*.json"), *cassette_dir.glob("*.yaml")]
+    cassettes = [path for path in cassette_dir.glob("*") if cassette_format.is_cassette_file(path)]
+    found = [*snapshot_dir.glob("*.json"), *cassettes]
     return sorted(path for path in found if path.stem not in names)
 
 

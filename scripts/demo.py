@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.rule import Rule
 
+from foundry_goldens.cassettes.format import cassette_path
 from foundry_goldens.config import activate, load_config
 from foundry_goldens.goldens.dialogues import load_dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import render_snapshot
@@ -38,7 +39,7 @@ DIALOGUE_DIR = CONFIG.dialogues
 SHOWCASE = DIALOGUE_DIR / "order_lookup.yaml"
 RECORD_SCRIPT = Path(__file__).resolve().parent / "record.py"
 # Where each kind of golden lives in the project, and its name pattern.
-GOLDEN_PLACES = (("cassettes", "cassettes", "*.yaml"), ("snapshots", "goldens/snapshots", "*.json"))
+GOLDEN_PLACES = (("cassettes", "cassettes", "*.json"), ("snapshots", "goldens/snapshots", "*.json"))
 
 
 def run(console: Console, title: str, command: list[str], cwd: Path) -> int:
@@ -71,7 +72,7 @@ def replay_fresh(workdir: Path, only: Sequence[str] = ()) -> list[str]:
     problems = []
     for dialogue in load_dialogues(workdir / "dialogues", only):
         try:
-            result = replay_dialogue(dialogue, workdir / "cassettes" / f"{dialogue.name}.yaml")
+            result = replay_dialogue(dialogue, cassette_path(workdir / "cassettes", dialogue.name))
         except ReplayError as exc:
             problems.append(str(exc))
             continue

@@ -1,7 +1,9 @@
-"""The readable-yaml cassette format: reviewable, deterministic, round-tripping."""
+"""The cassette format: indented JSON, reviewable, deterministic, round-tripping; older YAML
+cassettes still read."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +48,11 @@ def _cassette(
 
 
 def _stored(text: str) -> dict[str, Any]:
-    interaction: dict[str, Any] = yaml.safe_load(text)["interactions"][0]
+    interaction: dict[str, Any] = json.loads(text)["interactions"][0]
     return interaction
 
 
-def test_json_bodies_are_structured_yaml() -> None:
+def test_json_bodies_are_structured_json() -> None:
     text = serialize(
         _cassette(
             '{"input": "Hi", "conversation": "conv_1", "tools": [{"type": "mcp"}]}',
@@ -62,8 +64,8 @@ def test_json_bodies_are_structured_yaml() -> None:
         "json": {"input": "Hi", "conversation": "conv_1", "tools": [{"type": "mcp"}]}
     }
     assert stored["response"]["body"] == {"json": {"id": "resp_1", "output": [], "error": None}}
-    assert "\\" not in text and "string:" not in text
-    assert "      input: Hi\n" in text
+    assert "\\" not in text and '"string"' not in text  # no body as one escaped string
+    assert '            "input": "Hi",\n' in text  # one field per line
 
 
 def test_key_order_is_kept_as_recorded() -> None:
@@ -78,12 +80,28 @@ def test_non_ascii_text_stays_readable() -> None:
     assert "\\u" not in text and "\\x" not in text
 
 
-def test_multi_line_text_uses_block_style() -> None:
-    sse = 'event: response.created\ndata: {"id":"resp_1"}\n\nevent: done\ndata: [DONE]\n\n'
+def test_multi_line_text_is_stored_line_by_line() -> None:
+    sse = 'event: response.created\ndata: {"id":"resp_1"}\n\nevent: done\ndata: [DONE]'
     text = serialize(_cassette(None, sse.encode(), **{"content-type": ["text/event-stream"]}))
-    assert "body: |" in text
-    assert "    event: response.created\n" in text
-    assert _stored(text)["response"]["body"] == sse
+    assert _stored(text)["response"]["body"] == {
+        "lines": [
+            "event: response.created\n",
+            'data: {"id":"resp_1"}\n',
+            "\n",
+            "event: done\n",
+            "data: [DONE]",
+        ]
+    }
+    assert deserialize(text)["interactions"][0]["response"]["body"]["string"] == sse
+
+
+@pytest.mark.parametrize(
+    "value", ["a\nb\n", "\n", "\n\n", "a\r\nb", "a\u2028b\nc", "tail\nno newline", "x\x0by\nz"]
+)
+def test_only_a_newline_splits_lines_and_joining_gives_the_text_back(value: str) -> None:
+    stored = _stored(serialize(_cassette(None, value.encode())))["response"]["body"]
+    assert "".join(stored["lines"]) == value
+    assert all(line.count("\n") <= 1 and ("\n" not in line[:-1]) for line in stored["lines"])
 
 
 def test_plain_text_stays_a_plain_string() -> None:
@@ -108,7 +126,6 @@ def test_no_body_and_an_empty_body_differ() -> None:
 def test_only_non_utf8_bytes_are_base64() -> None:
     text = serialize(_cassette(None, b"\x89PNG\r\n\x1a\n\xff"))
     assert _stored(text)["response"]["body"] == {"base64": "iVBORw0KGgr/"}
-    assert "!!binary" not in text
     restored = deserialize(text)["interactions"][0]["response"]["body"]["string"]
     assert restored == b"\x89PNG\r\n\x1a\n\xff"
 
@@ -125,23 +142,25 @@ def test_single_header_values_are_scalars() -> None:
     assert restored == {"content-type": ["application/json"], "link": ["<a>", "<b>"]}
 
 
-def test_long_lines_are_never_folded() -> None:
-    long_text = " ".join(["word"] * 200)
-    text = serialize(_cassette(f'{{"input": "{long_text}"}}', b"{}"))
-    assert f"input: {long_text}\n" in text
-
-
 def test_deserialize_gives_vcrpy_its_body_strings() -> None:
     text = serialize(_cassette('{"input": "é",  "n": 1.5}', b'{"ok": true}'))
     interaction = deserialize(text)["interactions"][0]
     assert interaction["request"] == {
         "method": "POST",
         "uri": URI,
-        "body": '{"input":"é","n":1.5}',  # compact, deterministic, UTF-8 kept
+        "body": '{"input":"é","n":1.5}'.encode(),  # compact, deterministic, UTF-8 kept
         "headers": {"content-type": ["application/json"]},
     }
-    assert interaction["response"]["body"] == {"string": '{"ok":true}'}
+    assert interaction["response"]["body"] == {"string": b'{"ok":true}'}
     assert interaction["response"]["status"] == {"code": 200, "message": "OK"}
+
+
+def test_integers_beyond_64_bits_survive() -> None:
+    big = 2**70 + 1
+    text = serialize(_cassette(f'{{"n": {big}}}', f"[{big}, -{big}]".encode()))
+    interaction = deserialize(text)["interactions"][0]
+    assert json.loads(interaction["request"]["body"]) == {"n": big}
+    assert json.loads(interaction["response"]["body"]["string"]) == [big, -big]
 
 
 @pytest.mark.parametrize(
@@ -154,6 +173,7 @@ def test_deserialize_gives_vcrpy_its_body_strings() -> None:
         ('{"date": "2024-01-01", "num": "1_000", "on": "on", "empty": ""}', b"[]"),
         (b"\xff\x00", "tab\there"),
         ('{"nested": "{\\"order_id\\": \\"ORD-1\\"}"}', "Grüße\n東京\n"),
+        ('{"small": 1e-07, "big": 1e+300, "neg": -0.0}', b'{"emoji": "\\ud83d\\ude80"}'),
     ],
 )
 def test_the_format_round_trips_its_own_output(request_body: Any, response_body: Any) -> None:
@@ -187,10 +207,17 @@ def test_it_plugs_into_vcrpy_serialization() -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "[1]\n",
+        '{"version": 1}\n',
+        '{"version": 1, "interactions": [{"request": {"method": "GET"}}]}\n',
+        '{"version": 1, "interactions": [\n',
+        '{"version": 1, "interactions": [{"request": {"method": "GET", "uri": "u", '
+        '"body": {"xml": "x"}}, "response": {}}]}\n',
         "- just a list\n",
         "version: 1\n",
         "version: 1\ninteractions:\n"
         "- request: {method: GET, uri: u, body: {xml: x}}\n  response: {}\n",
+        "version: [1\n",
     ],
 )
 def test_a_malformed_cassette_is_refused(text: str) -> None:
@@ -203,53 +230,32 @@ def test_decode_body_refuses_unknown_shapes() -> None:
         decode_body({"json": 1, "text": 2})
 
 
-def _both_emitters(data: Any) -> tuple[str, str]:
-    return (
-        yaml.dump(data, Dumper=cassette_format._FastDumper, **_DUMP_OPTIONS),
-        yaml.dump(data, Dumper=cassette_format._Dumper, **_DUMP_OPTIONS),
-    )
+# -- cassettes an older version wrote as YAML ---------------------------------------------
 
 
-_DUMP_OPTIONS: dict[str, Any] = {
-    "sort_keys": False,
-    "allow_unicode": True,
-    "default_flow_style": False,
-    "width": 2**31 - 1,
-    "indent": 2,
-}
+def _as_old_yaml(data: dict[str, Any]) -> str:
+    """A cassette the way versions before JSON cassettes wrote it."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31 - 1)
 
 
-def test_libyaml_matches_the_pure_emitter_on_every_bmp_character_it_is_trusted_with() -> None:
-    # Recording uses libyaml's emitter when _libyaml_writes_the_same says it may; goldens must
-    # not depend on which emitter ran. Sweep the BMP as values, keys and block text.
-    differing = []
-    for start in range(0, 0x10000, 32):
-        chars = "".join(chr(c) for c in range(start, start + 32) if not 0xD800 <= c <= 0xDFFF)
-        for text in (chars, f"a {chars} b", f"{chars}\nnext line\n", f" {chars}\n"):
-            data = {"value": text, text: [text]}
-            if not cassette_format._libyaml_writes_the_same(data):
-                continue
-            fast, pure = _both_emitters(data)
-            if fast != pure:
-                differing.append((hex(start), text[:8]))
-    assert differing == []
-
-
-@pytest.mark.parametrize(
-    "data",
-    [{"note": "emoji 🚀"}, {"note": "nel\x85here"}, {"key\rwith cr": 1}, {"": 1}],
-    ids=["beyond-bmp", "nel", "cr-in-key", "empty-key"],
-)
-def test_text_where_the_emitters_differ_goes_to_the_pure_one(data: dict[str, Any]) -> None:
-    assert not cassette_format._libyaml_writes_the_same(data)
-    fast, pure = _both_emitters(data)
-    assert fast != pure  # the guard is needed, not decorative
-    cassette = {"version": 1, "interactions": [], **data}
-    assert serialize(cassette) == serialize(cassette, pure=True)
-
-
-@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.glob("*.yaml")), ids=lambda p: p.stem)
-def test_shipped_cassettes_are_written_the_same_by_both_emitters(path: Path) -> None:
+@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_a_yaml_cassette_of_the_same_data_replays_the_same(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    loaded = deserialize(text)
-    assert serialize(loaded) == serialize(loaded, pure=True) == text
+    assert deserialize(_as_old_yaml(json.loads(text))) == deserialize(text)
+
+
+def test_the_shipped_cassettes_are_what_the_format_writes() -> None:
+    paths = sorted(CASSETTE_DIR.glob("*.json"))
+    assert paths and not list(CASSETTE_DIR.glob("*.yaml"))
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert serialize(deserialize(text)) == text, path.name
+
+
+def test_find_cassette_prefers_json_then_an_old_yaml_one(tmp_path: Path) -> None:
+    json_path, yaml_path = tmp_path / "greeting.json", tmp_path / "greeting.yaml"
+    assert cassette_format.find_cassette(tmp_path, "greeting") == json_path  # to report missing
+    yaml_path.write_text("version: 1\ninteractions: []\n", encoding="utf-8")
+    assert cassette_format.find_cassette(tmp_path, "greeting") == yaml_path
+    json_path.write_text('{"version": 1, "interactions": []}\n', encoding="utf-8")
+    assert cassette_format.find_cassette(tmp_path, "greeting") == json_path

@@ -17,7 +17,6 @@ import httpx2
 import openai
 import pytest
 import requests
-import yaml
 from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.request import Request
 
@@ -172,7 +171,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     seen: dict[str, Any] = {}
     try:
         sanitizer = Sanitizer(endpoint, SECRETS)
-        with recording_vcr(sanitizer, cassette_dir).use_cassette("dialogue.yaml"):
+        with recording_vcr(sanitizer, cassette_dir).use_cassette("dialogue.json"):
             # azure-identity's token exchange goes through requests.
             token = requests.post(
                 f"http://127.0.0.1:{port}/{CANARY_TENANT}/oauth2/v2.0/token?client_id={CANARY_CLIENT}",
@@ -213,12 +212,12 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    path = cassette_dir / "dialogue.yaml"
+    path = cassette_dir / "dialogue.json"
     yield Recording(path, path.read_text(encoding="utf-8"), port, endpoint, seen)
 
 
 def _interactions(recording: Recording) -> list[dict[str, Any]]:
-    data = yaml.safe_load(recording.text)
+    data = json.loads(recording.text)
     interactions: list[dict[str, Any]] = data["interactions"]
     return interactions
 
@@ -271,7 +270,7 @@ def test_no_credential_or_volatile_header_is_kept(recording: Recording, header: 
             assert not [name for name in names if name.startswith(header)], (side, names)
 
 
-def test_bodies_are_readable_yaml(recording: Recording) -> None:
+def test_bodies_are_readable_json(recording: Recording) -> None:
     conversation, clean, canary, agents = _interactions(recording)
     assert conversation["request"]["body"] == {"json": {"metadata": {"topic": "demo"}}}
     assert conversation["response"]["body"]["json"]["id"] == "conv_1"  # was gzip on the wire
@@ -288,8 +287,9 @@ def test_bodies_are_readable_yaml(recording: Recording) -> None:
     assert canary["response"]["headers"]["location"] == (
         f"{PLACEHOLDER_ENDPOINT}/openai/v1/responses/resp_1"
     )
-    assert agents["response"]["body"].startswith("agent: retail\nserved by foundry.invalid for")
-    assert "body: |" in recording.text  # multi-line text in block style
+    lines = agents["response"]["body"]["lines"]  # multi-line text: one array item per line
+    assert lines[0] == "agent: retail\n"
+    assert lines[1].startswith("served by foundry.invalid for")
     assert "base64" not in recording.text and "!!binary" not in recording.text
 
 
@@ -415,14 +415,14 @@ def test_a_leak_stops_the_cassette_from_being_written(tmp_path: Path) -> None:
     client = httpx2.Client(transport=httpx2.MockTransport(transport))
     with (
         pytest.raises(CassetteLeakError) as excinfo,
-        recording_vcr(sanitizer, tmp_path).use_cassette("leaky.yaml"),
+        recording_vcr(sanitizer, tmp_path).use_cassette("leaky.json"),
     ):
         client.post(
             "http://127.0.0.1:1/api/projects/demo/openai/v1/responses",
             json={"input": CANARY_SECRET},
         )
     message = str(excinfo.value)
-    assert str(tmp_path / "leaky.yaml") in message
+    assert str(tmp_path / "leaky.json") in message
     assert "secret value AZURE_CLIENT_SECRET" in message
     assert "ca… (20 chars)" in message
     assert CANARY_SECRET not in message
@@ -437,11 +437,11 @@ def test_nothing_is_written_when_the_recorded_code_fails(tmp_path: Path) -> None
     sanitizer = Sanitizer("http://127.0.0.1:1/api/projects/demo")
     with (
         pytest.raises(RuntimeError, match="turn 2 failed"),
-        recording_vcr(sanitizer, tmp_path).use_cassette("failed.yaml"),
+        recording_vcr(sanitizer, tmp_path).use_cassette("failed.json"),
     ):
         client.get("http://127.0.0.1:1/api/projects/demo/openai/v1/models")
         raise RuntimeError("turn 2 failed")
-    assert not (tmp_path / "failed.yaml").exists()
+    assert not (tmp_path / "failed.json").exists()
 
 
 def test_rerecording_replaces_the_old_interactions(tmp_path: Path) -> None:
@@ -453,9 +453,9 @@ def test_rerecording_replaces_the_old_interactions(tmp_path: Path) -> None:
     client = httpx2.Client(transport=httpx2.MockTransport(transport))
     sanitizer = Sanitizer("http://127.0.0.1:1/api/projects/demo")
     for _ in range(2):
-        with recording_vcr(sanitizer, tmp_path).use_cassette("again.yaml"):
+        with recording_vcr(sanitizer, tmp_path).use_cassette("again.json"):
             client.get("http://127.0.0.1:1/api/projects/demo/openai/v1/models")
-    interactions = yaml.safe_load((tmp_path / "again.yaml").read_text())["interactions"]
+    interactions = json.loads((tmp_path / "again.json").read_text())["interactions"]
     assert [i["response"]["body"]["json"]["answer"] for i in interactions] == ["second"]
 
 

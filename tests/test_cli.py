@@ -74,7 +74,7 @@ def test_diff_reads_the_configured_directories(tmp_path: Path) -> None:
     for source, target in (
         (DIALOGUE_DIR / "greeting.yaml", "specs/greeting.yaml"),
         (SNAPSHOT_DIR / "greeting.json", "specs/out/greeting.json"),
-        (CASSETTE_DIR / "greeting.yaml", "tapes/greeting.yaml"),
+        (CASSETTE_DIR / "greeting.json", "tapes/greeting.json"),
     ):
         (tmp_path / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, tmp_path / target)

@@ -17,7 +17,7 @@ from tests.paths import PROJECT_ROOT
 NAME = "greeting"
 FILES = (
     f"goldens/dialogues/{NAME}.yaml",
-    f"cassettes/{NAME}.yaml",
+    f"cassettes/{NAME}.json",
     f"goldens/snapshots/{NAME}.json",
 )
 
@@ -63,7 +63,7 @@ def test_uncommitted_edits_survive_the_demo(demo: ModuleType, project: Path) -> 
     output = console.export_text()
     # The fresh recording equals HEAD, not the edited working tree; the edits are named.
     assert "reproduced the 2 committed golden files byte for byte" in output
-    assert f"M cassettes/{NAME}.yaml" in output and f"M goldens/snapshots/{NAME}.json" in output
+    assert f"M cassettes/{NAME}.json" in output and f"M goldens/snapshots/{NAME}.json" in output
     assert not list(project.glob("cassettes/.record*")), "nothing staged in the project either"
 
 
@@ -78,9 +78,9 @@ def test_a_recording_that_differs_from_head_is_reported(
     assert demo.fresh_goldens(console, project, only=[NAME]) == 0
 
     output = console.export_text()
-    assert f"1 of 2 files differ from HEAD:\n  cassettes/{NAME}.yaml: differs" in output
+    assert f"1 of 2 files differ from HEAD:\n  cassettes/{NAME}.json: differs" in output
     kept = output.split("the fresh files are in ", 1)[1].split(";", 1)[0]
     try:
-        assert "# committed edit" not in Path(kept, "cassettes", f"{NAME}.yaml").read_text("utf-8")
+        assert "# committed edit" not in Path(kept, "cassettes", f"{NAME}.json").read_text("utf-8")
     finally:
         shutil.rmtree(kept)

@@ -182,7 +182,7 @@ class GoldenRepo:
             f"goldens/snapshots/{name}.json",
             json.dumps(snapshot_of(name, turns), indent=2, ensure_ascii=False) + "\n",
         )
-        self.write_file(f"cassettes/{name}.yaml", yaml.safe_dump(cassette_of(turns, recorded)))
+        self.write_file(f"cassettes/{name}.json", json.dumps(cassette_of(turns, recorded)))
 
     def write_file(self, path: str, text: str) -> None:
         target = self.root / path
@@ -195,7 +195,7 @@ class GoldenRepo:
             "--quiet",
             f"goldens/dialogues/{name}.yaml",
             f"goldens/snapshots/{name}.json",
-            f"cassettes/{name}.yaml",
+            f"cassettes/{name}.json",
         )
 
     def commit(self, message: str) -> str:
@@ -269,8 +269,8 @@ def test_no_change_is_a_single_line(repo: GoldenRepo) -> None:
 def test_reformatted_files_are_no_change(repo: GoldenRepo) -> None:
     snapshot = repo.root / "goldens/snapshots/order_lookup.json"
     snapshot.write_text(json.dumps(json.loads(snapshot.read_text()), indent=4), encoding="utf-8")
-    cassette = repo.root / "cassettes/order_lookup.yaml"
-    cassette.write_text(yaml.safe_dump(yaml.safe_load(cassette.read_text()), indent=4))
+    cassette = repo.root / "cassettes/order_lookup.json"
+    cassette.write_text(json.dumps(json.loads(cassette.read_text()), indent=4))
     report, markdown, _ = diff(repo)
     assert not report.changed
     assert markdown.startswith("No golden changes")
@@ -607,9 +607,33 @@ def test_only_cassette_changed_is_noted(repo: GoldenRepo) -> None:
     assert report.changed
     assert "| cassette only | 1 |" in markdown
     assert "### Cassette changed, goldens unchanged" in markdown
-    assert "- `order_lookup`: `cassettes/order_lookup.yaml` changed but its snapshot" in markdown
+    assert "- `order_lookup`: its cassette changed but its snapshot" in markdown
     entry = next(d for d in data["dialogues"] if d["name"] == "order_lookup")
     assert (entry["status"], entry["cassette"], entry["turns"]) == ("cassette_only", "changed", [])
+
+
+def test_a_yaml_cassette_rewritten_as_json_with_the_same_data_is_no_change(
+    repo: GoldenRepo,
+) -> None:
+    # Base: the cassette as versions before JSON cassettes wrote it; head: the same data as JSON.
+    json_path = repo.root / "cassettes/order_lookup.json"
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    repo.git("rm", "--quiet", "cassettes/order_lookup.json")
+    repo.write_file("cassettes/order_lookup.yaml", yaml.safe_dump(data, sort_keys=False))
+    repo.commit("Goldens as an older version wrote them")
+    repo.git("rm", "--quiet", "cassettes/order_lookup.yaml")
+    repo.write_file("cassettes/order_lookup.json", json.dumps(data, indent=2))
+
+    report, markdown, _ = diff(repo)
+    assert not report.changed, markdown
+    entry = next(d for d in report.dialogues if d.name == "order_lookup")
+    assert (entry.status, entry.cassette) == ("unchanged", "unchanged")
+
+    # A real change made along with the rewrite still shows.
+    data["interactions"][0]["response"]["body"]["id"] = "resp_other"
+    repo.write_file("cassettes/order_lookup.json", json.dumps(data, indent=2))
+    report, markdown, _ = diff(repo)
+    assert "- `order_lookup`: its cassette changed but its snapshot" in markdown
 
 
 def test_cassette_status_of_a_changed_dialogue(repo: GoldenRepo) -> None:
@@ -763,7 +787,7 @@ def test_missing_file_names_ref_and_path(repo: GoldenRepo) -> None:
         diff_goldens(repo.root, base="HEAD")
     assert str(error.value).startswith(
         "goldens/snapshots/greeting.json is missing at the working tree, but "
-        "goldens/dialogues/greeting.yaml, cassettes/greeting.yaml exist there"
+        "goldens/dialogues/greeting.yaml, cassettes/greeting.json exist there"
     )
     repo.commit("Lose a snapshot")
     with pytest.raises(GoldenDiffError, match=r"greeting\.json is missing at HEAD,"):

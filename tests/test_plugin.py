@@ -19,7 +19,7 @@ def make_project(root: Path, *names: str, table: str = "") -> Path:
     for name in names:
         shutil.copyfile(DIALOGUE_DIR / f"{name}.yaml", root / "specs" / f"{name}.yaml")
         shutil.copyfile(SNAPSHOT_DIR / f"{name}.json", root / "snaps" / f"{name}.json")
-        shutil.copyfile(CASSETTE_DIR / f"{name}.yaml", root / "tapes" / f"{name}.yaml")
+        shutil.copyfile(CASSETTE_DIR / f"{name}.json", root / "tapes" / f"{name}.json")
     (root / "pyproject.toml").write_text(
         "[tool.foundry-goldens]\n"
         f"snippet = '{INTEGRATION_PATH}'\n"
@@ -80,11 +80,11 @@ def test_a_changed_snapshot_fails_and_snapshot_update_restores_it(tmp_path: Path
 def test_orphans_are_reported_and_snapshot_update_deletes_the_snapshot(tmp_path: Path) -> None:
     root = make_project(tmp_path, "greeting")
     shutil.copyfile(SNAPSHOT_DIR / "order_lookup.json", root / "snaps" / "order_lookup.json")
-    shutil.copyfile(CASSETTE_DIR / "order_lookup.yaml", root / "tapes" / "order_lookup.yaml")
+    shutil.copyfile(CASSETTE_DIR / "order_lookup.json", root / "tapes" / "order_lookup.json")
     result = pytest_in(root)
     assert result.returncode == 1
     assert "golden files without a dialogue" in result.stdout
-    assert str(root / "tapes" / "order_lookup.yaml") in result.stdout
+    assert str(root / "tapes" / "order_lookup.json") in result.stdout
     assert "1 snapshot unused" in result.stdout  # syrupy's report, through the extension
     pytest_in(root, "--snapshot-update")
     assert not (root / "snaps" / "order_lookup.json").exists()
@@ -96,9 +96,9 @@ def test_command_line_options_override_the_table(tmp_path: Path) -> None:
     elsewhere.mkdir()
     shutil.copyfile(DIALOGUE_DIR / "non_ascii.yaml", elsewhere / "non_ascii.yaml")
     shutil.copyfile(SNAPSHOT_DIR / "non_ascii.json", root / "snaps" / "non_ascii.json")
-    shutil.copyfile(CASSETTE_DIR / "non_ascii.yaml", root / "tapes" / "non_ascii.yaml")
+    shutil.copyfile(CASSETTE_DIR / "non_ascii.json", root / "tapes" / "non_ascii.json")
     (root / "snaps" / "greeting.json").unlink()
-    (root / "tapes" / "greeting.yaml").unlink()
+    (root / "tapes" / "greeting.json").unlink()
     result = pytest_in(root, "-v", "--goldens-dialogues", str(elsewhere), str(elsewhere))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_golden[non_ascii] PASSED" in result.stdout

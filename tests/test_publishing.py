@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from foundry_goldens.cassettes.format import find_cassette
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import render_snapshot
 from foundry_goldens.recording.progress import SilentProgress
@@ -51,7 +53,7 @@ from foundry_goldens.recording.targets import EmulatorTarget
 real_move = publishing._move
 
 def move_then_die(source, target):
-    if target.suffix == ".json":  # the cassette is already in place, the snapshot is not
+    if source.name == "snapshot.json":  # the cassette is already in place, the snapshot is not
         os.kill(os.getpid(), signal.SIGKILL)
     real_move(source, target)
 
@@ -92,7 +94,7 @@ def test_a_kill_between_the_two_renames_is_detected_by_replay_and_repaired_next_
 ) -> None:
     shipped = load_dialogues(DIALOGUE_DIR, ["greeting", "order_lookup"])
     record(tmp_path, [shipped[0]])
-    cassette = tmp_path / "cassettes" / "greeting.yaml"
+    cassette = tmp_path / "cassettes" / "greeting.json"
     snapshot = tmp_path / "snapshots" / "greeting.json"
     old_cassette, old_snapshot = cassette.read_bytes(), snapshot.read_bytes()
     (tmp_path / "changed").mkdir()
@@ -128,7 +130,7 @@ def test_a_kill_before_the_commit_point_changes_nothing(tmp_path: Path) -> None:
     """Killed while moving the staged pair into its journal entry: the old pair stays."""
     greeting = load_dialogues(DIALOGUE_DIR, ["greeting"])
     record(tmp_path, greeting)
-    before = {p: p.read_bytes() for p in (tmp_path / "cassettes").glob("*.yaml")}
+    before = {p: p.read_bytes() for p in (tmp_path / "cassettes").glob("*.json")}
     (tmp_path / "changed").mkdir()
     (tmp_path / "changed" / "greeting.yaml").write_text(CHANGED_GREETING, encoding="utf-8")
     code = KILL_BEFORE_SNAPSHOT_MOVE.replace(
@@ -139,9 +141,9 @@ def test_a_kill_before_the_commit_point_changes_nothing(tmp_path: Path) -> None:
     killed = run_python(code, tmp_path)
 
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert {p: p.read_bytes() for p in (tmp_path / "cassettes").glob("*.yaml")} == before
+    assert {p: p.read_bytes() for p in (tmp_path / "cassettes").glob("*.json")} == before
     assert [p for p in leftovers(tmp_path) if "pending" in p] == []
-    replay_dialogue(greeting[0], tmp_path / "cassettes" / "greeting.yaml")  # still whole
+    replay_dialogue(greeting[0], tmp_path / "cassettes" / "greeting.json")  # still whole
     record(tmp_path, greeting)
     assert leftovers(tmp_path) == []  # the dead run's staging is gone
 
@@ -188,7 +190,7 @@ def test_staging_left_by_a_killed_recording_is_removed_by_the_next_run(tmp_path:
     assert leftovers(tmp_path) == []
     assert sorted(p.name for p in (tmp_path / "cassettes").iterdir()) == [
         ".record",
-        "greeting.yaml",
+        "greeting.json",
     ]
 
 
@@ -231,7 +233,7 @@ def test_snapshots_on_another_filesystem_are_still_replaced_whole(tmp_path: Path
 
         assert outcome.status == "recorded", outcome.detail
         assert sorted(p.name for p in (other / "snapshots").iterdir()) == ["greeting.json"]
-        result = replay_dialogue(greeting[0], tmp_path / "cassettes" / "greeting.yaml")
+        result = replay_dialogue(greeting[0], tmp_path / "cassettes" / "greeting.json")
         assert render_snapshot(result.snapshot()) == (
             other / "snapshots" / "greeting.json"
         ).read_text("utf-8")
@@ -247,13 +249,35 @@ def test_a_kill_after_both_moves_leaves_only_the_journal_entry(tmp_path: Path) -
     entry = tmp_path / "cassettes" / ".record" / "pending" / "greeting"
     entry.mkdir(parents=True)
     targets = {
-        "cassette.yaml": str(tmp_path / "cassettes" / "greeting.yaml"),
+        "cassette.json": str(tmp_path / "cassettes" / "greeting.json"),
         "snapshot.json": str(tmp_path / "snapshots" / "greeting.json"),
     }
     (entry / "targets.json").write_text(json.dumps(targets), encoding="utf-8")
 
     with pytest.raises(ReplayError, match="both files are new"):
-        replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.yaml")
+        replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.json")
     assert complete_pending(tmp_path / "cassettes") == ["greeting"]
     assert not entry.exists()
-    replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.yaml")
+    replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.json")
+
+
+def test_a_yaml_cassette_of_an_older_version_replays_and_rerecording_replaces_it(
+    tmp_path: Path,
+) -> None:
+    [greeting] = load_dialogues(DIALOGUE_DIR, ["greeting"])
+    record(tmp_path, [greeting])
+    cassettes = tmp_path / "cassettes"
+    recorded = json.loads((cassettes / "greeting.json").read_text(encoding="utf-8"))
+    (cassettes / "greeting.json").unlink()
+    (cassettes / "greeting.yaml").write_text(
+        yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    snapshot = (tmp_path / "snapshots" / "greeting.json").read_text("utf-8")
+
+    found = find_cassette(cassettes, "greeting")
+    assert found == cassettes / "greeting.yaml"
+    assert render_snapshot(replay_dialogue(greeting, found).snapshot()) == snapshot
+
+    record(tmp_path, [greeting])
+    assert sorted(p.name for p in cassettes.iterdir() if p.is_file()) == ["greeting.json"]
+    assert json.loads((cassettes / "greeting.json").read_text(encoding="utf-8")) == recorded

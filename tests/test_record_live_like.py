@@ -61,7 +61,7 @@ def test_a_dialogue_expecting_a_failed_response_records_and_replays_the_error(
     assert snapshot["turns"][2]["output"]["items"][-1]["conversation_id"] == "conversation-1"
 
     dialogue = load_dialogue(root / "dialogues" / "failed_response.yaml")
-    replayed = replay_dialogue(dialogue, root / "cassettes" / "failed_response.yaml")
+    replayed = replay_dialogue(dialogue, root / "cassettes" / "failed_response.json")
     assert replayed.snapshot() == snapshot
 
 

@@ -241,7 +241,7 @@ def test_check_reports_a_dialogue_without_snapshot_as_new(tmp_path: Path) -> Non
     [old_row] = [r for r in rows if " greeting " in r]
     assert " unchanged " in old_row
     assert state(tmp_path) == before
-    assert not (tmp_path / "cassettes" / "failing_tool.yaml").exists()
+    assert not (tmp_path / "cassettes" / "failing_tool.json").exists()
     assert not (tmp_path / "snapshots" / "failing_tool.json").exists()
     assert staging_dirs(tmp_path) == []
 

@@ -85,7 +85,7 @@ def staging_dirs(root: Path) -> list[Path]:
 
 def write_previous(root: Path, name: str) -> tuple[Path, Path, bytes, bytes]:
     """Sentinel 'previous' cassette and snapshot for `name`: any write to them would show."""
-    cassette = root / "cassettes" / f"{name}.yaml"
+    cassette = root / "cassettes" / f"{name}.json"
     snapshot = root / "snapshots" / f"{name}.json"
     cassette.parent.mkdir(parents=True, exist_ok=True)
     snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +166,7 @@ def test_records_a_sanitized_cassette_and_its_snapshot(tmp_path: Path) -> None:
 
     assert outcomes["greeting"].status == "recorded", outcomes["greeting"].detail
     assert outcomes["greeting"].turns_done == 2
-    cassette = (tmp_path / "cassettes" / "greeting.yaml").read_text("utf-8")
+    cassette = (tmp_path / "cassettes" / "greeting.json").read_text("utf-8")
     snapshot = (tmp_path / "snapshots" / "greeting.json").read_text("utf-8")
 
     port = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/api/projects/demo", captured["endpoint"])
@@ -177,14 +177,14 @@ def test_records_a_sanitized_cassette_and_its_snapshot(tmp_path: Path) -> None:
     assert not re.search(r"(?im)^\s*['\"]?authorization['\"]?:", cassette)
     assert "bearer" not in cassette.lower()
     assert "static-test-token" not in cassette
-    uris = re.findall(r"(?m)^\s*uri: (\S+)$", cassette)
+    uris = re.findall(r'(?m)^\s*"uri": "(\S+)",$', cassette)
     assert uris, "the cassette recorded no request"
     assert all(uri.startswith(PLACEHOLDER_ENDPOINT + "/") for uri in uris), uris
-    # JSON bodies are structured YAML, not escaped strings.
-    assert "    body:\n      json:\n        conversation: conv_" in cassette
+    # JSON bodies are structured JSON, not escaped strings.
+    assert '"body": {\n          "json": {\n            "conversation": "conv_' in cassette
 
     # The snapshot is what replaying the written cassette yields (the same code the tests run).
-    replayed = replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.yaml")
+    replayed = replay_dialogue(greeting, tmp_path / "cassettes" / "greeting.json")
     assert snapshot == render_snapshot(replayed.snapshot())
     assert staging_dirs(tmp_path) == []
 
@@ -196,8 +196,8 @@ def test_recording_the_same_dialogue_twice_gives_the_same_bytes(tmp_path: Path) 
 
     first, second = tree(tmp_path / "first"), tree(tmp_path / "second")
     assert sorted(first) == [
-        "cassettes/approval_return.yaml",
-        "cassettes/order_lookup.yaml",
+        "cassettes/approval_return.json",
+        "cassettes/order_lookup.json",
         "snapshots/approval_return.json",
         "snapshots/order_lookup.json",
     ]
@@ -259,13 +259,13 @@ def test_a_failed_expectation_leaves_previous_files_untouched(tmp_path: Path) ->
 
     # The good dialogue completed and replaced its sentinels with a real recording.
     assert outcomes["order_lookup"].status == "recorded", outcomes["order_lookup"].detail
-    good_cassette = (tmp_path / "cassettes" / "order_lookup.yaml").read_text("utf-8")
-    assert good_cassette.startswith("version: 1\ninteractions:\n")
+    good_cassette = (tmp_path / "cassettes" / "order_lookup.json").read_text("utf-8")
+    assert good_cassette.startswith('{\n  "version": 1,\n  "interactions": [\n')
     assert '"dialogue": "order_lookup"' in (tmp_path / "snapshots" / "order_lookup.json").read_text(
         "utf-8"
     )
     assert staging_dirs(tmp_path) == []
-    assert sorted(tree(tmp_path / "cassettes")) == ["greeting.yaml", "order_lookup.yaml"]
+    assert sorted(tree(tmp_path / "cassettes")) == ["greeting.json", "order_lookup.json"]
 
 
 def test_an_unknown_agent_404_leaves_previous_files_untouched(tmp_path: Path) -> None:
@@ -282,7 +282,7 @@ def test_an_unknown_agent_404_leaves_previous_files_untouched(tmp_path: Path) ->
     assert cassette.read_bytes() == old_cassette
     assert snapshot.read_bytes() == old_snapshot
     assert outcomes["multi_tool_turn"].status == "recorded"
-    assert (tmp_path / "cassettes" / "multi_tool_turn.yaml").is_file()
+    assert (tmp_path / "cassettes" / "multi_tool_turn.json").is_file()
     assert staging_dirs(tmp_path) == []
 
 
@@ -333,15 +333,15 @@ def test_the_default_agent_is_used_when_a_dialogue_names_none(tmp_path: Path) ->
     outcomes = record([unnamed], tmp_path)
 
     assert outcomes["greeting"].status == "recorded", outcomes["greeting"].detail
-    cassette = (tmp_path / "cassettes" / "greeting.yaml").read_text("utf-8")
-    assert f"name: {DEFAULT_EMULATOR_AGENT}\n" in cassette
+    cassette = (tmp_path / "cassettes" / "greeting.json").read_text("utf-8")
+    assert f'"name": "{DEFAULT_EMULATOR_AGENT}",\n' in cassette
 
 
 def test_recording_into_a_fresh_directory_creates_it(tmp_path: Path) -> None:
     root = tmp_path / "nested" / "goldens"
     outcomes = record(shipped("greeting"), root)
     assert outcomes["greeting"].status == "recorded"
-    assert sorted(tree(root)) == ["cassettes/greeting.yaml", "snapshots/greeting.json"]
+    assert sorted(tree(root)) == ["cassettes/greeting.json", "snapshots/greeting.json"]
 
 
 # ---------------------------------------------------------------------------- Ctrl-C late
@@ -378,8 +378,8 @@ def test_ctrl_c_while_publishing_does_not_split_the_run(
     assert progress.sent
     assert [o.status for o in outcomes] == ["recorded", "recorded"]
     assert sorted(tree(tmp_path)) == [
-        "cassettes/greeting.yaml",
-        "cassettes/order_lookup.yaml",
+        "cassettes/greeting.json",
+        "cassettes/order_lookup.json",
         "snapshots/greeting.json",
         "snapshots/order_lookup.json",
     ]

@@ -77,8 +77,8 @@ def test_a_stalled_turn_fails_its_dialogue_at_the_turn_deadline(tmp_path: Path) 
         "(--turn-timeout, FOUNDRY_TURN_TIMEOUT_SECONDS) passed (stopped after 3."
     ), detail
     assert outcomes["order_lookup"] == ("recorded", "")
-    assert not (tmp_path / "cassettes" / "greeting.yaml").exists()
-    assert (tmp_path / "cassettes" / "order_lookup.yaml").is_file()
+    assert not (tmp_path / "cassettes" / "greeting.json").exists()
+    assert (tmp_path / "cassettes" / "order_lookup.json").is_file()
 
 
 def test_a_hung_turn_fails_its_dialogue_at_the_dialogue_deadline(tmp_path: Path) -> None:

@@ -106,8 +106,8 @@ def test_canaries_on_the_wire_never_reach_the_cassette(tmp_path: Path) -> None:
             assert "authorization" not in text.lower(), f"{path.name} holds an auth header"
             for port in ports:
                 assert f":{port}" not in text, f"{path.name} holds the emulator's port"
-    cassette = (tmp_path / "cassettes" / "order_lookup.yaml").read_text("utf-8")
-    assert f"uri: {PLACEHOLDER_ENDPOINT}/openai/v1/conversations\n" in cassette
+    cassette = (tmp_path / "cassettes" / "order_lookup.json").read_text("utf-8")
+    assert f'"uri": "{PLACEHOLDER_ENDPOINT}/openai/v1/conversations",\n' in cassette
 
 
 def test_a_secret_in_the_user_text_is_scrubbed_so_the_dialogue_fails_and_writes_nothing(

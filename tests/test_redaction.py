@@ -128,7 +128,7 @@ def test_goldens_and_real_traffic_pass_unchanged() -> None:
     redactor = Redactor.from_settings(SETTINGS)
     reference = Path(__file__).parent / "reference"
     files = [
-        *CASSETTE_DIR.glob("*.yaml"),
+        *CASSETTE_DIR.glob("*.json"),
         *SNAPSHOT_DIR.glob("*.json"),
         *reference.rglob("*.json"),
         *reference.rglob("*.md"),

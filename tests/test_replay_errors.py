@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from foundry_goldens.goldens.dialogues import Dialogue, Turn, load_dialogue
 from foundry_goldens.replay.replayer import (
@@ -37,11 +36,11 @@ pytestmark = pytest.mark.usefixtures("offline")
 def copy_golden(tmp_path: Path, name: str) -> tuple[Dialogue, Path]:
     """The shipped dialogue (loaded from a copy) and a copy of its cassette."""
     dialogue_file = tmp_path / "dialogues" / f"{name}.yaml"
-    cassette_file = tmp_path / "cassettes" / f"{name}.yaml"
+    cassette_file = tmp_path / "cassettes" / f"{name}.json"
     dialogue_file.parent.mkdir(exist_ok=True)
     cassette_file.parent.mkdir(exist_ok=True)
     shutil.copyfile(DIALOGUE_DIR / f"{name}.yaml", dialogue_file)
-    shutil.copyfile(CASSETTE_DIR / f"{name}.yaml", cassette_file)
+    shutil.copyfile(CASSETTE_DIR / f"{name}.json", cassette_file)
     return load_dialogue(dialogue_file), cassette_file
 
 
@@ -49,17 +48,14 @@ def with_turns(dialogue: Dialogue, turns: list[Turn]) -> Dialogue:
     return dialogue.model_copy(update={"turns": turns})
 
 
-def load_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+def load_cassette_data(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
 
-def save_yaml(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(
-        yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31 - 1),
-        encoding="utf-8",
-    )
+def save_cassette_data(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def responses_interactions(cassette: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,11 +117,11 @@ def test_a_missing_turn_is_reported_with_both_turn_counts(tmp_path: Path) -> Non
 def test_a_request_the_recording_lacks_names_the_turn_and_the_field(tmp_path: Path) -> None:
     # The integration now sends `type: agent_reference` where turn 2 recorded `agent_id`.
     dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     turn_2 = responses_interactions(cassette)[1]["request"]["body"]["json"]
     assert turn_2["agent_reference"]["type"] == "agent_reference"
     turn_2["agent_reference"]["type"] = "agent_id"
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     with pytest.raises(ReplayError) as raised:
         replay_dialogue(dialogue, cassette_file)
@@ -173,11 +169,11 @@ def test_changed_output_breaking_an_expectation_fails_replay_naming_turn_and_key
     tmp_path: Path,
 ) -> None:
     dialogue, cassette_file = copy_golden(tmp_path, "greeting")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
     [message_item] = [item for item in output if item["type"] == "message"]
     message_item["content"][0]["text"] = "We are closed today."
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     # Expectations are checked on every replay, so --snapshot-update cannot accept this.
     with pytest.raises(ReplayError) as raised:
@@ -190,14 +186,14 @@ def test_changed_output_breaking_an_expectation_fails_replay_naming_turn_and_key
 
 def test_a_changed_long_reply_is_shown_whole_as_a_word_diff(tmp_path: Path) -> None:
     dialogue, cassette_file = copy_golden(tmp_path, "greeting")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
     [message_item] = [item for item in output if item["type"] == "message"]
     old_text = message_item["content"][0]["text"]
     # A change at the very end of a reply longer than any old cut (160 characters).
     long_old = old_text + " " + "We answer every question about your orders. " * 6
     message_item["content"][0]["text"] = long_old + "Goodbye."
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     result = replay_dialogue(dialogue, cassette_file)
     expected = result.snapshot()
@@ -226,14 +222,14 @@ def test_a_recorded_interaction_never_played_is_listed(tmp_path: Path) -> None:
     # A second copy of the approval answer: a responses call that carries no user text, so
     # the turn count still matches, but replay never sends it.
     dialogue, cassette_file = copy_golden(tmp_path, "approval_return")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     [approval] = [
         i
         for i in responses_interactions(cassette)
         if isinstance(i["request"]["body"]["json"]["input"], list)
     ]
     cassette["interactions"].append(approval)
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     with pytest.raises(ReplayError) as raised:
         replay_dialogue(dialogue, cassette_file)
@@ -248,9 +244,9 @@ def test_a_recorded_interaction_never_played_is_listed(tmp_path: Path) -> None:
 
 def test_a_duplicated_user_turn_in_the_cassette_is_a_turn_count_mismatch(tmp_path: Path) -> None:
     dialogue, cassette_file = copy_golden(tmp_path, "greeting")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     cassette["interactions"].append(cassette["interactions"][-1])
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     with pytest.raises(ReplayError) as raised:
         replay_dialogue(dialogue, cassette_file)
@@ -260,7 +256,7 @@ def test_a_duplicated_user_turn_in_the_cassette_is_a_turn_count_mismatch(tmp_pat
 
 def test_a_hand_edited_429_is_explained_and_never_waited_for(tmp_path: Path) -> None:
     dialogue, cassette_file = copy_golden(tmp_path, "greeting")
-    cassette = load_yaml(cassette_file)
+    cassette = load_cassette_data(cassette_file)
     first = responses_interactions(cassette)[0]
     throttled = {
         "request": first["request"],
@@ -271,7 +267,7 @@ def test_a_hand_edited_429_is_explained_and_never_waited_for(tmp_path: Path) -> 
         },
     }
     cassette["interactions"].insert(cassette["interactions"].index(first), throttled)
-    save_yaml(cassette_file, cassette)
+    save_cassette_data(cassette_file, cassette)
 
     started = time.monotonic()
     with pytest.raises(ReplayError) as caught:

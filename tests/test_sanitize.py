@@ -396,9 +396,9 @@ def test_sanitized_text_passes_its_own_scan(sanitizer: Sanitizer) -> None:
 
 def test_the_leak_error_names_the_cassette_and_rule_but_not_the_secret() -> None:
     leaks = scan_for_leaks(f"x: {CANARY_SECRET}", SECRETS)
-    error = CassetteLeakError(Path("cassettes/greeting.yaml"), leaks)
+    error = CassetteLeakError(Path("cassettes/greeting.json"), leaks)
     message = str(error)
-    assert "cassettes/greeting.yaml" in message
+    assert "cassettes/greeting.json" in message
     assert "secret value AZURE_CLIENT_SECRET" in message
     assert CANARY_SECRET not in message
     assert error.leaks == leaks

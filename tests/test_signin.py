@@ -273,11 +273,12 @@ def test_recording_through_the_sign_in_loses_no_request(tmp_path: Path, concurre
         )
         assert [(o.name, o.status, o.detail) for o in outcomes if not o.ok] == []
         for dialogue in dialogues:
-            text = (root / "cassettes" / f"{dialogue.name}.yaml").read_text(encoding="utf-8")
+            text = (root / "cassettes" / f"{dialogue.name}.json").read_text(encoding="utf-8")
             stats = target.stats[dialogue.name]
             assert stats.sign_in[TOKEN_ROUTE] == stats.sign_in["tokens issued"] == 1
             # Every request the emulator answered is in the cassette (no faults: none retried).
-            assert text.count("- request:") == sum(stats.requests.values()), dialogue.name
+            recorded = len(json.loads(text)["interactions"])
+            assert recorded == sum(stats.requests.values()), dialogue.name
             # No token request, and no token: issued tokens are JWTs (scrubbed ones: <JWT>).
             for absent in ("oauth2", "openid-configuration", "eyJ", "<JWT>", "earer"):
                 assert absent not in text, (dialogue.name, absent)
@@ -289,7 +290,7 @@ def test_a_request_that_bypasses_the_patched_transport_is_counted(tmp_path: Path
         sanitizer = Sanitizer(emulator.endpoint)
         conversations = f"{emulator.endpoint}/openai/v1/conversations"
         headers = {"Authorization": "Bearer static-test-token"}
-        with router.recording(recording_vcr(sanitizer), tmp_path / "c.yaml") as cassette:
+        with router.recording(recording_vcr(sanitizer), tmp_path / "c.json") as cassette:
             httpx2.post(conversations, json={}, headers=headers)
             assert router.unrecorded(lambda: sum(emulator.stats().requests.values())) == 0
             requests.post(conversations, json={}, headers=headers, timeout=10)  # not patched
@@ -302,7 +303,7 @@ def test_an_unmatched_request_in_the_in_memory_replay_is_explained(tmp_path: Pat
     """Regression: vcrpy's exception read `rewound` from the router (AttributeError)."""
     (greeting,) = load_dialogues(DIALOGUE_DIR, ["greeting"])
     router = ThreadCassetteRouter()
-    path = tmp_path / "greeting.yaml"
+    path = tmp_path / "greeting.json"
     target = EmulatorTarget()
     with router.installed():
         with target.session(greeting) as session:

@@ -78,7 +78,7 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
     project = tmp_path / "acme-agent"
     outputs = [run(["foundry-goldens", "init", str(project)], tmp_path, env)]
     outputs.append(run(["foundry-goldens", "record", "--emulator"], project, env))
-    assert (project / "cassettes" / "greeting.yaml").is_file()
+    assert (project / "cassettes" / "greeting.json").is_file()
     assert (project / "goldens" / "snapshots" / "greeting.json").is_file()
     replay = run(["pytest", "-v", "-p", "no:cacheprovider"], project, env)
     outputs.append(replay)

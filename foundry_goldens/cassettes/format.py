@@ -1,98 +1,82 @@
-"""A vcrpy serializer that keeps cassettes reviewable in a pull-request diff.
+"""A vcrpy serializer that keeps cassettes reviewable in a pull-request diff: indented JSON.
 
-vcrpy's own YAML serializer stores every body as one escaped string (or as
-``!!binary`` base64), so a one-word change in a request shows up as a changed
-line hundreds of characters long. Here a body is stored as what it is:
+vcrpy's own serializers store every body as one escaped string, so a one-word change in a
+request shows up as a changed line hundreds of characters long. Here a body is stored as what
+it is:
 
-- JSON (an object or an array) as structured YAML under ``json:``;
-- other text as a plain string, in block style (``|``) when it has several lines;
+- JSON (an object or an array) as structured JSON under ``"json"``;
+- text of one line as a plain string; text of several lines under ``"lines"``, one array item
+  per line (joined, they give the text back), so a changed line is a changed line of the diff;
 - ``null`` when there is no body;
-- only bytes that are not UTF-8 under ``base64:`` (no Foundry traffic has any).
+- only bytes that are not UTF-8 under ``"base64"`` (no Foundry traffic has any).
 
-Headers with one value are stored as a scalar instead of vcrpy's one-item list.
+Headers with one value are stored as a string instead of vcrpy's one-item list.
+
+Why JSON and not YAML: replay parses every cassette in every test session, and PyYAML's
+constructor was a third of a replayed turn's whole test path; ``json.loads`` reads the same
+cassettes about thirty times faster. Azure's own SDK test recordings are indented JSON with
+structured bodies too. Cassettes this project wrote as YAML before (``<name>.yaml``) are still
+read; recording one again writes ``<name>.json`` and removes the YAML file.
 
 Register it on a VCR instance with
 ``my_vcr.register_serializer(SERIALIZER_NAME, foundry_goldens.cassettes.format)``.
-The output is deterministic (keys in recorded order, no line folding, UTF-8
-text as is) and ``serialize(deserialize(text)) == text`` for any text this
-module wrote. A JSON body comes back from a cassette re-encoded compactly,
-which is what replay serves and what the ``json_body`` matcher compares.
+The output is deterministic (keys in recorded order, two-space indent, UTF-8 text as is, one
+newline at the end) and ``serialize(deserialize(text)) == text`` for any text this module
+wrote. A JSON body comes back from a cassette re-encoded compactly, which is what replay
+serves and what the ``json_body`` matcher compares.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-SERIALIZER_NAME = "readable-yaml"
+from foundry_goldens.jsontext import compact, indented
+
+SERIALIZER_NAME = "readable-json"
+SUFFIX = ".json"
+LEGACY_SUFFIX = ".yaml"  # what this project wrote before cassettes were JSON
 
 try:  # libyaml only makes loading faster; its result is the same as the pure loader's.
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _YamlLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
 
 
 class CassetteFormatError(ValueError):
     """A cassette file that does not have the shape this format writes."""
 
 
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML with multi-line strings in block style (the reference emitter)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        # Two equal bodies must both be written out, not as &anchor / *alias.
-        return True
+# -- file names ---------------------------------------------------------------
 
 
-try:
-    from yaml import CSafeDumper as _CBase
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    _CBase = None  # type: ignore[assignment,misc]
+def cassette_path(directory: Path, name: str) -> Path:
+    """Where dialogue ``name``'s cassette is written."""
+    return directory / f"{name}{SUFFIX}"
 
 
-if _CBase is not None:
-
-    class _FastDumper(_CBase):
-        """libyaml's emitter: the same bytes as `_Dumper` for the text it is given (see
-        `_libyaml_writes_the_same`), thirty times faster; the emitter was most of a
-        recording's CPU time."""
-
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
+def legacy_cassette_path(directory: Path, name: str) -> Path:
+    """Where an older version of this project wrote it (YAML)."""
+    return directory / f"{name}{LEGACY_SUFFIX}"
 
 
-# Where libyaml and the pure emitter differ (tests/test_cassette_format.py sweeps every
-# BMP code point as a value and as a key): characters beyond the BMP, NEL, CR in keys,
-# and empty keys.
-_EMITTERS_DIFFER = re.compile("[\r\x85\U00010000-\U0010ffff]")
+def find_cassette(directory: Path, name: str) -> Path:
+    """The cassette to replay: ``<name>.json``, else a YAML one written before, else where
+    the JSON one would be (for the caller to report as missing)."""
+    path = cassette_path(directory, name)
+    if path.is_file():
+        return path
+    legacy = legacy_cassette_path(directory, name)
+    return legacy if legacy.is_file() else path
 
 
-def _libyaml_writes_the_same(data: Any) -> bool:
-    if isinstance(data, str):
-        return not _EMITTERS_DIFFER.search(data)
-    if isinstance(data, dict):
-        return all(
-            key != "" and _libyaml_writes_the_same(key) and _libyaml_writes_the_same(value)
-            for key, value in data.items()
-        )
-    if isinstance(data, list):
-        return all(_libyaml_writes_the_same(item) for item in data)
-    return True
-
-
-def _represent_str(dumper: Any, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-if _CBase is not None:
-    _FastDumper.add_representer(str, _represent_str)
+def is_cassette_file(path: Path) -> bool:
+    return path.suffix in (SUFFIX, LEGACY_SUFFIX)
 
 
 # -- bodies -----------------------------------------------------------------
@@ -113,7 +97,7 @@ def _as_bytes_or_text(body: Any) -> str | bytes | None:
 
 
 def encode_body(body: Any) -> Any:
-    """The YAML value that stores one body (see the module docstring)."""
+    """The JSON value that stores one body (see the module docstring)."""
     value = _as_bytes_or_text(body)
     if value is None:
         return None
@@ -127,7 +111,18 @@ def encode_body(body: Any) -> Any:
     parsed = _parse_json_container(text)
     if parsed is not None:
         return {"json": parsed}
+    if "\n" in text:
+        return {"lines": _split_keeping_newlines(text)}
     return text
+
+
+def _split_keeping_newlines(text: str) -> list[str]:
+    # str.splitlines would also break at \r, \x0b, \u2028 and others; only \n breaks a line here.
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def decode_body(stored: Any) -> str | bytes | None:
@@ -137,16 +132,19 @@ def decode_body(stored: Any) -> str | bytes | None:
     if isinstance(stored, Mapping) and len(stored) == 1:
         if "json" in stored:
             return encode_json(stored["json"])
+        if "lines" in stored and isinstance(stored["lines"], list):
+            return "".join(stored["lines"])
         if "base64" in stored:
             return base64.b64decode(stored["base64"])
     raise CassetteFormatError(
-        f"a body must be null, a string, {{json: ...}} or {{base64: ...}}, not {stored!r:.80}"
+        "a body must be null, a string, {json: ...}, {lines: [...]} or {base64: ...}, "
+        f"not {stored!r:.80}"
     )
 
 
-def encode_json(value: Any) -> str:
-    """Compact, deterministic JSON: key order as given, non-ASCII kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def encode_json(value: Any) -> bytes:
+    """Compact, deterministic JSON: key order as given, non-ASCII kept as is (UTF-8)."""
+    return compact(value)
 
 
 def _parse_json_container(text: str) -> Any:
@@ -228,8 +226,8 @@ def _decode_response(response: Mapping[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def serialize(cassette_dict: Mapping[str, Any], *, pure: bool = False) -> str:
-    """vcrpy serializer hook: ``{"version", "interactions", ["metadata"]}`` to YAML text."""
+def serialize(cassette_dict: Mapping[str, Any]) -> str:
+    """vcrpy serializer hook: ``{"version", "interactions", ["metadata"]}`` to JSON text."""
     data: dict[str, Any] = {}
     for key, value in cassette_dict.items():
         if key == "interactions":
@@ -242,30 +240,39 @@ def serialize(cassette_dict: Mapping[str, Any], *, pure: bool = False) -> str:
             ]
         else:
             data[key] = value
-    fast = _CBase is not None and not pure and _libyaml_writes_the_same(data)
-    text: str = yaml.dump(
-        data,
-        Dumper=_FastDumper if fast else _Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=2**31 - 1,  # never fold a long line: a fold moves when one word changes
-        indent=2,
-    )
-    return text
+    return indented(data)
 
 
 def deserialize(cassette_string: str) -> dict[str, Any]:
-    """vcrpy serializer hook: YAML text back to the dict vcrpy expects."""
-    data = yaml.load(cassette_string, Loader=_Loader)
+    """vcrpy serializer hook: JSON (or this project's older YAML) back to the dict vcrpy
+    expects."""
+    data = parse(cassette_string)
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise CassetteFormatError("a cassette must be a mapping with a list of interactions")
     result = dict(data)
-    result["interactions"] = [
-        {
-            "request": _decode_request(interaction["request"]),
-            "response": _decode_response(interaction["response"]),
-        }
-        for interaction in data["interactions"]
-    ]
+    try:
+        result["interactions"] = [
+            {
+                "request": _decode_request(interaction["request"]),
+                "response": _decode_response(interaction["response"]),
+            }
+            for interaction in data["interactions"]
+        ]
+    except (KeyError, TypeError) as error:
+        problem = f"an interaction lacks a request or a response: {error}"
+        raise CassetteFormatError(problem) from error
     return result
+
+
+def parse(text: str) -> Any:
+    """The cassette file's data as stored (bodies not decoded); CassetteFormatError if it is
+    neither JSON nor YAML."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError as error:
+            raise CassetteFormatError(f"not valid JSON: {error}") from None
+    try:  # a cassette written as YAML by an older version of this project
+        return yaml.load(text, Loader=_YamlLoader)
+    except yaml.YAMLError as error:
+        raise CassetteFormatError(f"neither JSON nor YAML: {error}") from None

@@ -1,6 +1,6 @@
 """vcrpy configured for this project: one VCR for recording, one for replay.
 
-Both store cassettes in the ``readable-yaml`` format (``foundry_goldens.cassettes.format``)
+Both store cassettes in the ``readable-json`` format (``foundry_goldens.cassettes.format``)
 and match a request on method, scheme, host, port, path, query and its JSON
 body (``json_body``), so a request whose body changed is not served a stale
 response. Headers are never matched: the sanitizer keeps almost none of them.
@@ -37,6 +37,7 @@ import vcr
 from vcr.cassette import Cassette
 from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder
 from vcr.persisters.filesystem import FilesystemPersister
+from vcr.record_mode import RecordMode
 from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.util import read_body
@@ -96,7 +97,9 @@ def recording_vcr(
 
 def replay_vcr(cassette_dir: str | os.PathLike[str] | None = None) -> vcr.VCR:
     """A VCR that only plays cassettes from ``cassette_dir``, each interaction once."""
-    return _project_vcr(cassette_dir, record_mode="none", decode_compressed_response=True)
+    # No decode_compressed_response: recording stored every body decoded (and the sanitizer
+    # drops content-encoding), and vcrpy's decoder deep-copies each response as it loads.
+    return _project_vcr(cassette_dir, record_mode="none")
 
 
 # VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
@@ -109,7 +112,29 @@ def load_cassette(config: vcr.VCR, path: str | os.PathLike[str], **overrides: An
     for key in _USE_CASSETTE_ONLY_KEYS:
         options.pop(key, None)
     options.update(overrides)
+    if options.get("record_mode") == RecordMode.NONE:
+        return PlaybackCassette.load(**options)
     return Cassette.load(**options)
+
+
+class PlaybackCassette(Cassette):
+    """A cassette that only plays (record mode ``none``), loaded without copying.
+
+    ``Cassette.append`` deep-copies each response so that a caller changing its response
+    later cannot change the recording. In this mode append is only called while loading,
+    with the dicts the serializer just built and nothing else holds, and those copies were a
+    twentieth of a replayed turn's harness cost.
+    """
+
+    def append(self, request: Request, response: dict[str, Any]) -> None:
+        request = self._before_record_request(request)
+        if not request:
+            return
+        response = self._before_record_response(response)
+        if response is None:
+            return
+        self.data.append((request, response))
+        self.dirty = True
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from latticeflow.core.experimental.scorers import (
     ScorerBase,
 )
 
+from foundry_goldens.goldens import scorer_templates
 from foundry_goldens.goldens.dialogues import (
     ExpectedCall,
     ToolCallExpectation,
@@ -39,6 +40,8 @@ from foundry_goldens.goldens.dialogues import (
     TurnExpectations,
 )
 from foundry_goldens.goldens.refusals import is_refusal
+
+scorer_templates.install()
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,20 @@ def _subsets(key: str, calls: list[ExpectedCall], facts: TurnFacts) -> list[Brok
     return broken
 
 
+def _has_tool_checks(expect: TurnExpectations) -> bool:
+    return bool(
+        expect.tools
+        or expect.calls
+        or expect.calls_in_order
+        or expect.tools_not_called
+        or expect.tool_output_contains
+        or expect.tool_output_not_contains
+    )
+
+
 def _tool_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpectation]:
+    if not _has_tool_checks(expect):
+        return []  # building the trace is most of a check's cost
     trace = _solver_trace(facts)
     broken: list[BrokenExpectation] = []
     broken += _coverage("tools", list(expect.tools), "any_order", trace, facts)

@@ -7,7 +7,6 @@ reads like the trace it describes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from syrupy.location import PyTestLocation
 from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SnapshotIndex
 
 from foundry_goldens.config import active
+from foundry_goldens.jsontext import indented
 
 
 def render_snapshot(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return indented(data)
 
 
 def _param_id(test_location: PyTestLocation) -> str:

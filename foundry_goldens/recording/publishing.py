@@ -3,7 +3,7 @@ together or not at all, even if the recorder is killed (SIGKILL) between two ren
 
 Everything lives in one hidden work directory beside the cassettes, ``<cassettes>/.record/``
 (gitignored): on the same filesystem as the cassettes, so a rename there is atomic, and out of
-the repository root and out of ``cassettes/*.yaml``'s way.
+the repository root and out of the cassettes' way.
 
 - the directory itself is locked (flock) by the one recording that uses these goldens; a
   second one is refused. No lock file: after a run only empty directories remain.
@@ -31,11 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundry_goldens.cassettes import format as cassette_format
+
 WORK_DIR_NAME = ".record"
 _TARGETS = "targets.json"
 # The journal's file names, in the order they are moved (the snapshot last: a reader that
 # sees the new snapshot sees the new cassette too).
-_CASSETTE, _SNAPSHOT = "cassette.yaml", "snapshot.json"
+_CASSETTE, _SNAPSHOT = "cassette.json", "snapshot.json"
 
 
 class RecorderBusy(ValueError):
@@ -58,7 +60,7 @@ class Staging:
     cassette_dir: Path  # where published cassettes go
 
     def cassette(self, name: str) -> Path:
-        return self.root / "cassettes" / f"{name}.yaml"
+        return cassette_format.cassette_path(self.root / "cassettes", name)
 
     def snapshot(self, name: str) -> Path:
         return self.root / "snapshots" / f"{name}.json"
@@ -139,10 +141,15 @@ def complete_pending(cassette_dir: Path) -> list[str]:
 def complete_entry(entry: Path) -> None:
     """Move what is left of a journal entry to its targets (idempotent), then remove it."""
     targets = json.loads((entry / _TARGETS).read_text(encoding="utf-8"))
-    for file_name in (_CASSETTE, _SNAPSHOT):
+    # In the order written (the cassette first); keys as the run that wrote them named them.
+    for file_name, target in targets.items():
         source = entry / file_name
         if source.exists():
-            _move(source, Path(targets[file_name]))
+            _move(source, Path(target))
+        if file_name == _CASSETTE:
+            # The YAML cassette an older version wrote would otherwise linger as an orphan.
+            legacy = Path(target).with_suffix(cassette_format.LEGACY_SUFFIX)
+            legacy.unlink(missing_ok=True)
     (entry / _TARGETS).unlink()
     entry.rmdir()
 
@@ -170,7 +177,7 @@ def half_published(cassette_dir: Path, name: str) -> str | None:
         targets = json.loads((entry / _TARGETS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         targets = {}
-    cassette = targets.get(_CASSETTE, str(cassette_dir / f"{name}.yaml"))
+    cassette = targets.get(_CASSETTE, str(cassette_format.cassette_path(cassette_dir, name)))
     snapshot = targets.get(_SNAPSHOT, f"the snapshot of {name}")
     files = ((_CASSETTE, cassette), (_SNAPSHOT, snapshot))
     replaced = [path for key, path in files if not (entry / key).exists()]

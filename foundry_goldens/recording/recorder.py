@@ -22,6 +22,7 @@ from typing import Any
 
 from vcr.cassette import Cassette
 
+from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import recording_vcr
 from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
@@ -237,7 +238,9 @@ def _interrupts_held() -> Iterator[list[Any]]:
 
 def _publish(name: str, staged: Staging, options: RecordOptions) -> None:
     staged.publish(
-        name, options.cassette_dir / f"{name}.yaml", options.snapshot_dir / f"{name}.json"
+        name,
+        cassette_format.cassette_path(options.cassette_dir, name),
+        options.snapshot_dir / f"{name}.json",
     )
 
 

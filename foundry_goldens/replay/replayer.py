@@ -18,6 +18,7 @@ from typing import Any
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
+from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
@@ -255,7 +256,7 @@ def replay_dialogue(
     `run_inference` may wrap the snippet's (benchmarks); `cassette_session` lets the recorder
     replay on its per-thread router while other threads still record.
     """
-    path = cassette_file or active().cassettes / f"{dialogue.name}.yaml"
+    path = cassette_file or cassette_format.find_cassette(active().cassettes, dialogue.name)
     cut_short = half_published(path.parent, dialogue.name)
     if cut_short is not None:
         raise ReplayError(

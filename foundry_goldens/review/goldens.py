@@ -8,12 +8,15 @@ and the path, because a diff against half a golden would mislead the reviewer.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from foundry_goldens.cassettes import format as cassette_format
+from foundry_goldens.cassettes.format import CassetteFormatError
 from foundry_goldens.review.errors import GoldenDiffError
 from foundry_goldens.review.revisions import DEFAULT_LAYOUT, GoldenLayout, Revision
 
@@ -62,7 +65,8 @@ class Snapshot(BaseModel):
 
 @dataclass(frozen=True)
 class Cassette:
-    """cassettes/<name>.yaml, parsed only to compare it and count its requests."""
+    """cassettes/<name>.json (or .yaml, as older versions wrote it), parsed only to compare
+    it and count its requests."""
 
     data: Any
 
@@ -83,8 +87,10 @@ class Golden:
     raw: tuple[bytes, bytes, bytes]  # script, snapshot, cassette bytes: equal bytes, equal golden
 
 
-def paths_of(name: str, layout: GoldenLayout = DEFAULT_LAYOUT) -> tuple[str, str, str]:
-    return layout.paths_of(name)
+def paths_of(
+    name: str, layout: GoldenLayout = DEFAULT_LAYOUT, files: Collection[str] = ()
+) -> tuple[str, str, str]:
+    return layout.paths_of(name, files)
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ def load_goldens(
     goldens: dict[str, Golden] = {}
     unrecorded: list[str] = []
     for name in names:
-        script_path, snapshot_path, cassette_path = paths_of(name, layout)
+        script_path, snapshot_path, cassette_path = paths_of(name, layout, files)
         present = [p for p in (script_path, snapshot_path, cassette_path) if p in files]
         if present == [script_path]:
             _parse_script(files[script_path], script_path, revision)  # still must parse
@@ -124,9 +130,7 @@ def load_goldens(
             name=name,
             script=_parse_script(files[script_path], script_path, revision),
             snapshot=_parse_snapshot(files[snapshot_path], snapshot_path, revision),
-            cassette=Cassette(
-                _parse_yaml(files[cassette_path], cassette_path, revision, "cassette")
-            ),
+            cassette=Cassette(_parse_cassette(files[cassette_path], cassette_path, revision)),
             raw=(files[script_path], files[snapshot_path], files[cassette_path]),
         )
     return GoldenSet(goldens=goldens, unrecorded=unrecorded)
@@ -163,6 +167,16 @@ def _parse_yaml(content: bytes, path: str, revision: Revision, what: str) -> Any
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         problem = str(error).splitlines()[0]
         raise GoldenDiffError(f"unparsable {what} {path} at {revision.label}: {problem}") from None
+
+
+def _parse_cassette(content: bytes, path: str, revision: Revision) -> Any:
+    try:
+        return cassette_format.parse(content.decode("utf-8"))
+    except (UnicodeDecodeError, CassetteFormatError) as error:
+        problem = str(error).splitlines()[0]
+        raise GoldenDiffError(
+            f"unparsable cassette {path} at {revision.label}: {problem}"
+        ) from None
 
 
 def _first_problem(error: ValidationError) -> str:

@@ -102,7 +102,7 @@ def render_markdown(report: GoldenDiffReport) -> str:
         lines += ["", "### Cassette changed, goldens unchanged", ""]
         for dialogue in by_status["cassette_only"]:
             lines.append(
-                f"- `{dialogue.name}`: `cassettes/{dialogue.name}.yaml` changed"
+                f"- `{dialogue.name}`: its cassette changed"
                 f"{_requests(dialogue)} but its snapshot and script did not. Replay gives the "
                 "same output; check that the new recording was intended."
             )

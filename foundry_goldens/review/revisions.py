@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.config import DEFAULTS
 from foundry_goldens.review.errors import GoldenDiffError
 
@@ -23,15 +25,23 @@ class GoldenLayout:
     cassettes: str
 
     @property
-    def dirs(self) -> dict[str, str]:
-        """{directory: file suffix}."""
-        return {self.dialogues: ".yaml", self.snapshots: ".json", self.cassettes: ".yaml"}
+    def dirs(self) -> dict[str, tuple[str, ...]]:
+        """{directory: file suffixes}. A cassette is JSON, or YAML when an older version of
+        foundry-goldens wrote it (a base revision from before the change, say)."""
+        return {
+            self.dialogues: (".yaml",),
+            self.snapshots: (".json",),
+            self.cassettes: (cassette_format.SUFFIX, cassette_format.LEGACY_SUFFIX),
+        }
 
-    def paths_of(self, name: str) -> tuple[str, str, str]:
+    def paths_of(self, name: str, files: Collection[str] = ()) -> tuple[str, str, str]:
+        """The dialogue's script, snapshot and cassette paths; the cassette's is the one in
+        `files` (JSON first), else where a JSON one would be."""
+        cassettes = [f"{self.cassettes}/{name}{suffix}" for suffix in self.dirs[self.cassettes]]
         return (
             f"{self.dialogues}/{name}.yaml",
             f"{self.snapshots}/{name}.json",
-            f"{self.cassettes}/{name}.yaml",
+            next((path for path in cassettes if path in files), cassettes[0]),
         )
 
 
@@ -123,12 +133,12 @@ class GitRepository:
 
     def _read_working_tree(self) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
-        for directory, suffix in self.layout.dirs.items():
+        for directory, suffixes in self.layout.dirs.items():
             folder = self.root / directory
             if not folder.is_dir():
                 continue
             for path in sorted(folder.iterdir()):
-                if path.suffix == suffix and path.is_file():
+                if path.suffix in suffixes and path.is_file():
                     files[f"{directory}/{path.name}"] = path.read_bytes()
         return files
 
@@ -148,7 +158,7 @@ class GitRepository:
             meta, path = entry.split("\t", 1)
             _mode, kind, blob_id = meta.split()
             directory, _, name = path.rpartition("/")
-            if kind == "blob" and name.endswith(self.layout.dirs.get(directory, "\0")):
+            if kind == "blob" and name.endswith(self.layout.dirs.get(directory, ("\0",))):
                 blobs[path] = blob_id
         if not blobs:
             return {}

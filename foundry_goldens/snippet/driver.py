@@ -135,6 +135,11 @@ class TurnResult:
         return _last_assistant_message(self.output)
 
     @cached_property
+    def user_message(self) -> ChatCompletionInputMessage:
+        """This turn's user message as every later request repeats it (built once)."""
+        return ChatCompletionInputMessage(role="user", content=self.user)
+
+    @cached_property
     def echo(self) -> Any:
         """This turn's assistant message as AI GO! echoes it in every later request (built
         once: a dialogue's requests repeat all earlier turns)."""
@@ -204,7 +209,7 @@ def build_request_body(
         if system is not None:
             messages.append(ChatCompletionInputMessage(role="system", content=system))
         for turn in previous:
-            messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
+            messages.append(turn.user_message)
             if turn.error is None:  # a failed turn leaves no assistant message to echo
                 messages.append(turn.echo)
     else:

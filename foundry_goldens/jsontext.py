@@ -1,0 +1,35 @@
+"""JSON text for the files a reviewer reads (snapshots, cassettes) and the bodies replay serves.
+
+The standard library's encoder drops to pure Python as soon as `indent` is set, and that was a
+sixth of a replayed turn's harness cost (the snapshot is rendered for every comparison). orjson
+writes the same bytes as ``json.dumps(data, indent=2, ensure_ascii=False) + "\\n"`` for every
+string and integer (tests/test_jsontext.py sweeps every code point and the shipped goldens);
+floats are written in their shortest form too, except that an exponent is not padded
+(``1e-7``, where json writes ``1e-07``). What orjson refuses (an integer beyond 64 bits, a key
+that is not a string) is written by the standard library instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+
+
+def indented(data: Any) -> str:
+    """Two-space indented JSON, keys in the order given, UTF-8 text as is, one final newline."""
+    try:
+        return orjson.dumps(data, option=_OPTIONS).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def compact(data: Any) -> bytes:
+    """JSON without spaces, as UTF-8 bytes: what replay serves for a body stored as JSON."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
