@@ -1,7 +1,8 @@
 """Cost of a replayed turn along the whole test path, beside `run_inference` alone, in one run.
 
-- whole path: what tests/test_goldens.py does for one dialogue, end to end: load the cassette,
-  patch, build every request, run_inference, parse and check each output (expectations
+- whole path: what the pytest plugin's test_golden[<name>] does for one dialogue, end to end
+  (the same functions): load the cassette, patch (once per run of golden tests, as the plugin
+  does), build every request, run_inference, parse and check each output (expectations
   included), normalize, render the snapshot and compare it with the committed file;
 - run_inference alone: the same calls timed from inside that path (cassette already open).
 
@@ -27,10 +28,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from foundry_goldens.cassettes.player import forget_session_caches
-from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
-from foundry_goldens.replay.replayer import replay_dialogue
+from foundry_goldens.replay.replayer import replay_golden
+from foundry_goldens.replay.session import ReplaySession
 from foundry_goldens.snippet.loader import load_integration
 from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 
@@ -40,17 +41,11 @@ TARGET_RATIO = 1.3  # whole path / run_inference alone (issue 11)
 def whole_path(
     dialogue: Dialogue,
     run_inference: Callable[[str, dict[str, Any]], str],
-    router: ThreadCassetteRouter,
+    session: ReplaySession,
 ) -> None:
-    """tests/test_goldens.py::test_golden for one dialogue, syrupy's comparison included."""
-    result = replay_dialogue(
-        dialogue, run_inference=run_inference, cassette_session=router.replaying
-    )
-    assert len(result.turns) == len(dialogue.turns)
-    answered = [turn for turn in result.turns if turn.error is None]
-    conversation_ids = {turn.conversation_id for turn in answered}
-    expected = min(len(answered), 1) if dialogue.request_mode == "echo" else len(answered)
-    assert len(conversation_ids) == expected
+    """The plugin's test_golden[<name>] for one dialogue (foundry_goldens.plugin.check_golden),
+    syrupy's comparison included."""
+    result = replay_golden(dialogue, session.replaying, run_inference=run_inference)
     # syrupy: serialize with the extension, read the committed file, compare the strings.
     serialized = GoldenSnapshotExtension().serialize(result.snapshot())
     committed = (SNAPSHOT_DIR / f"{dialogue.name}.json").read_text(encoding="utf-8")
@@ -71,10 +66,10 @@ def one_round(dialogues: list[Dialogue], run_inference: Any) -> tuple[float, flo
 
     forget_session_caches()  # a new pytest session parses every cassette again
     started = time.perf_counter()
-    # As tests/test_goldens.py's module fixture: vcrpy's patches installed once per session.
-    with ThreadCassetteRouter.for_replay().installed() as router:
+    # As the plugin does for a run of golden tests: vcrpy's patches installed once.
+    with ReplaySession() as session:
         for dialogue in dialogues:
-            whole_path(dialogue, timed, router)
+            whole_path(dialogue, timed, session)
     return time.perf_counter() - started, sum(inner), len(inner)
 
 

@@ -33,3 +33,21 @@ def compact(data: Any) -> bytes:
         return orjson.dumps(data)
     except orjson.JSONEncodeError:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# Integers beyond 64 bits have at least 19 digits; orjson reads them as floats, losing digits.
+_DIGITS_TO_NUL = bytes.maketrans(b"0123456789", b"\0" * 10)
+_LONG_DIGIT_RUN = b"\0" * 19  # NUL never stands raw in JSON text, so only digits make this
+
+
+def loads(text: str) -> Any:
+    """Parse JSON text as ``json.loads`` would, about three times faster for a cassette.
+
+    orjson parses unless the text holds a run of 19 digits (a number orjson might not keep
+    exactly: then the standard library parses) or orjson refuses it (NaN, say)."""
+    if _LONG_DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_NUL):
+        return json.loads(text)
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -183,21 +183,46 @@ def _golden_test(dialogue: Dialogue) -> Callable[..., None]:
     return test_golden
 
 
+class _Replays:
+    """The run's replay session (vcrpy patched once for consecutive golden tests)."""
+
+    session: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls.session is None:
+            from foundry_goldens.replay.session import ReplaySession
+
+            cls.session = ReplaySession()
+        return cls.session
+
+    @classmethod
+    def close(cls) -> None:
+        if cls.session is not None:
+            cls.session.close()
+
+
+def _is_golden(item: pytest.Item | None) -> bool:
+    return item is not None and isinstance(item.parent, GoldenFile)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # The patches stay on across a run of golden tests and come off before any other test.
+    if _is_golden(item) and not _is_golden(nextitem):
+        _Replays.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _Replays.close()
+
+
 def check_golden(dialogue: Dialogue, golden: SnapshotAssertion) -> None:
     """Replay `dialogue` from its cassette and compare with its snapshot."""
     from foundry_goldens.config import active
-    from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_dialogue
+    from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_golden
 
-    result = replay_dialogue(dialogue)
-    assert len(result.turns) == len(dialogue.turns)
-    # One conversation when the id is echoed; one per turn, each seeded, when rebuilt (a turn
-    # that failed as its dialogue expects has none).
-    answered = [turn for turn in result.turns if turn.error is None]
-    conversation_ids = {turn.conversation_id for turn in answered}
-    expected = min(len(answered), 1) if dialogue.request_mode == "echo" else len(answered)
-    assert len(conversation_ids) == expected, (
-        f"{dialogue.name}: conversation ids {conversation_ids}"
-    )
+    result = replay_golden(dialogue, _Replays.get().replaying)
     actual = result.snapshot()
     if not golden == actual:
         raise AssertionError(

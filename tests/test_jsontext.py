@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from foundry_goldens.jsontext import compact, indented
+from foundry_goldens.jsontext import compact, indented, loads
 from tests.paths import CASSETTE_DIR, SNAPSHOT_DIR
 
 
@@ -63,3 +63,33 @@ def test_a_float_with_a_small_exponent_is_not_padded_and_reads_back_the_same() -
     # The one documented difference from json.dumps: 1e-07 is written 1e-7.
     assert json.loads(indented({"x": 1e-7})) == {"x": 1e-7}
     assert compact({"x": 1e-7}) == b'{"x":1e-7}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n": 18446744073709551616, "m": -123456789012345678901234567890}',  # beyond 64 bits
+        '{"id": "conv_1234567890123456789012"}',  # a long digit run inside a string
+        '{"x": NaN, "y": Infinity}',  # orjson refuses these; json reads them
+        '{"small": 1e-07, "u64": 18446744073709551615, "text": "Grüße 🚀"}',
+        "[]",
+    ],
+)
+def test_loads_reads_what_json_loads_reads(text: str) -> None:
+
+    expected = json.loads(text)
+    got = loads(text)
+    assert json.dumps(got) == json.dumps(expected)  # NaN != NaN: compare the text
+
+
+@pytest.mark.parametrize("path", sorted(CASSETTE_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_loads_reads_every_shipped_cassette_as_json_loads_does(path: Path) -> None:
+
+    text = path.read_text(encoding="utf-8")
+    assert loads(text) == json.loads(text)
+
+
+def test_loads_raises_a_value_error_on_broken_json() -> None:
+
+    with pytest.raises(ValueError):
+        loads('{"version": 1,')

@@ -65,6 +65,46 @@ def test_plain_pytest_replays_each_dialogue_with_no_test_file(tmp_path: Path) ->
     assert "2 snapshots passed" in result.stdout
 
 
+PATCH_PROBE = """
+import http.client
+
+import httpx2
+
+ORIGINAL = httpx2.HTTPTransport.handle_request, http.client.HTTPConnection.request
+
+
+def test_{name}() -> None:
+    # vcrpy's patches are on only while golden tests run, never under a team's own tests.
+    assert (httpx2.HTTPTransport.handle_request, http.client.HTTPConnection.request) == ORIGINAL
+"""
+
+
+def test_replay_patches_once_for_the_golden_run_and_never_under_other_tests(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path, "greeting", "order_lookup", "approval_return")
+    (root / "a_first").mkdir()
+    (root / "a_first" / "test_before.py").write_text(PATCH_PROBE.format(name="before"), "utf-8")
+    (root / "test_zz_after.py").write_text(PATCH_PROBE.format(name="after"), "utf-8")
+    result = pytest_in(root, "-v", "-p", "no:randomly")
+    assert result.returncode == 0, result.stdout + result.stderr
+    order = [line.split(" ")[0] for line in result.stdout.splitlines() if " PASSED" in line]
+    assert order == [
+        "a_first/test_before.py::test_before",
+        "specs/approval_return.yaml::test_golden[approval_return]",
+        "specs/greeting.yaml::test_golden[greeting]",
+        "specs/order_lookup.yaml::test_golden[order_lookup]",
+        "specs::every_golden_has_its_dialogue",
+        "test_zz_after.py::test_after",
+    ], result.stdout
+    # Only the golden tests themselves run under the patches (a failing one included).
+    failing = root / "snaps" / "greeting.json"
+    failing.write_text(failing.read_text("utf-8").replace("Contoso", "Fabrikam"), "utf-8")
+    result = pytest_in(root, "-v", "-p", "no:randomly")
+    assert "test_golden[greeting] FAILED" in result.stdout
+    assert "test_zz_after.py::test_after PASSED" in result.stdout, result.stdout
+
+
 def test_a_changed_snapshot_fails_and_snapshot_update_restores_it(tmp_path: Path) -> None:
     root = make_project(tmp_path, "greeting")
     snapshot = root / "snaps" / "greeting.json"

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from foundry_goldens import jsontext
 from foundry_goldens.jsontext import compact, indented
 
 SERIALIZER_NAME = "readable-json"
@@ -269,7 +270,7 @@ def parse(text: str) -> Any:
     neither JSON nor YAML."""
     if text.lstrip().startswith("{"):
         try:
-            return json.loads(text)
+            return jsontext.loads(text)
         except ValueError as error:
             raise CassetteFormatError(f"not valid JSON: {error}") from None
     try:  # a cassette written as YAML by an older version of this project

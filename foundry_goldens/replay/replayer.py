@@ -243,6 +243,27 @@ def check_no_retried_responses(dialogue: Dialogue, cassette: Cassette) -> None:
         )
 
 
+def replay_golden(
+    dialogue: Dialogue,
+    cassette_session: Callable[[Path], AbstractContextManager[Cassette]],
+    run_inference: RunInference | None = None,
+) -> ReplayResult:
+    """What a golden test replays and checks before comparing the snapshot (the pytest plugin
+    and benchmarks/replay_speed.py): every turn answered or failed as expected, and one
+    conversation when the id is echoed, one per turn (each seeded) when rebuilt."""
+    result = replay_dialogue(
+        dialogue, run_inference=run_inference, cassette_session=cassette_session
+    )
+    assert len(result.turns) == len(dialogue.turns)
+    answered = [turn for turn in result.turns if turn.error is None]  # failed as expected: none
+    conversation_ids = {turn.conversation_id for turn in answered}
+    expected = min(len(answered), 1) if dialogue.request_mode == "echo" else len(answered)
+    assert len(conversation_ids) == expected, (
+        f"{dialogue.name}: conversation ids {conversation_ids}"
+    )
+    return result
+
+
 def replay_dialogue(
     dialogue: Dialogue,
     cassette_file: Path | None = None,
