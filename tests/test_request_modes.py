@@ -151,3 +151,39 @@ def test_request_bodies_differ_only_in_how_earlier_replies_come_back(
 def test_a_blank_system_message_is_refused() -> None:
     with pytest.raises(ValueError, match="system message is empty"):
         Dialogue.model_validate({"name": "x", "system": "  ", "turns": [{"user": "hi"}]})
+
+
+def _reference_echo_body(previous: list[TurnResult], user_text: str, system: str | None) -> str:
+    """The echo body built the plain way: the whole chat as one model, serialized."""
+    from latticeflow.core.dtypes import ChatCompletionInput, ChatCompletionInputMessage
+
+    messages: list[Any] = []
+    if system is not None:
+        messages.append(ChatCompletionInputMessage(role="system", content=system))
+    for turn in previous:
+        messages.append(ChatCompletionInputMessage(role="user", content=turn.user))
+        if turn.error is None:
+            messages.append(turn.echo)
+    messages.append(ChatCompletionInputMessage(role="user", content=user_text))
+    return str(ChatCompletionInput(messages=messages).model_dump_json())
+
+
+def test_echo_bodies_assembled_from_kept_messages_are_the_models_serialization() -> None:
+    # build_request_body joins each earlier message's JSON, kept from its turn; every shipped
+    # echo dialogue's every turn must get exactly the bytes of serializing the chat as a whole.
+    from foundry_goldens.goldens.dialogues import load_dialogues
+    from foundry_goldens.replay.replayer import replay_dialogue
+    from tests.paths import DIALOGUE_DIR
+
+    compared = 0
+    for shipped in load_dialogues(DIALOGUE_DIR):
+        if shipped.request_mode != "echo":
+            continue
+        results = replay_dialogue(shipped).turns
+        for number, result in enumerate(results):
+            expected = _reference_echo_body(results[:number], result.user, shipped.system)
+            assert result.request_body == expected, (shipped.name, result.number)
+            compared += 1
+    assert compared > 40
+    odd = 'Grüße "quoted" \\ back\nslash 🚀 \u2028'
+    assert build_request_body([], odd, system=odd) == _reference_echo_body([], odd, odd)

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from foundry_goldens import jsontext
+from foundry_goldens.cassettes import bodies
 from foundry_goldens.jsontext import compact, indented
 
 SERIALIZER_NAME = "readable-json"
@@ -132,7 +133,9 @@ def decode_body(stored: Any) -> str | bytes | None:
         return stored
     if isinstance(stored, Mapping) and len(stored) == 1:
         if "json" in stored:
-            return encode_json(stored["json"])
+            encoded = encode_json(stored["json"])
+            bodies.remember(encoded, stored["json"])  # matching reads it back: no parse
+            return encoded
         if "lines" in stored and isinstance(stored["lines"], list):
             return "".join(stored["lines"])
         if "base64" in stored:

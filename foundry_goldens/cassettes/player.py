@@ -24,7 +24,6 @@ router patches only ``FOUNDRY_PATCHERS``, the transports Foundry traffic takes (
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import tempfile
@@ -42,6 +41,7 @@ from vcr.request import Request
 from vcr.serialize import serialize
 from vcr.util import read_body
 
+from foundry_goldens.cassettes import bodies
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
 
@@ -227,25 +227,12 @@ def parsed_body(request: Request) -> Any:
     body = read_body(request)
     if body is None or body in (b"", ""):
         return None
-    return _parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
+    return bodies.parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
 
 
 def forget_session_caches() -> None:
     """Start over as a new process would (benchmarks time a fresh test session)."""
-    _parse.cache_clear()
-
-
-@functools.lru_cache(maxsize=512)
-def _parse(body: bytes) -> Any:
-    # Matching compares each request with every recorded one: parse each body once.
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return body
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    bodies.forget()
 
 
 def _walk_changes(

@@ -35,19 +35,21 @@ class Aliases:
         return self._names[key]
 
 
-def _typed_dump(model: BaseModel) -> dict[str, Any]:
-    """The model as AI GO! serializes it, with its `type` first so a reader sees what it is."""
-    data: dict[str, Any] = model.model_dump(mode="json")
+def _typed(model: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (the model as AI GO! serializes it) with its `type` first, so a reader sees what
+    it is."""
     kind = getattr(model, "type", None)
     return data if kind is None else {"type": getattr(kind, "value", kind), **data}
 
 
 def item_to_dict(item: BaseModel) -> dict[str, Any]:
-    data = _typed_dump(item)
-    if isinstance(data.get("content"), list):  # content parts are typed too (output_text)
+    data = _typed(item, item.model_dump(mode="json"))
+    parts = getattr(item, "content", None)
+    if isinstance(data.get("content"), list) and isinstance(parts, list):
+        # Content parts are typed too (output_text); the item's dump already holds each one.
         data["content"] = [
-            _typed_dump(part) if isinstance(part, BaseModel) else part
-            for part in getattr(item, "content", [])
+            _typed(part, dumped) if isinstance(part, BaseModel) else dumped
+            for part, dumped in zip(parts, data["content"], strict=True)
         ]
     return data
 

@@ -140,6 +140,14 @@ class TurnResult:
         return ChatCompletionInputMessage(role="user", content=self.user)
 
     @cached_property
+    def user_message_json(self) -> str:
+        return str(self.user_message.model_dump_json())
+
+    @cached_property
+    def echo_json(self) -> str:
+        return str(self.echo.model_dump_json())
+
+    @cached_property
     def echo(self) -> Any:
         """This turn's assistant message as AI GO! echoes it in every later request (built
         once: a dialogue's requests repeat all earlier turns)."""
@@ -191,6 +199,10 @@ def _last_assistant_message(output: OpenResponsesModelOutput) -> Message:
 RequestMode = Literal["echo", "rebuild"]
 
 
+def _message_json(role: Literal["user", "system"], text: str) -> str:
+    return str(ChatCompletionInputMessage(role=role, content=text).model_dump_json())
+
+
 def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
     message = ChatCompletionInputMessage(role=role, content=text)
     return model_input_to_trace_items(ChatCompletionInput(messages=[message]))
@@ -206,12 +218,16 @@ def build_request_body(
     """The chat-completion body AI GO! sends for the next turn (see the module docstring)."""
     messages: list[Any] = []
     if mode == "echo":
-        if system is not None:
-            messages.append(ChatCompletionInputMessage(role="system", content=system))
+        # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
+        # dialogue's requests repeat every earlier turn (tests/test_driver.py checks this is
+        # ChatCompletionInput(messages=...).model_dump_json() to the byte).
+        parts = [] if system is None else [_message_json("system", system)]
         for turn in previous:
-            messages.append(turn.user_message)
+            parts.append(turn.user_message_json)
             if turn.error is None:  # a failed turn leaves no assistant message to echo
-                messages.append(turn.echo)
+                parts.append(turn.echo_json)
+        parts.append(_message_json("user", user_text))
+        return '{"messages":[' + ",".join(parts) + "]}"
     else:
         trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
         for turn in previous:
