@@ -14,7 +14,7 @@ Headers with one value are stored as a string instead of vcrpy's one-item list.
 
 Why JSON and not YAML: replay parses every cassette in every test session, and PyYAML's
 constructor was a third of a replayed turn's whole test path; ``json.loads`` reads the same
-cassettes about thirty times faster. Azure's own SDK test recordings are indented JSON with
+cassettes about twenty-five times faster. Azure's own SDK test recordings are indented JSON with
 structured bodies too. Cassettes this project wrote as YAML before (``<name>.yaml``) are still
 read; recording one again writes ``<name>.json`` and removes the YAML file.
 

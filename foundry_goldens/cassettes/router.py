@@ -74,9 +74,10 @@ class ThreadCassetteRouter:
 
     @classmethod
     def for_replay(cls) -> ThreadCassetteRouter:
-        """A router for a run of replays (a test session): patched once, every transport as
-        `harness.cassettes.replaying` patches them; installing vcrpy's patches per dialogue
-        was a tenth of a replayed turn. Use `installed()`, then `replaying` per dialogue."""
+        """A router for a run of replays (foundry_goldens.replay.session): patched once, every
+        transport as `foundry_goldens.cassettes.player.replaying` patches them; installing
+        vcrpy's patches per dialogue was a tenth of a replayed turn. Use `installed()`, then
+        `replaying` per dialogue."""
         return cls(skip_patchers=())
 
     def __bool__(self) -> bool:
