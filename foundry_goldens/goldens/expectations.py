@@ -72,9 +72,24 @@ class TurnFacts:
         return self.error_code is not None or self.error_message is not None
 
 
-def _score(scorer: ScorerBase, trace: SolverTrace) -> dict[str, Any]:
+class _LazyTrace:
+    """The turn's trace for the scorers, built when a check first needs it: building it is
+    most of a check's cost, and a turn that checks no tool needs none."""
+
+    def __init__(self, facts: TurnFacts) -> None:
+        self._facts = facts
+        self._trace: SolverTrace | None = None
+
+    def get(self) -> SolverTrace:
+        if self._trace is None:
+            self._trace = _solver_trace(self._facts)
+        return self._trace
+
+
+def _score(scorer: ScorerBase, lazy: _LazyTrace) -> dict[str, Any]:
     # The agent scorers compute without awaiting anything: stepping the coroutine once finishes
     # it, where asyncio.run (a new event loop per check) was a tenth of a replayed turn.
+    trace = lazy.get()
     coroutine = scorer.ascore({}, trace)
     try:
         coroutine.send(None)
@@ -126,7 +141,7 @@ def _coverage(
     key: str,
     calls: list[ExpectedCall],
     mode: Literal["any_order", "in_order"],
-    trace: SolverTrace,
+    trace: _LazyTrace,
     facts: TurnFacts,
 ) -> list[BrokenExpectation]:
     if not calls:
@@ -166,21 +181,8 @@ def _subsets(key: str, calls: list[ExpectedCall], facts: TurnFacts) -> list[Brok
     return broken
 
 
-def _has_tool_checks(expect: TurnExpectations) -> bool:
-    return bool(
-        expect.tools
-        or expect.calls
-        or expect.calls_in_order
-        or expect.tools_not_called
-        or expect.tool_output_contains
-        or expect.tool_output_not_contains
-    )
-
-
 def _tool_checks(expect: TurnExpectations, facts: TurnFacts) -> list[BrokenExpectation]:
-    if not _has_tool_checks(expect):
-        return []  # building the trace is most of a check's cost
-    trace = _solver_trace(facts)
+    trace = _LazyTrace(facts)
     broken: list[BrokenExpectation] = []
     broken += _coverage("tools", list(expect.tools), "any_order", trace, facts)
     broken += _coverage("calls", list(expect.calls), "any_order", trace, facts)
