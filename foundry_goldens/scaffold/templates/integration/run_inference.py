@@ -578,8 +578,12 @@ def _is_count(value: Any) -> bool:
 
 def _create_conversation(client: openai.OpenAI, items: list[dict[str, Any]]) -> str:
     # Foundry conversations accept initial items: the system message and earlier turns.
+    # The items go in as the JSON they already are: given as `items=`, openai walks each one
+    # through every one of its ~25 input-item types to convert it, which was a tenth of the
+    # recorder's CPU for the same bytes on the wire.
     create = client.conversations.with_raw_response.create
-    created = (create(items=items) if items else create()).http_response.json()  # type: ignore[arg-type]
+    body = {"items": items} if items else None
+    created = create(extra_body=body).http_response.json()
     conversation_id = created.get("id") if isinstance(created, dict) else None
     if not isinstance(conversation_id, str) or not conversation_id:
         raise FoundryError("invalid_response", "Foundry created a conversation without an id")
