@@ -22,12 +22,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import vcr
 from vcr.cassette import Cassette
 from vcr.record_mode import RecordMode
+from vcr.request import Request
 from vcr.serializers import compat
 
 from foundry_goldens.cassettes.player import (
@@ -39,16 +41,31 @@ from foundry_goldens.cassettes.player import (
 from foundry_goldens.cassettes.sanitizer import is_token_request
 
 
-class _InMemory:
-    """A vcrpy persister that loads what a cassette in memory holds (saving is not its job)."""
+@dataclass(frozen=True)
+class Interactions:
+    """What a recording cassette holds, sanitized: vcrpy's requests and response dicts (plain
+    data, so a finishing process can be handed them)."""
 
-    def __init__(self, cassette: Cassette) -> None:
+    requests: list[Request]
+    responses: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, cassette: Cassette) -> Interactions:
+        # Record mode "all" into a fresh staging path: every interaction is new and kept.
+        kept = cassette._rerecorded_interactions()
+        return cls([request for request, _ in kept], [response for _, response in kept])
+
+
+class _InMemory:
+    """A vcrpy persister that loads interactions held in memory (saving is not its job)."""
+
+    def __init__(self, recorded: Interactions) -> None:
         # As vcr.serialize.deserialize hands them over: response bodies as bytes.
         # A shallow copy is enough: only the body's string is replaced, never edited.
         responses = [
-            compat.convert_to_bytes({**r, "body": dict(r["body"])}) for r in cassette.responses
+            compat.convert_to_bytes({**r, "body": dict(r["body"])}) for r in recorded.responses
         ]
-        self._interactions = (list(cassette.requests), responses)
+        self._interactions = (list(recorded.requests), responses)
 
     def load_cassette(self, cassette_path: Any, serializer: Any) -> Any:
         return self._interactions
@@ -151,13 +168,18 @@ class ThreadCassetteRouter:
             yield self
 
     @contextlib.contextmanager
-    def replaying(self, path: Path, recorded: Cassette | None = None) -> Iterator[Cassette]:
+    def replaying(
+        self, path: Path, recorded: Cassette | Interactions | None = None
+    ) -> Iterator[Cassette]:
         """Replay `path` for this thread (what cassettes.player.replaying does, per thread).
 
         With `recorded`, the interactions just written to `path` are taken from memory rather
-        than parsed back from its YAML (a sixth of a recording's CPU); tests/test_goldens.py
-        replays the file itself, and test_recorder checks both give the same snapshot.
+        than parsed back from the file (a sixth of a recording's CPU when cassettes were YAML);
+        the plugin's golden tests replay the file itself, and test_recorder checks both give
+        the same snapshot.
         """
+        if isinstance(recorded, Cassette):
+            recorded = Interactions.of(recorded)
         persister = {"persister": _InMemory(recorded)} if recorded is not None else {}
         cassette = load_cassette(replay_vcr(), path, before_record_request=None, **persister)
         self._local.cassette = cassette

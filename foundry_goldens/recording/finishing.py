@@ -1,0 +1,93 @@
+"""Finishing a recorded dialogue: its cassette written (sanitized, leak-scanned) and its
+snapshot made by replaying that cassette, both into the run's staging directory.
+
+Pure CPU and no traffic. A `FinishJob` holds plain data (vcrpy's requests and response dicts,
+the dialogue, the sanitizer) so that `finish` runs the same way on a thread of the recording
+process or in a finishing process of its own (recording/finishers.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from vcr.cassette import Cassette
+
+from foundry_goldens.cassettes import format as cassette_format
+from foundry_goldens.cassettes.player import LeakCheckingPersister
+from foundry_goldens.cassettes.router import Interactions
+from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
+from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.goldens.snapshots import render_snapshot
+from foundry_goldens.recording.publishing import Staging
+from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
+
+# Replays a cassette path with these interactions from memory rather than parsed back from the
+# file just written (ThreadCassetteRouter.replaying).
+Replaying = Callable[[Path, Interactions], AbstractContextManager[Cassette]]
+
+
+@dataclass(frozen=True)
+class FinishJob:
+    dialogue: Dialogue
+    interactions: Interactions
+    staged: Staging
+    sanitizer: Sanitizer
+    check: bool = False
+
+
+@dataclass(frozen=True)
+class Finished:
+    """`recorded`, or `failed` with the reason (not yet redacted: the caller's redactor knows
+    the session's secrets)."""
+
+    status: str
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def finish(job: FinishJob, replaying: Replaying) -> Finished:
+    started = time.perf_counter()
+    status, detail = "failed", ""
+    try:
+        write_cassette(job)
+        write_snapshot(job, replaying)
+        status = "recorded"
+    except CassetteLeakError as exc:
+        # The persister scanned the sanitized cassette and refused to write it.
+        detail = f"not written: {exc}"
+    except ReplayError as exc:
+        detail = f"replay of the fresh recording failed: {exc}"
+    except Exception as exc:  # one dialogue's failure is reported, not raised into the run
+        detail = f"{type(exc).__name__}: {exc}"
+    return Finished(status, detail, time.perf_counter() - started)
+
+
+def write_cassette(job: FinishJob) -> None:
+    """What vcrpy's Cassette._save does for a recording: serialize, scan, write atomically."""
+    interactions = job.interactions
+    LeakCheckingPersister(job.sanitizer).save_cassette(
+        job.staged.cassette(job.dialogue.name),
+        {"requests": interactions.requests, "responses": interactions.responses},
+        serializer=cassette_format,
+    )
+
+
+def write_snapshot(job: FinishJob, replaying: Replaying) -> None:
+    """Replay the fresh cassette and write what replay yields: a golden is replay's output.
+
+    Same code as the pytest plugin's golden test (replay_dialogue, then the snapshot
+    rendering), run in-process so it costs milliseconds rather than a pytest start-up.
+    """
+    name = job.dialogue.name
+    result = replay_dialogue(
+        job.dialogue,
+        job.staged.cassette(name),
+        cassette_session=lambda path: replaying(path, job.interactions),
+        check_expected=not job.check,
+        tolerate_errors=job.check,
+    )
+    job.staged.snapshot(name).write_text(render_snapshot(result.snapshot()), encoding="utf-8")
