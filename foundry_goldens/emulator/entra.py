@@ -218,7 +218,7 @@ class EntraStandIn:
         )
         self._server, self._ca_file = server, ca_file
         self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.005,), name="entra-stand-in", daemon=True
+            target=server.serve_until_stopped, name="entra-stand-in", daemon=True
         )
         self._thread.start()
         return self
@@ -228,11 +228,11 @@ class EntraStandIn:
         if server is None:
             return
         self._server = self._thread = self._ca_file = None
-        server.shutdown()
-        server.close_open_connections()
-        server.server_close()
+        server.stop_serving()
         if thread is not None:
             thread.join(timeout=10)
+        server.close_open_connections()
+        server.server_close()
         if ca_file is not None:
             with contextlib.suppress(OSError):
                 os.unlink(ca_file)

@@ -2,11 +2,17 @@
 
 Keep-alive connections stay open between requests, so a handler thread can sit waiting on an
 idle one; `close_open_connections` shuts those sockets so `server_close` does not wait for them.
+
+The accept loop sleeps until a connection arrives or `stop_serving` wakes it. socketserver's
+`serve_forever` polls instead, and `shutdown` waits for the next poll: with a 5 ms poll (so that
+stopping was quick), the two servers of each dialogue recorded at concurrency 15 woke 6,000
+times a second, each time taking the interpreter lock from the recording threads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +26,30 @@ class ConnectionTrackingServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._wake_reader, self._wake_writer = socket.socketpair()
         super().__init__(address, handler)
+
+    def serve_until_stopped(self) -> None:
+        """Accept connections until `stop_serving` (run it on a thread of its own)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stop_requested.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self and not self._stop_requested.is_set():
+                        self._handle_request_noblock()
+
+    def stop_serving(self) -> None:
+        """End `serve_until_stopped` at once; join its thread before `server_close`."""
+        self._stop_requested.set()
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def connection_accepted(self) -> None:
         """Called for every new TCP connection (the Foundry emulator counts them)."""

@@ -368,11 +368,7 @@ class FoundryEmulator:
         server.extra_headers = self._response_headers
         self._server = server
         self._thread = threading.Thread(
-            # A short poll interval: stop() waits for the loop to notice, and tests start many.
-            target=server.serve_forever,
-            args=(0.005,),
-            name="foundry-emulator",
-            daemon=True,
+            target=server.serve_until_stopped, name="foundry-emulator", daemon=True
         )
         self._thread.start()
         if self._entra is not None:
@@ -389,12 +385,12 @@ class FoundryEmulator:
             return
         self._server = self._thread = None
         server.stopping.set()
-        server.shutdown()
+        server.stop_serving()
+        if thread is not None:
+            thread.join(timeout=10)
         server.close_open_connections()
         server.server_close()
         self._final_stats = self._with_sign_in(server.stats())
-        if thread is not None:
-            thread.join(timeout=10)
         if self._entra is not None:
             self._entra.stop()
 
