@@ -574,6 +574,28 @@ def test_clients_are_built_once_per_endpoint_and_identity(snippet: ModuleType) -
     assert snippet.get_foundry_client(other_endpoint) is not client
 
 
+def test_the_endpoints_of_one_identity_share_its_credential(snippet: ModuleType) -> None:
+    # A Foundry token is for https://ai.azure.com, not for one project: a second project
+    # reached by the same service principal must reuse the credential (and its token), not
+    # sign in again; another identity gets a credential of its own.
+    def sp(endpoint: str, secret: str = "secret") -> dict[str, Any]:
+        return environment(
+            AZURE_TOKEN_CREDENTIAL=None,
+            AZURE_AI_PROJECT_ENDPOINT=endpoint,
+            AZURE_TENANT_ID="tenant",
+            AZURE_CLIENT_ID="client",
+            AZURE_CLIENT_SECRET=secret,
+        )
+
+    first = snippet.get_foundry_client(sp(ENDPOINT))
+    second = snippet.get_foundry_client(sp(ENDPOINT + "2"))
+    snippet.get_foundry_client(sp(ENDPOINT, secret="rotated"))
+    assert first is not second and len(snippet._CLIENTS) == 3
+    assert len(snippet._CREDENTIALS) == 2
+    shared = snippet._CREDENTIALS[snippet._identity(sp(ENDPOINT))].credential
+    assert type(shared).__name__ == "ClientSecretCredential"
+
+
 def test_openai_client_targets_the_project_with_bounded_retries(snippet: ModuleType) -> None:
     client = snippet.get_foundry_client(environment())
     assert str(client.base_url).rstrip("/") == ENDPOINT + "/openai/v1"
@@ -594,7 +616,9 @@ def test_service_principal_identity_uses_a_hash_of_the_secret(snippet: ModuleTyp
     assert snippet.get_foundry_client(sp("secret-two")) is not client
     keys = repr(list(snippet._CLIENTS))
     assert "secret-one" not in keys and "secret-two" not in keys
-    credential = snippet._CLIENTS[(ENDPOINT, snippet._identity(sp("secret-one")))].credential
+    keys = repr(list(snippet._CREDENTIALS))
+    assert "secret-one" not in keys and "secret-two" not in keys
+    credential = snippet._CREDENTIALS[snippet._identity(sp("secret-one"))].credential
     assert type(credential).__name__ == "ClientSecretCredential"
 
 
@@ -607,8 +631,8 @@ def test_token_credential_wins_over_service_principal(snippet: ModuleType) -> No
         AZURE_CLIENT_SECRET="secret",
     )
     snippet.get_foundry_client(env)
-    (entry,) = snippet._CLIENTS.values()
-    assert entry.credential is credential
+    (entry,) = snippet._CREDENTIALS.values()
+    assert entry.credential is credential and not entry.owns_credential
 
 
 @pytest.mark.parametrize("missing", ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"])
@@ -623,7 +647,7 @@ def test_partial_service_principal_falls_back_to_default_credential(
     )
     del env[missing]
     snippet.get_foundry_client(env)
-    (entry,) = snippet._CLIENTS.values()
+    (entry,) = snippet._CREDENTIALS.values()
     assert type(entry.credential).__name__ == "DefaultAzureCredential"
 
 
@@ -650,7 +674,7 @@ def test_reset_client_cache_forgets_clients(snippet: ModuleType) -> None:
     env = environment()
     client = snippet.get_foundry_client(env)
     snippet.reset_client_cache()
-    assert snippet._CLIENTS == {}
+    assert snippet._CLIENTS == {} and snippet._CREDENTIALS == {}
     assert snippet.get_foundry_client(env) is not client
 
 

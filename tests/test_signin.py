@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -30,7 +32,7 @@ from foundry_goldens.cassettes.player import recording_vcr
 from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, Sanitizer
 from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
-from foundry_goldens.emulator.entra import TOKEN_ROUTE
+from foundry_goldens.emulator.entra import TOKEN_ROUTE, EntraStandIn
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
@@ -105,11 +107,52 @@ def test_client_secret_credential_signs_in_over_tls(emulator: FoundryEmulator) -
     assert emulator.stats().requests == {}  # no Foundry traffic yet
 
 
-def test_the_foundry_emulator_accepts_the_issued_token(emulator: FoundryEmulator) -> None:
+def create_conversation(emulator: FoundryEmulator, token: str) -> int:
+    """The HTTP status of a conversation created with `token` as the bearer token."""
+    answer = requests.post(
+        f"{emulator.endpoint}/openai/v1/conversations",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    return answer.status_code
+
+
+def test_the_foundry_emulator_accepts_the_issued_token_only(emulator: FoundryEmulator) -> None:
     with credential(emulator) as signed_in:
         token = signed_in.get_token(SCOPE).token
-    accepted = emulator._running().accepted_tokens
-    assert token in accepted
+    assert create_conversation(emulator, token) == 200
+    header, claims, signature = token.split(".")
+    tampered = _b64encode(json.loads(_b64decode(claims)) | {"appid": str(uuid.uuid4())})
+    assert create_conversation(emulator, f"{header}.{tampered}.{signature}") == 401
+    with EntraStandIn(service_principal=emulator.service_principal) as other_tenant:
+        forged = other_tenant._access_token("https://ai.azure.com")  # same claims, other key
+    assert create_conversation(emulator, forged) == 401
+    assert emulator.stats().requests == {"POST /conversations": 3}
+
+
+def test_an_expired_token_is_refused() -> None:
+    with EntraStandIn(token_lifetime=0) as entra, FoundryEmulator(entra=entra) as emulator:
+        assert create_conversation(emulator, entra._access_token("https://ai.azure.com")) == 401
+        assert entra.verify(entra._access_token("https://ai.azure.com")) is False
+
+
+def test_emulators_sharing_a_stand_in_accept_one_sign_in(snippet: ModuleType) -> None:
+    """One tenant, several projects: the snippet signs in once (its credential is per identity),
+    and an emulator started after the sign-in accepts the token all the same."""
+    with EntraStandIn() as entra:
+        for _ in range(3):
+            with FoundryEmulator(entra=entra) as emulator:
+                snippet.run_inference(first_turn(), snippet_environment(emulator))
+                assert emulator.stats().requests["POST /responses"] == 1
+                assert emulator.stats().sign_in == {}  # the run's counts are the owner's
+        assert entra.request_counts()[TOKEN_ROUTE] == 1
+    assert len(snippet._CLIENTS) == 3 and len(snippet._CREDENTIALS) == 1
+
+
+def test_an_emulator_takes_its_own_stand_in_or_a_shared_one_not_both() -> None:
+    with EntraStandIn() as entra, pytest.raises(ValueError, match="not both"):
+        FoundryEmulator(sign_in=True, entra=entra)
 
 
 def test_a_wrong_secret_is_entras_invalid_client(emulator: FoundryEmulator) -> None:
@@ -194,8 +237,8 @@ def test_the_snippet_signs_in_as_the_service_principal(
     stats = emulator.stats()
     assert stats.sign_in[TOKEN_ROUTE] == 1  # one sign-in, reused by every call
     assert stats.requests["POST /responses"] == 2
-    (clients,) = snippet._CLIENTS.values()
-    assert type(clients.credential).__name__ == "ClientSecretCredential"
+    (credential,) = snippet._CREDENTIALS.values()
+    assert type(credential.credential).__name__ == "ClientSecretCredential"
 
 
 def test_a_wrong_secret_is_a_foundry_error_without_the_secret(
@@ -284,6 +327,40 @@ def test_recording_through_the_sign_in_loses_no_request(tmp_path: Path, concurre
                 assert absent not in text, (dialogue.name, absent)
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_recording_run_signs_in_once_not_per_dialogue(tmp_path: Path, concurrency: int) -> None:
+    """As against a live project: the run's emulators trust one stand-in, so the snippet's one
+    credential signs in once (at most once per thread whose first call races the others)."""
+    counts: list[dict[str, int]] = []
+
+    @dataclasses.dataclass(frozen=True)
+    class CountedEmulatorTarget(EmulatorTarget):
+        @contextlib.contextmanager
+        def opened(self) -> Iterator[EntraStandIn]:
+            with super().opened() as entra:
+                yield entra
+                counts.append(entra.request_counts())
+
+    dialogues = load_dialogues(DIALOGUE_DIR)
+    options = RecordOptions(tmp_path / "cassettes", tmp_path / "snapshots", concurrency=concurrency)
+    outcomes = record_dialogues(dialogues, CountedEmulatorTarget(), options, SilentProgress())
+    assert [(o.name, o.detail) for o in outcomes if not o.ok] == []
+    [run] = counts
+    assert 1 <= run["tokens issued"] == run[TOKEN_ROUTE] <= concurrency < len(dialogues)
+    if concurrency == 1:
+        assert run["tokens issued"] == 1
+
+
+def test_an_emulator_target_is_opened_once_at_a_time() -> None:
+    target = EmulatorTarget()
+    with target.opened():
+        again = target.opened()
+        with pytest.raises(RuntimeError, match="already opened"):
+            again.__enter__()
+    with target.opened() as entra:  # closed again: can be opened anew
+        assert entra.verify("not.a.token") is False
+
+
 def test_a_request_that_bypasses_the_patched_transport_is_counted(tmp_path: Path) -> None:
     router = ThreadCassetteRouter()
     with FoundryEmulator() as emulator, router.installed():
@@ -357,6 +434,10 @@ def test_another_port_of_the_same_host_is_not_the_endpoint() -> None:
 
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64encode(claims: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
 
 
 def test_the_command_line_prints_the_settings_to_sign_in_with(snippet: ModuleType) -> None:

@@ -14,8 +14,12 @@ Served, as MSAL requests them (msal/authority.py, msal/oauth2cli/oauth2.py):
 - `POST /{tenant}/oauth2/v2.0/token` with `grant_type=client_credentials`, the client id and
   secret in the form body (or HTTP Basic), and a `scope`.
 
-Each issued access token is handed to `on_token` (the Foundry emulator accepts it from then
-on). Error bodies have Entra's shape: `error`, `error_description` starting with the AADSTS
+Issued access tokens are signed with a throwaway key: `verify(token)` checks the signature and
+the lifetime, as Foundry validates a bearer token against its tenant's signing keys, so every
+emulator that trusts this stand-in accepts its tokens, including one started after the token
+was issued (a run's emulators share one stand-in and one sign-in).
+
+Error bodies have Entra's shape: `error`, `error_description` starting with the AADSTS
 code, `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`
 (tests/reference/entra.json).
 """
@@ -39,7 +43,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
@@ -172,11 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class EntraStandIn:
     """Entra ID's token endpoints for one tenant and one service principal, on a background
-    thread over HTTPS; a context manager. `on_token` receives every access token issued."""
+    thread over HTTPS; a context manager. `verify` tells the tokens it issued."""
 
     def __init__(
         self,
-        on_token: Callable[[str], None] = lambda token: None,
         *,
         service_principal: ServicePrincipal | None = None,
         host: str = "127.0.0.1",
@@ -185,7 +188,6 @@ class EntraStandIn:
     ) -> None:
         self.service_principal = service_principal or ServicePrincipal.generate()
         self.token_lifetime = token_lifetime
-        self._on_token = on_token
         self._address = (host, port)
         self._signing_key = secrets.token_bytes(32)
         self._counts: Counter[str] = Counter()
@@ -259,6 +261,20 @@ class EntraStandIn:
         if self._ca_file is None or self._server is None:
             raise RuntimeError("the Entra stand-in is not running")
         return self._ca_file
+
+    def verify(self, token: str) -> bool:
+        """Whether `token` is an access token this stand-in issued and still valid: its
+        signature, `nbf` and `exp` (Foundry answers 401 to any other bearer token)."""
+        signing_input, _, signature = token.rpartition(".")
+        expected = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(signature.encode(), _b64_bytes(expected).encode()):
+            return False
+        try:
+            claims = json.loads(_unb64(signing_input.partition(".")[2]))
+        except (ValueError, binascii.Error):
+            return False
+        now = time.time()
+        return isinstance(claims, dict) and claims.get("nbf", 0) <= now < claims.get("exp", 0)
 
     def request_counts(self) -> dict[str, int]:
         """Requests so far by route (`POST /{tenant}/oauth2/v2.0/token`, ...), plus `tokens
@@ -387,7 +403,6 @@ class EntraStandIn:
                 "resource identifier (application ID URI).",
             )
         token = self._access_token(resource_scopes[0][: -len(SCOPE_SUFFIX)])
-        self._on_token(token)
         self._count("tokens issued")
         return {
             "token_type": "Bearer",
@@ -418,12 +433,19 @@ class EntraStandIn:
         header = {"typ": "JWT", "alg": "HS256"}
         signing_input = f"{_b64(header)}.{_b64(claims)}"
         signature = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
-        return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+        return f"{signing_input}.{_b64_bytes(signature)}"
 
 
 def _b64(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    return _b64_bytes(json.dumps(data, separators=(",", ":")).encode("utf-8"))
+
+
+def _b64_bytes(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:

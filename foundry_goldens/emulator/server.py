@@ -90,9 +90,11 @@ class _Server(ConnectionTrackingServer):
         self.project_name = project_name
         self.faults = faults
         self.counters = StatsRecorder()
-        # Bearer tokens this project accepts: the harness's static test token, plus every
-        # token the emulator's own Entra ID stand-in issues (see `FoundryEmulator.accept_token`).
+        # Bearer tokens this project accepts: the harness's static test token (and any a test
+        # adds, see `FoundryEmulator.accept_token`), plus those the trusted Entra ID stand-in
+        # issued and are still valid.
         self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
+        self.entra: EntraStandIn | None = None
         self.ids = IdFactory(project.seed)
         self._request_numbers = itertools.count(1)
         self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
@@ -201,8 +203,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`)."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() == "bearer" and token in self.server.accepted_tokens:
-            return
+        if scheme.lower() == "bearer":
+            entra = self.server.entra
+            if token in self.server.accepted_tokens or (entra is not None and entra.verify(token)):
+                return
         raise permission_denied(self.command, has_token=scheme.lower() == "bearer" and bool(token))
 
     @staticmethod
@@ -320,7 +324,9 @@ class FoundryEmulator:
     `FoundryEmulator(seed="demo", latency=0.1, faults=FaultConfig(rate_limit_every=3))`;
     `latency` (seconds), when given, overrides `faults.latency`. With `sign_in=True` it also
     runs an Entra ID stand-in over TLS (`authority_host`, `ca_bundle`, `service_principal`)
-    whose tokens it accepts.
+    whose tokens it accepts. `entra=` trusts a running stand-in instead, shared with other
+    emulators and stopped by its owner (as the projects of one tenant trust one Entra ID):
+    a token it issued works at each of them, so a client signs in once for all.
     """
 
     def __init__(
@@ -334,6 +340,7 @@ class FoundryEmulator:
         port: int = 0,
         agents: Mapping[str, AgentSpec] = AGENTS,
         sign_in: bool = False,
+        entra: EntraStandIn | None = None,
         response_headers: Mapping[str, str] | None = None,
         variation_seed: int | None = None,
         behaviour_change: BehaviourChange | None = None,
@@ -354,7 +361,10 @@ class FoundryEmulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._final_stats: EmulatorStats | None = None
-        self._entra: EntraStandIn | None = EntraStandIn(self.accept_token) if sign_in else None
+        if sign_in and entra is not None:
+            raise ValueError("pass sign_in=True (a stand-in of its own) or entra=, not both")
+        self._entra = EntraStandIn() if sign_in else entra
+        self._owns_entra = sign_in  # a shared stand-in is started and stopped by its owner
 
     def start(self) -> FoundryEmulator:
         if self._server is not None:
@@ -366,12 +376,13 @@ class FoundryEmulator:
             self.faults,
         )
         server.extra_headers = self._response_headers
+        server.entra = self._entra
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_until_stopped, name="foundry-emulator", daemon=True
         )
         self._thread.start()
-        if self._entra is not None:
+        if self._owns_entra and self._entra is not None:
             try:
                 self._entra.start()
             except BaseException:
@@ -391,7 +402,7 @@ class FoundryEmulator:
         server.close_open_connections()
         server.server_close()
         self._final_stats = self._with_sign_in(server.stats())
-        if self._entra is not None:
+        if self._owns_entra and self._entra is not None:
             self._entra.stop()
 
     def __enter__(self) -> FoundryEmulator:
@@ -423,7 +434,7 @@ class FoundryEmulator:
         return f"{self.base_url}/api/projects/{self.project_name}"
 
     def accept_token(self, token: str) -> None:
-        """Accept `token` as a bearer token from now on (an Entra ID sign-in issued it)."""
+        """Accept `token` as a bearer token from now on (tests: a token from elsewhere)."""
         self._running().accepted_tokens.add(token)
 
     def stats(self) -> EmulatorStats:
@@ -436,7 +447,9 @@ class FoundryEmulator:
 
     def _signing_in(self) -> EntraStandIn:
         if self._entra is None:
-            raise RuntimeError("the emulator signs nobody in: create it with sign_in=True")
+            raise RuntimeError(
+                "the emulator signs nobody in: create it with sign_in=True or entra="
+            )
         self._running()
         return self._entra
 
@@ -456,6 +469,7 @@ class FoundryEmulator:
         return self._signing_in().service_principal
 
     def _with_sign_in(self, stats: EmulatorStats) -> EmulatorStats:
-        if self._entra is None:
+        # A shared stand-in's counts belong to the whole run: its owner reads them.
+        if self._entra is None or not self._owns_entra:
             return stats
         return dataclasses.replace(stats, sign_in=self._entra.request_counts())

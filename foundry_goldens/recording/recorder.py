@@ -33,7 +33,7 @@ from foundry_goldens.recording.finishers import FinisherKind, finisher_for
 from foundry_goldens.recording.finishing import Finished, FinishJob
 from foundry_goldens.recording.progress import DialogueOutcome, ProgressReporter
 from foundry_goldens.recording.publishing import Staging, staging
-from foundry_goldens.recording.targets import Target
+from foundry_goldens.recording.targets import Target, opened
 from foundry_goldens.redaction.redactor import Redactor
 from foundry_goldens.replay.replayer import conversations_created
 from foundry_goldens.snippet.driver import (
@@ -278,6 +278,7 @@ def _record_all(
     cancel = threading.Event()
     router = ThreadCassetteRouter()
     with (
+        opened(target),  # left last: after every recording thread is done
         router.installed(),
         ThreadPoolExecutor(options.concurrency, "record") as pool,
         finisher_for(options.finisher, len(dialogues), router, active()) as finisher,

@@ -3,9 +3,12 @@
 Live when AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME are set (in the environment or
 `.env`); `--emulator` records against a fresh local emulator per dialogue, seeded with the
 dialogue's name so that recording twice gives byte-identical cassettes. The emulator's session
-signs in for real, as a team's would: a service principal, through the emulator's Entra ID
-stand-in over TLS (its authority host and CA bundle in the environment), so recording on the
-emulator runs the live path, token requests included.
+signs in for real, as a team's would: a service principal, through an Entra ID stand-in over
+TLS (its authority host and CA bundle in the environment), so recording on the emulator runs
+the live path, token requests included. Within `opened()` (the recorder's whole run) every
+dialogue's emulator trusts one stand-in, as the projects of one tenant trust one Entra ID: the
+snippet signs in once per run, as it does against a live project; outside it, each session
+starts a stand-in of its own.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
+from foundry_goldens.emulator.entra import EntraStandIn
 from foundry_goldens.emulator.variation import BehaviourChange
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.redaction.redactor import (
@@ -66,6 +70,23 @@ class Target(Protocol):
     def session(self, dialogue: Dialogue) -> contextlib.AbstractContextManager[Session]: ...
 
 
+@runtime_checkable
+class RunScoped(Protocol):
+    """A target that holds something for a whole run (the emulator's shared sign-in)."""
+
+    def opened(self) -> contextlib.AbstractContextManager[object]: ...
+
+
+def opened(target: Target) -> contextlib.AbstractContextManager[object]:
+    """`target`'s run scope, for a target that has one; nothing to hold otherwise."""
+    return target.opened() if isinstance(target, RunScoped) else contextlib.nullcontext()
+
+
+@dataclass
+class _Run:
+    entra: EntraStandIn | None = None  # while opened: the stand-in every session trusts
+
+
 @dataclass(frozen=True)
 class LiveTarget:
     endpoint: str
@@ -97,13 +118,29 @@ class EmulatorTarget:
     emulator_options: Mapping[str, Any] = field(default_factory=dict)  # e.g. agents (tests)
     variation_seed: int | None = None  # the emulator's variation mode (a live-like agent)
     behaviour_change: BehaviourChange | None = None  # injected on purpose (benchmarks)
+    _run: _Run = field(default_factory=_Run, init=False, repr=False, compare=False)
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[EntraStandIn]:
+        """One Entra ID stand-in for the sessions opened meanwhile: one sign-in per run, not a
+        stand-in, a TLS certificate and a sign-in per dialogue."""
+        if self._run.entra is not None:
+            raise RuntimeError("this emulator target is already opened (one run at a time)")
+        with EntraStandIn() as entra:
+            self._run.entra = entra
+            try:
+                yield entra
+            finally:
+                self._run.entra = None
 
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
+        shared = self._run.entra
         with FoundryEmulator(
             seed=dialogue.name,
             latency=self.latency,
-            sign_in=True,
+            sign_in=shared is None,
+            entra=shared,
             variation_seed=self.variation_seed,
             behaviour_change=self.behaviour_change,
             **self.emulator_options,
@@ -133,8 +170,8 @@ def _emulator_secrets(
 
 
 def emulator_sign_in(emulator: FoundryEmulator) -> dict[str, str]:
-    """The snippet's settings for signing in to `emulator` (created with sign_in=True) as its
-    service principal, exactly as a team sets them for Entra ID."""
+    """The snippet's settings for signing in to `emulator` (created with sign_in=True or
+    entra=) as its service principal, exactly as a team sets them for Entra ID."""
     principal = emulator.service_principal
     return {
         "AZURE_TENANT_ID": principal.tenant_id,

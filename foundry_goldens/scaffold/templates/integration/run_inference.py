@@ -680,20 +680,28 @@ def _max_approval_rounds(value: Any) -> int:
 
 
 # --------------------------------------------------------------------------------------
-# Clients: built once per (endpoint, identity), reused by every call and thread
+# Clients: built once per (endpoint, identity), reused by every call and thread; one
+# credential per identity, shared by every endpoint
 # --------------------------------------------------------------------------------------
 
 
 class _FoundryClients(NamedTuple):
-    credential: Any
     project_client: AIProjectClient
     openai_client: openai.OpenAI
+
+
+class _Credential(NamedTuple):
+    credential: Any
     owns_credential: bool  # False for AZURE_TOKEN_CREDENTIAL: the embedder closes it
 
 
-# Keyed by (endpoint, identity). The entry holds the credential object, so an
-# id()-based identity cannot be reused by another object while it is cached.
+# Keyed by (endpoint, identity).
 _CLIENTS: dict[tuple[str, tuple[Any, ...]], _FoundryClients] = {}
+# Keyed by identity: a Foundry token is for Foundry's audience (https://ai.azure.com), not
+# for one project, so the projects an identity reaches share its credential and its token
+# cache: one sign-in, not one per endpoint. The entry holds the credential object, so an
+# id()-based identity cannot be reused by another object while it is cached.
+_CREDENTIALS: dict[tuple[Any, ...], _Credential] = {}
 _CLIENTS_LOCK = threading.Lock()
 # One HTTP connection pool for the process, shared by every cached client: building an
 # HTTP client loads a TLS trust store (~25 ms), which a new endpoint or identity need not
@@ -705,12 +713,15 @@ def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
     """The cached OpenAI client for this environment's endpoint and identity."""
     _check_environment(environment)
     endpoint = _endpoint(environment)
-    key = (endpoint, _identity(environment))
+    identity = _identity(environment)
     with _CLIENTS_LOCK:  # held while building so concurrent first calls build once
-        clients = _CLIENTS.get(key)
+        clients = _CLIENTS.get((endpoint, identity))
         if clients is None:
-            clients = _build_clients(endpoint, environment)
-            _CLIENTS[key] = clients
+            credential = _CREDENTIALS.get(identity)
+            if credential is None:
+                credential = _CREDENTIALS[identity] = _Credential(*_build_credential(environment))
+            clients = _build_clients(endpoint, credential.credential)
+            _CLIENTS[(endpoint, identity)] = clients
     return clients.openai_client
 
 
@@ -718,14 +729,16 @@ def reset_client_cache() -> None:
     """Close and forget every cached client (tests, benchmarks, credential rotation)."""
     global _HTTP_CLIENT
     with _CLIENTS_LOCK:
-        entries = list(_CLIENTS.values())
+        entries, credentials = list(_CLIENTS.values()), list(_CREDENTIALS.values())
         _CLIENTS.clear()
+        _CREDENTIALS.clear()
         http_client, _HTTP_CLIENT = _HTTP_CLIENT, None
     for clients in entries:
         clients.openai_client.close()
         clients.project_client.close()
-        if clients.owns_credential:
-            clients.credential.close()
+    for credential in credentials:
+        if credential.owns_credential:
+            credential.credential.close()
     if http_client is not None:
         http_client.close()
 
@@ -744,10 +757,9 @@ def _identity(environment: dict[str, Any]) -> tuple[Any, ...]:
     return ("default",)
 
 
-def _build_clients(endpoint: str, environment: dict[str, Any]) -> _FoundryClients:
+def _build_clients(endpoint: str, credential: Any) -> _FoundryClients:
     """Called with _CLIENTS_LOCK held."""
     global _HTTP_CLIENT
-    credential, owns_credential = _build_credential(environment)
     project_client = AIProjectClient(endpoint=endpoint, credential=credential)
     if _HTTP_CLIENT is None:
         _HTTP_CLIENT = _DeadlineHttpClient()
@@ -756,7 +768,7 @@ def _build_clients(endpoint: str, environment: dict[str, Any]) -> _FoundryClient
         timeout=openai.Timeout(OPENAI_TIMEOUT_SECONDS, connect=OPENAI_CONNECT_TIMEOUT_SECONDS),
         http_client=_HTTP_CLIENT,
     )
-    return _FoundryClients(credential, project_client, openai_client, owns_credential)
+    return _FoundryClients(project_client, openai_client)
 
 
 def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
