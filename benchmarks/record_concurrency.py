@@ -2,16 +2,17 @@
 
 100 generated dialogues of 4 to 10 turns, each built from the shipped dialogues' turns (their
 agent, request mode and system message, user texts drawn from that agent's turns; dialogues
-that expect an error are left out, and scripted `[emulate: ...]` texts from rebuilt ones), recorded end to end as `scripts/record.py --emulator` does:
-each dialogue signs in for real through its emulator's Entra ID stand-in, cassettes are
-sanitized and leak-scanned, expectations checked, snapshots written by replay, into a temporary
-directory, with the real rich progress display (to a terminal-like console that discards it).
+that expect an error are left out, and scripted `[emulate: ...]` texts from rebuilt ones), recorded end to end as `foundry-goldens record --emulator` does:
+the snippet signs in for real through the run's Entra ID stand-in, cassettes are sanitized and
+leak-scanned, expectations checked, snapshots written by replay, into a temporary directory,
+with the real rich progress display (to a terminal-like console that discards it).
 Samples alternate between the two concurrency levels after a warm-up without latency; medians.
 
 Two services, each in one run:
 - `in-process` (what `record --emulator` does): a fresh emulator per dialogue inside the
-  recording process, its Entra ID stand-in included; the emulator's own work (serving,
-  signing in, a TLS certificate per dialogue) shares the recorder's interpreter lock;
+  recording process, all trusting one Entra ID stand-in for the run (one sign-in, as against
+  a live project); the emulator's own work (serving every request) shares the recorder's
+  interpreter lock;
 - `remote` (what recording a live project is): one emulator in its own process, as Foundry is
   a service elsewhere, recorded through the live path (its endpoint and service principal
   as a team's .env sets them); the recorder signs in once and reuses its client, as it does

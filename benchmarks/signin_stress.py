@@ -1,10 +1,11 @@
 """Live recording through the local sign-in, under concurrency: failures and lost requests.
 
 Every shipped dialogue is recorded end to end (cassettes, leak scan, snapshots by replay) into
-a temporary directory, never the repository's goldens, the way `record.py --emulator` does it:
-each dialogue's snippet signs in with a real `ClientSecretCredential` through the emulator's
-Entra ID stand-in over TLS, then talks to the emulator. 20 runs at each of concurrency 1, 4
-and 15 (the model's rate_limit).
+a temporary directory, never the repository's goldens, as `foundry-goldens record --emulator`
+does, but harder on the sign-in: each dialogue's emulator has an Entra ID stand-in of its own
+(the recorder's run shares one), so each dialogue's snippet signs in with a real
+`ClientSecretCredential` over TLS, concurrently with the others' traffic, then talks to the
+emulator. 20 runs at each of concurrency 1, 4 and 15 (the model's rate_limit).
 
 Per level it reports dialogues that failed (target: 0) and requests that reached the server
 unrecorded (target: 0): those the recorder caught (it fails the dialogue and says how many),
