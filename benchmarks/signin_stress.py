@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import sys
 import tempfile
@@ -87,7 +88,7 @@ def record_once(
             cassette = root / "cassettes" / f"{outcome.name}.json"
             if outcome.ok and cassette.is_file():
                 served = sum(target.stats[outcome.name].requests.values())
-                interactions = cassette.read_text(encoding="utf-8").count("- request:")
+                interactions = len(json.loads(cassette.read_text(encoding="utf-8"))["interactions"])
                 unrecorded += max(0, served - interactions)
         sign_ins = sum(stats.sign_in.get(TOKEN_ROUTE, 0) for stats in target.stats.values())
         return outcomes, caught, unrecorded, sign_ins
