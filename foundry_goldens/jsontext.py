@@ -40,12 +40,14 @@ _DIGITS_TO_NUL = bytes.maketrans(b"0123456789", b"\0" * 10)
 _LONG_DIGIT_RUN = b"\0" * 19  # NUL never stands raw in JSON text, so only digits make this
 
 
-def loads(text: str) -> Any:
-    """Parse JSON text as ``json.loads`` would, about three times faster for a cassette.
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text (or its UTF-8 bytes) as ``json.loads`` would, about three times faster
+    for a cassette.
 
     orjson parses unless the text holds a run of 19 digits (a number orjson might not keep
     exactly: then the standard library parses) or orjson refuses it (NaN, say)."""
-    if _LONG_DIGIT_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_TO_NUL):
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_NUL):
         return json.loads(text)
     try:
         return orjson.loads(text)

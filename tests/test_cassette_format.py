@@ -4,6 +4,9 @@ cassettes still read."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from foundry_goldens.cassettes.format import (
     deserialize,
     serialize,
 )
-from tests.paths import CASSETTE_DIR
+from tests.paths import CASSETTE_DIR, PROJECT_ROOT
 
 URI = "https://foundry.invalid/api/projects/recorded/openai/v1/responses?api-version=v1"
 
@@ -259,3 +262,36 @@ def test_find_cassette_prefers_json_then_an_old_yaml_one(tmp_path: Path) -> None
     assert cassette_format.find_cassette(tmp_path, "greeting") == yaml_path
     json_path.write_text('{"version": 1, "interactions": []}\n', encoding="utf-8")
     assert cassette_format.find_cassette(tmp_path, "greeting") == json_path
+
+
+def test_a_non_ascii_golden_replays_where_the_locale_is_not_utf8() -> None:
+    """Cassettes are UTF-8 whatever the machine: vcrpy's own persister read them in the
+    locale's encoding, so on an ASCII (or Windows cp1252) locale the non_ascii golden's
+    cassette did not decode and its replay failed."""
+    environment = {
+        **os.environ,
+        "LC_ALL": "C",
+        "PYTHONCOERCECLOCALE": "0",  # Python would otherwise switch the C locale to UTF-8
+        "PYTHONUTF8": "0",
+    }
+    script = (
+        "import locale; assert locale.getpreferredencoding(False).upper() != 'UTF-8';"
+        "from foundry_goldens.goldens.dialogues import load_dialogues;"
+        "from foundry_goldens.replay.replayer import replay_golden;"
+        "from foundry_goldens.replay.session import ReplaySession;"
+        "from tests.paths import DIALOGUE_DIR;"
+        "[dialogue] = load_dialogues(DIALOGUE_DIR, ['non_ascii']);"
+        "session = ReplaySession();"
+        "result = replay_golden(dialogue, session.replaying);"
+        "session.close();"
+        "import sys; sys.stdout.buffer.write(result.turns[0].reply.encode('utf-8'))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")[-2000:]
+    assert any(byte > 127 for byte in run.stdout)  # the reply's non-ASCII text came through

@@ -127,14 +127,17 @@ def _split_keeping_newlines(text: str) -> list[str]:
     return lines
 
 
-def decode_body(stored: Any) -> str | bytes | None:
-    """The body vcrpy needs back from a stored value: text, bytes or None."""
+def decode_body(stored: Any, *, remember: bool = False) -> str | bytes | None:
+    """The body vcrpy needs back from a stored value: text, bytes or None. `remember` keeps
+    a JSON body's structure for reading it back without a parse (request bodies: matching
+    reads every one; a response body is only sent back to the client)."""
     if stored is None or isinstance(stored, str):
         return stored
     if isinstance(stored, Mapping) and len(stored) == 1:
         if "json" in stored:
             encoded = encode_json(stored["json"])
-            bodies.remember(encoded, stored["json"])  # matching reads it back: no parse
+            if remember:
+                bodies.remember(encoded, stored["json"])
             return encoded
         if "lines" in stored and isinstance(stored["lines"], list):
             return "".join(stored["lines"])
@@ -198,7 +201,7 @@ def _decode_request(request: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "method": request["method"],
         "uri": request["uri"],
-        "body": decode_body(request.get("body")),
+        "body": decode_body(request.get("body"), remember=True),
         "headers": _decode_headers(request.get("headers")),
     }
 
@@ -247,9 +250,9 @@ def serialize(cassette_dict: Mapping[str, Any]) -> str:
     return indented(data)
 
 
-def deserialize(cassette_string: str) -> dict[str, Any]:
-    """vcrpy serializer hook: JSON (or this project's older YAML) back to the dict vcrpy
-    expects."""
+def deserialize(cassette_string: str | bytes) -> dict[str, Any]:
+    """vcrpy serializer hook: JSON (or this project's older YAML), as text or UTF-8 bytes, back
+    to the dict vcrpy expects."""
     data = parse(cassette_string)
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise CassetteFormatError("a cassette must be a mapping with a list of interactions")
@@ -268,10 +271,13 @@ def deserialize(cassette_string: str) -> dict[str, Any]:
     return result
 
 
-def parse(text: str) -> Any:
-    """The cassette file's data as stored (bodies not decoded); CassetteFormatError if it is
-    neither JSON nor YAML."""
-    if text.lstrip().startswith("{"):
+def parse(text: str | bytes) -> Any:
+    """The cassette file's data (text or UTF-8 bytes) as stored (bodies not decoded);
+    CassetteFormatError if it is neither JSON nor YAML."""
+    opens_an_object = (
+        text.lstrip().startswith(b"{") if isinstance(text, bytes) else text.lstrip().startswith("{")
+    )
+    if opens_an_object:
         try:
             return jsontext.loads(text)
         except ValueError as error:

@@ -35,10 +35,10 @@ from urllib.parse import parse_qs
 import vcr
 from vcr.cassette import Cassette
 from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder
-from vcr.persisters.filesystem import FilesystemPersister
+from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
 from vcr.request import Request
-from vcr.serialize import serialize
+from vcr.serialize import deserialize, serialize
 from vcr.util import read_body
 
 from foundry_goldens.cassettes import bodies
@@ -99,7 +99,9 @@ def replay_vcr(cassette_dir: str | os.PathLike[str] | None = None) -> vcr.VCR:
     """A VCR that only plays cassettes from ``cassette_dir``, each interaction once."""
     # No decode_compressed_response: recording stored every body decoded (and the sanitizer
     # drops content-encoding), and vcrpy's decoder deep-copies each response as it loads.
-    return _project_vcr(cassette_dir, record_mode="none")
+    player = _project_vcr(cassette_dir, record_mode="none")
+    player.register_persister(Utf8Files)
+    return player
 
 
 # VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
@@ -171,6 +173,31 @@ def _project_vcr(cassette_dir: str | os.PathLike[str] | None, **options: Any) ->
     return project_vcr
 
 
+class Utf8Files:
+    """vcrpy persister that reads a cassette as UTF-8 bytes, as it is written.
+
+    vcrpy's FilesystemPersister reads text in the locale's encoding, which garbles a
+    non-ASCII cassette where that is not UTF-8 (Windows); and the parser takes the bytes as
+    they are, where text had to be encoded back for its long-number check (a tenth of
+    loading a cassette)."""
+
+    @staticmethod
+    def load_cassette(cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
+        try:
+            data = Path(cassette_path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise CassetteNotFoundError() from None
+        if not data.strip():  # an empty file is no cassette, as vcrpy has it
+            raise CassetteNotFoundError()
+        return deserialize(data, serializer)
+
+    @staticmethod
+    def save_cassette(
+        cassette_path: str | os.PathLike[str], cassette_dict: Any, serializer: Any
+    ) -> None:
+        raise RuntimeError(f"a replayed cassette is never written: {cassette_path}")
+
+
 class LeakCheckingPersister:
     """vcrpy persister that scans the serialized cassette before writing it, and
     writes through a temporary file so a reader never sees half a cassette."""
@@ -179,7 +206,7 @@ class LeakCheckingPersister:
         self._sanitizer = sanitizer
 
     def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
-        return FilesystemPersister.load_cassette(cassette_path, serializer)
+        return Utf8Files.load_cassette(cassette_path, serializer)
 
     def save_cassette(
         self, cassette_path: str | os.PathLike[str], cassette_dict: Any, serializer: Any
