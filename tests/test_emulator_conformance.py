@@ -47,7 +47,13 @@ def reference_response(name: str) -> dict[str, Any]:
 def reference_errors() -> dict[str, dict[str, Any]]:
     """errors.json's entries by a short key, so a test names the case it reproduces."""
     entries = json.loads((REFERENCE / "errors.json").read_text())
-    keys = ("agent_key", "model_parameters", "permission_denied", "malformed_conversation")
+    keys = (
+        "agent_key",
+        "model_parameters",
+        "permission_denied",
+        "malformed_conversation",
+        "unauthorized",
+    )
     assert len(entries) == len(keys)
     return dict(zip(keys, entries, strict=True))
 
@@ -479,17 +485,37 @@ def test_model_parameters_beside_an_agent_are_refused_one_detail_each(
 @pytest.mark.parametrize(
     "authorization", [None, "Bearer", "Basic abc", "Bearer a-token-this-project-never-issued"]
 )
-def test_a_missing_or_unknown_token_is_permission_denied(
+def test_a_missing_or_unknown_token_is_the_gateways_401(
     http: httpx2.Client, authorization: str | None
 ) -> None:
-    """The reference body, posted in an issue, holds code and message only; the emulator adds
-    `additionalInfo.request_id`, which every Foundry error body carries
-    (the invalid_payload bodies in tests/reference/errors.json)."""
-    real = reference_errors()["permission_denied"]
+    """The resource's gateway refuses the token before the service: its body as recorded,
+    outside Foundry's error envelope; the request id only in the headers."""
+    real = reference_errors()["unauthorized"]
     headers = {"Authorization": authorization} if authorization else {}
-    ours = check_error(http.post("/responses", json={}, headers=headers), real, {"additionalInfo"})
+    response = http.post("/responses", json={}, headers=headers)
+    assert response.status_code == real["status"] == 401
+    assert response.json() == real["body"]
+    assert response.headers["x-request-id"]
+    assert "never-issued" not in response.text
+
+
+def test_a_principal_without_the_role_is_permission_denied() -> None:
+    """A valid token whose principal lacks the agents data actions. The reference body, posted
+    in an issue, holds code and message only; the emulator adds `additionalInfo.request_id`,
+    which every Foundry error body carries (the invalid_payload bodies in errors.json)."""
+    real = reference_errors()["permission_denied"]
+    with (
+        FoundryEmulator(role_assigned=False) as emulator,
+        httpx2.Client(base_url=f"{emulator.endpoint}/openai/v1", headers=AUTH) as client,
+    ):
+        ours = check_error(client.post("/responses", json={}), real, {"additionalInfo"})
+        read = client.get("/conversations/conv_x").json()["error"]["message"]
     assert ours["code"] == "PermissionDenied"
-    assert "never-issued" not in ours["message"]
+    principal = re.escape("`") + r"[0-9a-f-]{36}" + re.escape("`")
+    expected = re.sub(r"`[0-9a-f-]{36}`", "PRINCIPAL", real["body"]["error"]["message"])
+    assert re.sub(principal, "PRINCIPAL", ours["message"]) == expected
+    assert "agents/read" in read and "GET /api/projects/{projectName}/openai/*" in read
+    assert "static-test-token" not in ours["message"]
 
 
 def test_a_token_the_project_accepts_is_let_in(

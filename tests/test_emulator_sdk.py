@@ -20,6 +20,7 @@ from openai.types.responses.response_output_message import ResponseOutputMessage
 from pydantic import BaseModel, ValidationError
 
 from foundry_goldens.emulator import FaultConfig, FoundryEmulator
+from foundry_goldens.emulator.errors import UNAUTHORIZED_MESSAGE
 from foundry_goldens.snippet.credentials import StaticTokenCredential
 
 AUTH = {"Authorization": "Bearer static-test-token"}
@@ -322,7 +323,7 @@ def error_of(response: httpx2.Response) -> dict[str, Any]:
     return dict(body["error"])
 
 
-def test_a_missing_or_unknown_bearer_token_is_401_permission_denied(
+def test_a_missing_or_unknown_bearer_token_is_the_gateways_401(
     emulator: FoundryEmulator, http: httpx2.Client
 ) -> None:
     for headers in (
@@ -333,11 +334,10 @@ def test_a_missing_or_unknown_bearer_token_is_401_permission_denied(
     ):
         response = http.post("/conversations", json={}, headers=headers)
         assert response.status_code == 401
-        error = response.json()["error"]
-        assert set(error) == {"code", "message", "additionalInfo"}
-        assert error["code"] == "PermissionDenied"
-        assert error["additionalInfo"] == {"request_id": response.headers["x-request-id"]}
+        assert response.json() == {"statusCode": 401, "message": UNAUTHORIZED_MESSAGE}
+        assert response.headers["x-request-id"]
         assert "not-a-token" not in response.text
+    assert emulator.stats().requests == {"POST /conversations": 4}
     emulator.accept_token("issued-by-entra")
     assert (
         http.post(

@@ -253,6 +253,37 @@ def test_a_wrong_secret_is_a_foundry_error_without_the_secret(
     assert emulator.stats().requests == {}  # nothing reached Foundry without a token
 
 
+def test_a_service_principal_without_the_role_is_foundrys_permission_denied(
+    snippet: ModuleType,
+) -> None:
+    """Signed in, but the app lacks the Azure AI User role: the error names the code, the
+    data action to grant and where to read about it, and never the secret or the token."""
+    with FoundryEmulator(sign_in=True, role_assigned=False) as emulator:
+        env = snippet_environment(emulator)
+        with pytest.raises(snippet.FoundryError) as raised:
+            snippet.run_inference(first_turn(), env)
+        assert emulator.stats().sign_in[TOKEN_ROUTE] == 1
+    error = raised.value
+    assert (error.code, error.status_code) == ("PermissionDenied", 401)
+    assert "agents/write" in error.message and "aka.ms/FoundryPermissions" in error.message
+    assert env["AZURE_CLIENT_SECRET"] not in str(error)
+    assert "eyJ" not in str(error)
+
+
+def test_a_token_the_resource_refuses_is_the_gateways_401(snippet: ModuleType) -> None:
+    """A token from another tenant's sign-in (valid there, unknown here): the gateway's body,
+    which has no `error` envelope, still becomes a FoundryError that says what is wrong."""
+    with FoundryEmulator(sign_in=True) as emulator, FoundryEmulator(sign_in=True) as elsewhere:
+        env = snippet_environment(emulator) | emulator_sign_in(elsewhere)
+        with pytest.raises(snippet.FoundryError) as raised:
+            snippet.run_inference(first_turn(), env)
+        assert elsewhere.stats().sign_in[TOKEN_ROUTE] == 1  # signed in, at the wrong tenant
+        assert emulator.stats().requests == {"POST /conversations": 1}
+    error = raised.value
+    assert (error.code, error.status_code) == ("http_401", 401)
+    assert error.message.startswith("Unauthorized. Access token is missing, invalid")
+
+
 def test_the_sign_in_settings_are_part_of_the_cached_identity(
     snippet: ModuleType, emulator: FoundryEmulator, tmp_path: Path
 ) -> None:

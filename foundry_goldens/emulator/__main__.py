@@ -78,6 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hang-call", type=int, metavar="N", help="never answer the Nth responses call"
     )
     parser.add_argument(
+        "--without-role",
+        action="store_true",
+        help="the signed-in principal lacks the Azure AI User role: every call is a 401 "
+        "PermissionDenied, as for a team's app before the role is granted",
+    )
+    parser.add_argument(
         "--vary",
         type=int,
         metavar="SEED",
@@ -112,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         project=args.project,
         port=args.port,
         sign_in=args.sign_in,
+        role_assigned=not args.without_role,
         variation_seed=args.vary,
     )
     with emulator:

@@ -265,16 +265,25 @@ class EntraStandIn:
     def verify(self, token: str) -> bool:
         """Whether `token` is an access token this stand-in issued and still valid: its
         signature, `nbf` and `exp` (Foundry answers 401 to any other bearer token)."""
+        return self.principal_of(token) is not None
+
+    def principal_of(self, token: str) -> str | None:
+        """The object id (`oid`) of the principal a valid token of this stand-in was issued
+        to; None for any other token."""
         signing_input, _, signature = token.rpartition(".")
         expected = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(signature.encode(), _b64_bytes(expected).encode()):
-            return False
+            return None
         try:
             claims = json.loads(_unb64(signing_input.partition(".")[2]))
         except (ValueError, binascii.Error):
-            return False
+            return None
+        if not isinstance(claims, dict):
+            return None
         now = time.time()
-        return isinstance(claims, dict) and claims.get("nbf", 0) <= now < claims.get("exp", 0)
+        if not claims.get("nbf", 0) <= now < claims.get("exp", 0):
+            return None
+        return str(claims.get("oid") or "")
 
     def request_counts(self) -> dict[str, int]:
         """Requests so far by route (`POST /{tenant}/oauth2/v2.0/token`, ...), plus `tokens

@@ -31,6 +31,7 @@ class ApiError(Exception):
         extra: JsonObject | None = None,
         short: bool = False,
         tag_request_id: bool = False,
+        body: JsonObject | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -42,8 +43,11 @@ class ApiError(Exception):
         self.extra = extra
         self.short = short
         self.tag_request_id = tag_request_id
+        self.body = body  # a body outside Foundry's error envelope, sent as it is
 
     def payload(self, request_id: str) -> JsonObject:
+        if self.body is not None:
+            return self.body
         message = self.message
         if self.tag_request_id:
             message += f" [Request ID: {request_id}]"
@@ -128,25 +132,34 @@ def server_error(message: str) -> ApiError:
     return ApiError(500, "server_error", message, type="server_error", tag_request_id=True)
 
 
-def permission_denied(method: str, *, has_token: bool) -> ApiError:
-    """Foundry's 401 for a missing or unknown bearer token (tests/reference/errors.json: code
-    and message only). The token itself never appears in the answer."""
-    if not has_token:
-        # Assumed wording: the public body is for a known principal without the role.
-        message = (
-            "Access denied: the request carries no bearer token. Send "
-            "`Authorization: Bearer <token>` with a Microsoft Entra ID token for "
-            "https://ai.azure.com."
-        )
-    else:
-        action = "write" if method in ("POST", "PUT", "PATCH", "DELETE") else "read"
-        message = (
-            "The principal of this token lacks the required data action "
-            f"`Microsoft.CognitiveServices/accounts/AIServices/agents/{action}` to perform "
-            f"`{method} /api/projects/{{projectName}}/openai/*` operation. For "
-            "instructions on granting the necessary permissions, see "
-            "https://aka.ms/FoundryPermissions."
-        )
+# The resource's gateway checks the bearer token before the agent service sees the request
+# (tests/reference/errors.json): its own body, not Foundry's `error` envelope, and no request id
+# in it. Assumed for the project's /openai/v1 routes: the public bodies come from the same
+# resource's other routes (its models endpoint, Azure OpenAI's deployments).
+UNAUTHORIZED_MESSAGE = (
+    "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com/ or https://ai.azure.com/), or have expired."
+)
+
+
+def unauthorized() -> ApiError:
+    """No bearer token, or one the resource cannot accept. The token never appears in it."""
+    return ApiError(
+        401, None, UNAUTHORIZED_MESSAGE, body={"statusCode": 401, "message": UNAUTHORIZED_MESSAGE}
+    )
+
+
+def permission_denied(method: str, principal: str) -> ApiError:
+    """Foundry's 401 for a valid token whose principal lacks the role (Azure AI User) that
+    grants the agents data actions (tests/reference/errors.json: code and message only)."""
+    action = "write" if method in ("POST", "PUT", "PATCH", "DELETE") else "read"
+    message = (
+        f"The principal `{principal}` lacks the required data action "
+        f"`Microsoft.CognitiveServices/accounts/AIServices/agents/{action}` to perform "
+        f"`{method} /api/projects/{{projectName}}/openai/*` operation. For "
+        "instructions on granting the necessary permissions, see "
+        "https://aka.ms/FoundryPermissions."
+    )
     return ApiError(401, "PermissionDenied", message, short=True)
 
 

@@ -7,6 +7,7 @@ foreground.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -16,6 +17,7 @@ import select
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -33,6 +35,7 @@ from foundry_goldens.emulator.errors import (
     permission_denied,
     rate_limited,
     server_error,
+    unauthorized,
 )
 from foundry_goldens.emulator.faults import Fault, FaultConfig
 from foundry_goldens.emulator.http_server import ConnectionTrackingServer
@@ -95,6 +98,8 @@ class _Server(ConnectionTrackingServer):
         # issued and are still valid.
         self.accepted_tokens: set[str] = {STATIC_TEST_TOKEN}
         self.entra: EntraStandIn | None = None
+        # False: the principal lacks the role that grants the agents data actions.
+        self.role_assigned = True
         self.ids = IdFactory(project.seed)
         self._request_numbers = itertools.count(1)
         self.tokens_used = 0  # by responses calls, for the x-ratelimit-remaining-tokens header
@@ -200,14 +205,23 @@ class _Handler(BaseHTTPRequestHandler):
         return None, {}
 
     def _authorize(self) -> None:
-        """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`)."""
+        """Only a bearer token the project accepts gets in (see `FoundryEmulator.accept_token`),
+        and only while its principal holds the role (`FoundryEmulator(role_assigned=...)`)."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() == "bearer":
+        principal: str | None = None
+        if scheme.lower() == "bearer" and token:
             entra = self.server.entra
-            if token in self.server.accepted_tokens or (entra is not None and entra.verify(token)):
-                return
-        raise permission_denied(self.command, has_token=scheme.lower() == "bearer" and bool(token))
+            if token in self.server.accepted_tokens:
+                # A stable id for a token accepted as it is, which never shows the token.
+                digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+                principal = str(uuid.uuid5(uuid.NAMESPACE_URL, digest))
+            elif entra is not None:
+                principal = entra.principal_of(token)
+        if principal is None:
+            raise unauthorized()
+        if not self.server.role_assigned:
+            raise permission_denied(self.command, principal)
 
     @staticmethod
     def _json(body: bytes) -> JsonObject:
@@ -324,9 +338,11 @@ class FoundryEmulator:
     `FoundryEmulator(seed="demo", latency=0.1, faults=FaultConfig(rate_limit_every=3))`;
     `latency` (seconds), when given, overrides `faults.latency`. With `sign_in=True` it also
     runs an Entra ID stand-in over TLS (`authority_host`, `ca_bundle`, `service_principal`)
-    whose tokens it accepts. `entra=` trusts a running stand-in instead, shared with other
-    emulators and stopped by its owner (as the projects of one tenant trust one Entra ID):
-    a token it issued works at each of them, so a client signs in once for all.
+    whose tokens it accepts. `role_assigned=False`: the signed-in principal lacks the role
+    that grants the agents data actions, so every call is Foundry's 401 `PermissionDenied`
+    (a team's most common sign-in failure). `entra=` trusts a running stand-in instead,
+    shared with other emulators and stopped by its owner (as the projects of one tenant trust
+    one Entra ID): a token it issued works at each of them, so a client signs in once for all.
     """
 
     def __init__(
@@ -341,6 +357,7 @@ class FoundryEmulator:
         agents: Mapping[str, AgentSpec] = AGENTS,
         sign_in: bool = False,
         entra: EntraStandIn | None = None,
+        role_assigned: bool = True,
         response_headers: Mapping[str, str] | None = None,
         variation_seed: int | None = None,
         behaviour_change: BehaviourChange | None = None,
@@ -365,6 +382,7 @@ class FoundryEmulator:
             raise ValueError("pass sign_in=True (a stand-in of its own) or entra=, not both")
         self._entra = EntraStandIn() if sign_in else entra
         self._owns_entra = sign_in  # a shared stand-in is started and stopped by its owner
+        self._role_assigned = role_assigned
 
     def start(self) -> FoundryEmulator:
         if self._server is not None:
@@ -377,6 +395,7 @@ class FoundryEmulator:
         )
         server.extra_headers = self._response_headers
         server.entra = self._entra
+        server.role_assigned = self._role_assigned
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_until_stopped, name="foundry-emulator", daemon=True
