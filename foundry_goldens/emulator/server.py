@@ -209,19 +209,24 @@ class _Handler(BaseHTTPRequestHandler):
         and only while its principal holds the role (`FoundryEmulator(role_assigned=...)`)."""
         scheme, _, token = self.headers.get("Authorization", "").partition(" ")
         token = token.strip()
-        principal: str | None = None
-        if scheme.lower() == "bearer" and token:
-            entra = self.server.entra
-            if token in self.server.accepted_tokens:
-                # A stable id for a token accepted as it is, which never shows the token.
-                digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
-                principal = str(uuid.uuid5(uuid.NAMESPACE_URL, digest))
-            elif entra is not None:
-                principal = entra.principal_of(token)
-        if principal is None:
+        entra = self.server.entra
+        accepted = token in self.server.accepted_tokens or (
+            entra is not None and entra.verify(token)
+        )
+        if scheme.lower() != "bearer" or not token or not accepted:
             raise unauthorized()
         if not self.server.role_assigned:
-            raise permission_denied(self.command, principal)
+            raise permission_denied(self.command, self._principal(token))
+
+    def _principal(self, token: str) -> str:
+        """The object id of an accepted token's principal: its `oid`, or for a token accepted
+        as it is a stable id that never shows the token."""
+        entra = self.server.entra
+        issued = entra.principal_of(token) if entra is not None else None
+        if issued:
+            return issued
+        digest = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, digest))
 
     @staticmethod
     def _json(body: bytes) -> JsonObject:
