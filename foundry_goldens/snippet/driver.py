@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ from latticeflow.core.dtypes import (
 )
 from pydantic import ValidationError
 
+from foundry_goldens import jsontext
 from foundry_goldens.goldens.dialogues import Dialogue, Turn
 from foundry_goldens.goldens.expectations import BrokenExpectation, TurnFacts, evaluate
 from foundry_goldens.recording.watchdog import DeadlineInterrupt, interrupt_after
@@ -129,6 +130,9 @@ class TurnResult:
     output_json: str
     output: OpenResponsesModelOutput
     error: TurnError | None = None
+    # The user message as this turn's request carried it (the driver passes it on, so a
+    # dialogue serializes each user message once); empty: built from `user` when asked.
+    sent_user_json: str = field(default="", repr=False, compare=False)
 
     @property
     def assistant_message(self) -> Message:
@@ -141,7 +145,7 @@ class TurnResult:
 
     @cached_property
     def user_message_json(self) -> str:
-        return str(self.user_message.model_dump_json())
+        return self.sent_user_json or str(self.user_message.model_dump_json())
 
     @cached_property
     def echo_json(self) -> str:
@@ -203,6 +207,11 @@ def _message_json(role: Literal["user", "system"], text: str) -> str:
     return str(ChatCompletionInputMessage(role=role, content=text).model_dump_json())
 
 
+def user_message_json(text: str) -> str:
+    """A user message as AI GO! serializes it in a request."""
+    return _message_json("user", text)
+
+
 def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
     message = ChatCompletionInputMessage(role=role, content=text)
     return model_input_to_trace_items(ChatCompletionInput(messages=[message]))
@@ -214,8 +223,10 @@ def build_request_body(
     *,
     mode: RequestMode = "echo",
     system: str | None = None,
+    user_json: str | None = None,
 ) -> str:
-    """The chat-completion body AI GO! sends for the next turn (see the module docstring)."""
+    """The chat-completion body AI GO! sends for the next turn (see the module docstring).
+    `user_json`: the new user message already serialized (`user_message_json(user_text)`)."""
     messages: list[Any] = []
     if mode == "echo":
         # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
@@ -226,7 +237,7 @@ def build_request_body(
             parts.append(turn.user_message_json)
             if turn.error is None:  # a failed turn leaves no assistant message to echo
                 parts.append(turn.echo_json)
-        parts.append(_message_json("user", user_text))
+        parts.append(user_json or _message_json("user", user_text))
         return '{"messages":[' + ",".join(parts) + "]}"
     else:
         trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
@@ -274,7 +285,9 @@ def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[Tu
 def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesModelOutput:
     """Parse the output as AI GO! does and require an assistant message with a conversation id."""
     try:
-        output = OpenResponsesModelOutput.model_validate_json(output_json)
+        # latticeflow's model_validate_json is json.loads, then model_validate: the same, with
+        # jsontext's faster loads (tests/test_jsontext.py: it parses as json.loads does).
+        output = OpenResponsesModelOutput.model_validate(jsontext.loads(output_json))
     except (ValidationError, ValueError) as exc:
         raise TurnFailure(
             dialogue, number, f"output does not parse as OpenResponsesModelOutput: {exc}"
@@ -337,8 +350,14 @@ def drive_dialogue(
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
+        # Serialized once: this request ends with it, every later echoed request repeats it.
+        user_json = user_message_json(turn.user) if dialogue.request_mode == "echo" else ""
         body = build_request_body(
-            results, turn.user, mode=dialogue.request_mode, system=dialogue.system
+            results,
+            turn.user,
+            mode=dialogue.request_mode,
+            system=dialogue.system,
+            user_json=user_json,
         )
         turn_environment = dict(environment)
         cut_by_dialogue = False
@@ -368,10 +387,11 @@ def drive_dialogue(
                 ):
                     reason += f"; {deadlines.describe('left this turn no more time')}"
                 raise TurnFailure(dialogue.name, number, reason) from exc
-            result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, TurnError.of(exc))
+            error = TurnError.of(exc)
+            result = TurnResult(number, turn.user, body, "", EMPTY_OUTPUT, error, user_json)
         else:
             output = check_turn(dialogue.name, number, output_json)
-            result = TurnResult(number, turn.user, body, output_json, output)
+            result = TurnResult(number, turn.user, body, output_json, output, None, user_json)
         if result.error is None:
             check_conversation(dialogue, result, results)
         if check_expected:
