@@ -33,6 +33,7 @@ from foundry_goldens.cassettes.router import ThreadCassetteRouter
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT, Sanitizer
 from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
 from foundry_goldens.emulator.entra import TOKEN_ROUTE, EntraStandIn
+from foundry_goldens.emulator.errors import UNAUTHORIZED_MESSAGE
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
@@ -129,6 +130,23 @@ def test_the_foundry_emulator_accepts_the_issued_token_only(emulator: FoundryEmu
         forged = other_tenant._access_token("https://ai.azure.com")  # same claims, other key
     assert create_conversation(emulator, forged) == 401
     assert emulator.stats().requests == {"POST /conversations": 3}
+
+
+def test_a_token_for_another_audience_is_the_gateways_401(emulator: FoundryEmulator) -> None:
+    # Entra issues a valid token for any resource the principal asks for; the Foundry
+    # resource's gateway takes only its own audiences (its 401 message names them).
+    with credential(emulator) as signed_in:
+        management = signed_in.get_token("https://management.azure.com/.default").token
+        cognitive = signed_in.get_token("https://cognitiveservices.azure.com/.default").token
+    refused = requests.post(
+        f"{emulator.endpoint}/openai/v1/conversations",
+        json={},
+        headers={"Authorization": f"Bearer {management}"},
+        timeout=10,
+    )
+    assert refused.status_code == 401
+    assert refused.json() == {"statusCode": 401, "message": UNAUTHORIZED_MESSAGE}
+    assert create_conversation(emulator, cognitive) == 200  # the other audience it names
 
 
 def test_an_expired_token_is_refused() -> None:

@@ -265,11 +265,11 @@ class EntraStandIn:
     def verify(self, token: str) -> bool:
         """Whether `token` is an access token this stand-in issued and still valid: its
         signature, `nbf` and `exp` (Foundry answers 401 to any other bearer token)."""
-        return self.principal_of(token) is not None
+        return self.claims_of(token) is not None
 
-    def principal_of(self, token: str) -> str | None:
-        """The object id (`oid`) of the principal a valid token of this stand-in was issued
-        to; None for any other token."""
+    def claims_of(self, token: str) -> dict[str, Any] | None:
+        """The claims of a valid token of this stand-in (signature, `nbf`, `exp` checked);
+        None for any other token. Whether the audience suits is the resource's check."""
         signing_input, _, signature = token.rpartition(".")
         expected = hmac.new(self._signing_key, signing_input.encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(signature.encode(), _b64_bytes(expected).encode()):
@@ -283,7 +283,13 @@ class EntraStandIn:
         now = time.time()
         if not claims.get("nbf", 0) <= now < claims.get("exp", 0):
             return None
-        return str(claims.get("oid") or "")
+        return claims
+
+    def principal_of(self, token: str) -> str | None:
+        """The object id (`oid`) of the principal a valid token of this stand-in was issued
+        to; None for any other token."""
+        claims = self.claims_of(token)
+        return None if claims is None else str(claims.get("oid") or "")
 
     def request_counts(self) -> dict[str, int]:
         """Requests so far by route (`POST /{tenant}/oauth2/v2.0/token`, ...), plus `tokens

@@ -51,6 +51,9 @@ ADMIN_STATS_PATH = "/_emulator/stats"
 # `{endpoint}/openai/v1/…` as azure-ai-projects builds it; also `/openai/…?api-version=…`.
 _API_PATH = re.compile(r"^(?:/api/projects/(?P<project>[^/]+))?/openai(?:/v1)?(?P<rest>/.*)$")
 # Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
+# The audiences the resource gateway takes a token for, as its 401 message names them
+# (tests/reference/errors.json, "unauthorized"); Entra writes `aud` without the trailing slash.
+ACCEPTED_AUDIENCES = frozenset({"https://ai.azure.com", "https://cognitiveservices.azure.com"})
 RATE_LIMIT_REQUESTS = 1_500
 RATE_LIMIT_TOKENS = 250_000
 _MALFORMED_BODY = b'{"id":"resp_malformed","object":"response","output":[{"type":"mess'
@@ -211,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = token.strip()
         entra = self.server.entra
         accepted = token in self.server.accepted_tokens or (
-            entra is not None and entra.verify(token)
+            entra is not None and _for_this_resource(entra.claims_of(token))
         )
         if scheme.lower() != "bearer" or not token or not accepted:
             raise unauthorized()
@@ -497,3 +500,10 @@ class FoundryEmulator:
         if self._entra is None or not self._owns_entra:
             return stats
         return dataclasses.replace(stats, sign_in=self._entra.request_counts())
+
+
+def _for_this_resource(claims: Mapping[str, Any] | None) -> bool:
+    """A valid token is let in only for Foundry's audience: one Entra issued for another
+    resource (`https://management.azure.com/.default`, say) gets the gateway's 401."""
+    audience = claims.get("aud") if claims is not None else None
+    return isinstance(audience, str) and audience.rstrip("/") in ACCEPTED_AUDIENCES
