@@ -106,8 +106,8 @@ def report(result: dict[str, Any]) -> bool:
     print(f"  whole test path per turn:   {result['whole_ms']:7.3f} ms")
     print(f"  run_inference alone:        {result['alone_ms']:7.3f} ms")
     print(
-        f"  whole path / run_inference: {result['ratio']:.2f}x "
-        f"(rounds {low:.2f}-{high:.2f}x; target <= {TARGET_RATIO}x)"
+        f"  whole path / run_inference: {result['ratio']:.3f}x "
+        f"(rounds {low:.3f}-{high:.3f}x; target <= {TARGET_RATIO}x)"
     )
     return bool(result["ratio"] <= TARGET_RATIO)
 
