@@ -50,10 +50,10 @@ log = logging.getLogger("foundry_goldens.emulator")
 ADMIN_STATS_PATH = "/_emulator/stats"
 # `{endpoint}/openai/v1/…` as azure-ai-projects builds it; also `/openai/…?api-version=…`.
 _API_PATH = re.compile(r"^(?:/api/projects/(?P<project>[^/]+))?/openai(?:/v1)?(?P<rest>/.*)$")
-# Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
 # The audiences the resource gateway takes a token for, as its 401 message names them
 # (tests/reference/errors.json, "unauthorized"); Entra writes `aud` without the trailing slash.
 ACCEPTED_AUDIENCES = frozenset({"https://ai.azure.com", "https://cognitiveservices.azure.com"})
+# Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
 RATE_LIMIT_REQUESTS = 1_500
 RATE_LIMIT_TOKENS = 250_000
 _MALFORMED_BODY = b'{"id":"resp_malformed","object":"response","output":[{"type":"mess'
