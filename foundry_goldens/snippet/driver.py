@@ -139,13 +139,9 @@ class TurnResult:
         return _last_assistant_message(self.output)
 
     @cached_property
-    def user_message(self) -> ChatCompletionInputMessage:
-        """This turn's user message as every later request repeats it (built once)."""
-        return ChatCompletionInputMessage(role="user", content=self.user)
-
-    @cached_property
     def user_message_json(self) -> str:
-        return self.sent_user_json or str(self.user_message.model_dump_json())
+        """This turn's user message as every later echoed request repeats it."""
+        return self.sent_user_json or _message_json("user", self.user)
 
     @cached_property
     def echo_json(self) -> str:
@@ -207,11 +203,6 @@ def _message_json(role: Literal["user", "system"], text: str) -> str:
     return str(ChatCompletionInputMessage(role=role, content=text).model_dump_json())
 
 
-def user_message_json(text: str) -> str:
-    """A user message as AI GO! serializes it in a request."""
-    return _message_json("user", text)
-
-
 def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
     message = ChatCompletionInputMessage(role=role, content=text)
     return model_input_to_trace_items(ChatCompletionInput(messages=[message]))
@@ -226,7 +217,7 @@ def build_request_body(
     user_json: str | None = None,
 ) -> str:
     """The chat-completion body AI GO! sends for the next turn (see the module docstring).
-    `user_json`: the new user message already serialized (`user_message_json(user_text)`)."""
+    `user_json`: the new user message, already serialized as `_message_json` does."""
     messages: list[Any] = []
     if mode == "echo":
         # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
@@ -351,7 +342,7 @@ def drive_dialogue(
         if before_turn is not None:
             before_turn(number, turn)
         # Serialized once: this request ends with it, every later echoed request repeats it.
-        user_json = user_message_json(turn.user) if dialogue.request_mode == "echo" else ""
+        user_json = _message_json("user", turn.user) if dialogue.request_mode == "echo" else ""
         body = build_request_body(
             results,
             turn.user,
