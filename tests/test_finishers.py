@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,11 +165,15 @@ class KillsTheWorkerAfterTheFirstDialogue(SilentProgress):
 
     def __init__(self) -> None:
         self.killed = False
+        self._lock = threading.Lock()  # recording threads report turns concurrently
 
     def turn_done(self, name: str, turn: int) -> None:
-        if not self.killed:
+        with self._lock:
+            if self.killed:
+                return
             for pid in worker_processes():
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # gone between listing and kill
+                    os.kill(pid, signal.SIGKILL)
                 self.killed = True
 
 
@@ -191,10 +196,12 @@ def test_a_killed_process_leaves_the_previous_goldens(tmp_path: Path) -> None:
 class InterruptOnFirstTurn(SilentProgress):
     def __init__(self) -> None:
         self.sent = False
+        self._lock = threading.Lock()  # one Ctrl-C, whichever thread reports a turn first
 
     def turn_done(self, name: str, turn: int) -> None:
-        if not self.sent:
-            self.sent = True
+        with self._lock:
+            first, self.sent = not self.sent, True
+        if first:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)  # the handler runs in the main thread at the next bytecode
 
