@@ -23,8 +23,6 @@ from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
 from foundry_goldens.config import active
-from foundry_goldens.goldens.classify import CATEGORIES, classify_snapshots
-from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.goldens.normalization import normalize_dialogue
 from foundry_goldens.recording.publishing import half_published
@@ -70,6 +68,11 @@ def explain_snapshot_mismatch(
     Replay got this far, so the cassette still matches what the integration sends: only the
     snapshot differs, and accepting the output is `pytest --snapshot-update`.
     """
+    # Only a failing golden needs these (and deepdiff, which imports pandas when installed):
+    # imported here, they stay out of every passing run's start-up.
+    from foundry_goldens.goldens.classify import CATEGORIES, classify_snapshots
+    from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
+
     try:
         expected = json.loads(expected_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
