@@ -8,6 +8,7 @@ sockets refused, as in the plugin's golden tests.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import socket
@@ -175,7 +176,8 @@ def test_changed_output_breaking_an_expectation_fails_replay_naming_turn_and_key
     message_item["content"][0]["text"] = "We are closed today."
     save_cassette_data(cassette_file, cassette)
 
-    # Expectations are checked on every replay, so --snapshot-update cannot accept this.
+    # A changed output is checked again (its digest is not the recorded one, goldens/held.py),
+    # so --snapshot-update cannot accept this.
     with pytest.raises(ReplayError) as raised:
         replay_dialogue(dialogue, cassette_file)
     message = str(raised.value)
@@ -196,7 +198,7 @@ def test_a_changed_long_reply_is_shown_whole_as_a_word_diff(tmp_path: Path) -> N
     save_cassette_data(cassette_file, cassette)
 
     result = replay_dialogue(dialogue, cassette_file)
-    expected = result.snapshot()
+    expected = copy.deepcopy(result.snapshot())  # the result's own document stays as replayed
     expected["turns"][1]["output"]["items"][0]["content"][0]["text"] = long_old + "Farewell."
     snapshot_file = tmp_path / "greeting.json"
     snapshot_file.write_text(json.dumps(expected), encoding="utf-8")

@@ -259,7 +259,10 @@ def parsed_body(request: Request) -> Any:
 
 def forget_session_caches() -> None:
     """Start over as a new process would (benchmarks time a fresh test session)."""
+    from foundry_goldens.goldens.held import evaluator_identity
+
     bodies.forget()
+    evaluator_identity.cache_clear()  # read from the checks' source files once per process
 
 
 def _walk_changes(

@@ -62,7 +62,7 @@ def _check_patterns(values: list[str]) -> list[str]:
 
 
 class TurnExpectations(BaseModel):
-    """What must hold for one turn: checked while recording and again on every replay.
+    """What must hold for one turn: checked while recording, and on replay unless known to hold.
 
     Tool checks use latticeflow-core's agent scorers (goldens/expectations.py), so they mean
     what they mean in AI GO!.

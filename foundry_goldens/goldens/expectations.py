@@ -1,9 +1,10 @@
 """A dialogue turn's `expect:` block, checked against what the turn did.
 
-Run while recording and again on every replay, so `pytest --snapshot-update` cannot accept an
-output that breaks the dialogue's own expectations. Tool checks go through latticeflow-core's
-agent scorers (FunctionCallCoverage, DisallowedFunctionCalls, FunctionCallOutput[Not]Contains):
-a check here means what it means in AI GO!.
+Run while recording, and on replay for every turn not known to hold (its `expect:` block, its
+output or these checks changed since recording: goldens/held.py), so `pytest --snapshot-update`
+cannot accept an output that breaks the dialogue's own expectations. Tool checks go through
+latticeflow-core's agent scorers (FunctionCallCoverage, DisallowedFunctionCalls,
+FunctionCallOutput[Not]Contains): a check here means what it means in AI GO!.
 """
 
 from __future__ import annotations

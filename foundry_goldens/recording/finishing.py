@@ -1,5 +1,7 @@
-"""Finishing a recorded dialogue: its cassette written (sanitized, leak-scanned) and its
-snapshot made by replaying that cassette, both into the run's staging directory.
+"""Finishing a recorded dialogue: its snapshot made by replaying the recording (from memory,
+its expectations checked), then its cassette (sanitized, leak-scanned, with the digests of the
+expectations that held: goldens/held.py) and the snapshot written into the run's staging
+directory.
 
 Pure CPU and no traffic. A `FinishJob` holds plain data (vcrpy's requests and response dicts,
 the dialogue, the sanitizer) so that `finish` runs the same way on a thread of the recording
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vcr.cassette import Cassette
 
@@ -21,9 +24,10 @@ from foundry_goldens.cassettes.player import LeakCheckingPersister
 from foundry_goldens.cassettes.router import Interactions
 from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
 from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.goldens.held import METADATA_KEY
 from foundry_goldens.goldens.snapshots import render_snapshot
 from foundry_goldens.recording.publishing import Staging
-from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
+from foundry_goldens.replay.replayer import ReplayError, ReplayResult, replay_cassette
 
 # Replays a cassette path with these interactions from memory rather than parsed back from the
 # file just written (ThreadCassetteRouter.replaying).
@@ -53,8 +57,11 @@ def finish(job: FinishJob, replaying: Replaying) -> Finished:
     started = time.perf_counter()
     status, detail = "failed", ""
     try:
-        write_cassette(job)
-        write_snapshot(job, replaying)
+        replayed = replay_recording(job, replaying)
+        write_cassette(job, replayed.expectations_held)
+        job.staged.snapshot(job.dialogue.name).write_text(
+            render_snapshot(replayed.snapshot()), encoding="utf-8"
+        )
         status = "recorded"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
@@ -66,28 +73,33 @@ def finish(job: FinishJob, replaying: Replaying) -> Finished:
     return Finished(status, detail, time.perf_counter() - started)
 
 
-def write_cassette(job: FinishJob) -> None:
-    """What vcrpy's Cassette._save does for a recording: serialize, scan, write atomically."""
-    interactions = job.interactions
-    LeakCheckingPersister(job.sanitizer).save_cassette(
-        job.staged.cassette(job.dialogue.name),
-        {"requests": interactions.requests, "responses": interactions.responses},
-        serializer=cassette_format,
-    )
+def replay_recording(job: FinishJob, replaying: Replaying) -> ReplayResult:
+    """Replay the fresh recording (from memory, before its file is written): a golden is
+    replay's output, and the turns' expectations are checked on it.
 
-
-def write_snapshot(job: FinishJob, replaying: Replaying) -> None:
-    """Replay the fresh cassette and write what replay yields: a golden is replay's output.
-
-    Same code as the pytest plugin's golden test (replay_dialogue, then the snapshot
-    rendering), run in-process so it costs milliseconds rather than a pytest start-up.
+    Same code as the pytest plugin's golden test (replay, then the snapshot rendering), run
+    in-process so it costs milliseconds rather than a pytest start-up.
     """
-    name = job.dialogue.name
-    result = replay_dialogue(
+    path = job.staged.cassette(job.dialogue.name)
+    return replay_cassette(
         job.dialogue,
-        job.staged.cassette(name),
-        cassette_session=lambda path: replaying(path, job.interactions),
+        replaying(path, job.interactions),
+        cassette_file=path,
         check_expected=not job.check,
         tolerate_errors=job.check,
     )
-    job.staged.snapshot(name).write_text(render_snapshot(result.snapshot()), encoding="utf-8")
+
+
+def write_cassette(job: FinishJob, expectations_held: list[str]) -> None:
+    """What vcrpy's Cassette._save does for a recording: serialize, scan, write atomically;
+    with the digests of the turns whose expectations held (goldens/held.py), if checked."""
+    interactions = job.interactions
+    cassette: dict[str, Any] = {
+        "requests": interactions.requests,
+        "responses": interactions.responses,
+    }
+    if expectations_held:
+        cassette["metadata"] = {METADATA_KEY: expectations_held}
+    LeakCheckingPersister(job.sanitizer).save_cassette(
+        job.staged.cassette(job.dialogue.name), cassette, serializer=cassette_format
+    )

@@ -11,19 +11,25 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vcr.cassette import Cassette
-from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.errors import CannotOverwriteExistingCassetteException, MissingMetadataError
 
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
 from foundry_goldens.config import active
-from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.goldens.dialogues import Dialogue, Turn
+from foundry_goldens.goldens.held import (
+    METADATA_KEY,
+    HeldMetadataError,
+    dialogue_digests,
+    read_held,
+)
 from foundry_goldens.goldens.normalization import normalize_dialogue
 from foundry_goldens.recording.publishing import half_published
 from foundry_goldens.snippet.credentials import StaticTokenCredential
@@ -32,6 +38,7 @@ from foundry_goldens.snippet.driver import (
     RunInference,
     TurnFailure,
     TurnResult,
+    check_expectations,
     conversations_expected,
     drive_dialogue,
 )
@@ -121,8 +128,16 @@ class ReplayError(AssertionError):
 class ReplayResult:
     dialogue: str
     turns: list[TurnResult]
+    # Digests of the turns whose expectations held (goldens/held.py), one per turn; empty when
+    # the replay did not check them.
+    expectations_held: list[str] = field(default_factory=list)
+    document: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def snapshot(self) -> dict[str, Any]:
+        """The snapshot document. A replay that checked expectations made it for their digests
+        and keeps it: every call returns that same document, so copy it before changing it."""
+        if self.document is not None:
+            return self.document
         return normalize_dialogue(self.dialogue, self.turns)
 
 
@@ -250,12 +265,16 @@ def replay_golden(
     dialogue: Dialogue,
     cassette_session: Callable[[Path], AbstractContextManager[Cassette]],
     run_inference: RunInference | None = None,
+    recheck_expectations: bool = False,
 ) -> ReplayResult:
     """What a golden test replays and checks before comparing the snapshot (the pytest plugin
     and benchmarks/replay_speed.py): every turn answered or failed as expected, and one
     conversation when the id is echoed, one per turn (each seeded) when rebuilt."""
     result = replay_dialogue(
-        dialogue, run_inference=run_inference, cassette_session=cassette_session
+        dialogue,
+        run_inference=run_inference,
+        cassette_session=cassette_session,
+        recheck_expectations=recheck_expectations,
     )
     assert len(result.turns) == len(dialogue.turns)
     answered = [turn for turn in result.turns if turn.error is None]  # failed as expected: none
@@ -274,11 +293,12 @@ def replay_dialogue(
     cassette_session: Callable[[Path], AbstractContextManager[Cassette]] = replaying,
     check_expected: bool = True,
     tolerate_errors: bool = False,
+    recheck_expectations: bool = False,
 ) -> ReplayResult:
-    """Replay through the integration.
+    """Replay the dialogue's cassette file through the integration (see `replay_cassette`).
 
-    `run_inference` may wrap the snippet's (benchmarks); `cassette_session` lets the recorder
-    replay on its per-thread router while other threads still record.
+    `run_inference` may wrap the snippet's (benchmarks); `cassette_session` replays on a
+    session of the caller's (the plugin's, with vcrpy's patches on for a run of goldens).
     """
     path = cassette_file or cassette_format.find_cassette(active().cassettes, dialogue.name)
     cut_short = half_published(path.parent, dialogue.name)
@@ -290,22 +310,94 @@ def replay_dialogue(
         )
     if not path.is_file():
         raise ReplayError(f"{dialogue.name}: no cassette at {path}; {rerecord_hint(dialogue.name)}")
+    return replay_cassette(
+        dialogue,
+        cassette_session(path),
+        cassette_file=path,
+        run_inference=run_inference,
+        check_expected=check_expected,
+        tolerate_errors=tolerate_errors,
+        recheck_expectations=recheck_expectations,
+    )
+
+
+def _held_in(dialogue: Dialogue, cassette: Cassette, path: Path | None) -> list[str]:
+    """The turns' digests the recording stored (goldens/held.py); none for an older one."""
+    try:
+        stored = cassette.get_metadata(METADATA_KEY, None)
+    except MissingMetadataError:  # a replayed cassette that has none (record mode none)
+        return []
+    try:
+        return read_held(stored)
+    except HeldMetadataError as error:
+        where = f"cassette {path}" if path is not None else "its cassette"
+        raise ReplayError(
+            f"{dialogue.name}: {where}: {error}. The recorder writes it; "
+            f"{rerecord_hint(dialogue.name)}"
+        ) from None
+
+
+def check_expectations_held(
+    dialogue: Dialogue, turns: list[TurnResult], document: dict[str, Any], held: list[str]
+) -> list[str]:
+    """Check every turn whose digest (from `document`, the turns' snapshot) is not the one
+    `held` recorded for it, in turn order, raising ReplayError at the first broken one; the
+    digests of all turns, whose expectations now held."""
+    digests = dialogue_digests(dialogue, document)
+    for number, (turn, turn_result, digest) in enumerate(
+        zip(dialogue.turns, turns, digests, strict=True), start=1
+    ):
+        if number > len(held) or held[number - 1] != digest:
+            _check_turn_expectations(dialogue, turn, turn_result)
+    return digests
+
+
+def _check_turn_expectations(dialogue: Dialogue, turn: Turn, result: TurnResult) -> None:
+    try:
+        check_expectations(dialogue.name, turn, result)
+    except ExpectationFailure as failure:
+        raise ReplayError(expectation_message(dialogue.name, failure)) from None
+
+
+def replay_cassette(
+    dialogue: Dialogue,
+    cassette_session: AbstractContextManager[Cassette],
+    cassette_file: Path | None = None,
+    run_inference: RunInference | None = None,
+    check_expected: bool = True,
+    tolerate_errors: bool = False,
+    recheck_expectations: bool = False,
+) -> ReplayResult:
+    """Replay through the integration, each turn checked as AI GO! reads it, then the turns'
+    expectations (`check_expected`): those whose digest the recording stored are known to hold
+    (goldens/held.py) and are checked again only with `recheck_expectations`.
+
+    The recorder replays its fresh recording from memory this way, before the file exists.
+    """
     run_inference = run_inference or load_integration().run_inference
-    with cassette_session(path) as cassette:
+    with cassette_session as cassette:
         check_no_retried_responses(dialogue, cassette)
         check_script_matches(dialogue, cassette)
+        held = (
+            []
+            if recheck_expectations or not check_expected
+            else _held_in(dialogue, cassette, cassette_file)
+        )
         agent = dialogue.agent or recorded_agent(cassette) or active().agent or "agent"
+        driven: list[TurnResult] = []
         try:
             turns = drive_dialogue(
                 dialogue,
                 run_inference,
                 replay_environment(agent),
-                check_expected=check_expected,
+                check_expected=False,  # checked below, once the snapshot says which need it
                 tolerate_errors=tolerate_errors,
+                on_turn=driven.append,
             )
-        except ExpectationFailure as failure:
-            raise ReplayError(expectation_message(dialogue.name, failure)) from None
         except TurnFailure as failure:
+            if check_expected:  # a turn before the failure that broke its expectations says why
+                for turn, ran in zip(dialogue.turns, driven, strict=False):
+                    _check_turn_expectations(dialogue, turn, ran)
             unmatched = _unmatched(failure)
             if unmatched is None:
                 raise ReplayError(f"{failure}\n{rerecord_hint(dialogue.name)}") from failure
@@ -314,6 +406,12 @@ def replay_dialogue(
                 f"{failure.dialogue}, turn {failure.turn}: the integration now sends a request "
                 f"the recording does not have\n{detail}\n{rerecord_hint(dialogue.name)}"
             ) from None
+        if check_expected:
+            document = normalize_dialogue(dialogue.name, turns)  # the digests are of snapshots
+            checked = check_expectations_held(dialogue, turns, document, held)
+            result = ReplayResult(dialogue.name, turns, checked, document)
+        else:
+            result = ReplayResult(dialogue.name, turns)
         created = conversations_created(cassette)
         if created != conversations_expected(dialogue):
             raise ReplayError(
@@ -331,4 +429,4 @@ def replay_dialogue(
                 f"({', '.join(unplayed)}); the integration now makes fewer calls. "
                 f"{rerecord_hint(dialogue.name)}"
             )
-    return ReplayResult(dialogue.name, turns)
+    return result
