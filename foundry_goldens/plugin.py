@@ -70,6 +70,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="do not collect the golden dialogues",
     )
+    group.addoption(
+        "--goldens-recheck-expectations",
+        action="store_true",
+        help="check every turn's expect: block, also where its cassette records that it held",
+    )
 
 
 def _load(config: pytest.Config) -> Config | None:
@@ -177,8 +182,10 @@ def goldens_offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _golden_test(dialogue: Dialogue) -> Callable[..., None]:
-    def test_golden(golden: SnapshotAssertion, goldens_offline: None) -> None:
-        check_golden(dialogue, golden)
+    def test_golden(
+        golden: SnapshotAssertion, goldens_offline: None, request: pytest.FixtureRequest
+    ) -> None:
+        check_golden(dialogue, golden, request.config.option.goldens_recheck_expectations)
 
     return test_golden
 
@@ -217,12 +224,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _Replays.close()
 
 
-def check_golden(dialogue: Dialogue, golden: SnapshotAssertion) -> None:
+def check_golden(
+    dialogue: Dialogue, golden: SnapshotAssertion, recheck_expectations: bool = False
+) -> None:
     """Replay `dialogue` from its cassette and compare with its snapshot."""
     from foundry_goldens.config import active
     from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_golden
 
-    result = replay_golden(dialogue, _Replays.get().replaying)
+    result = replay_golden(
+        dialogue, _Replays.get().replaying, recheck_expectations=recheck_expectations
+    )
     actual = result.snapshot()
     if not golden == actual:
         raise AssertionError(

@@ -4,12 +4,15 @@ and configuration errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from foundry_goldens.goldens.dialogues import load_dialogue
+from foundry_goldens.goldens.held import METADATA_KEY, dialogue_digests
 from tests.paths import CASSETTE_DIR, DIALOGUE_DIR, INTEGRATION_PATH, SNAPSHOT_DIR
 
 
@@ -50,7 +53,8 @@ def test_its_options_are_one_group_in_pytest_help(tmp_path: Path) -> None:
     group = group.split("\n\n")[0]
     for option in ("--goldens-root", "--goldens-config", "--goldens-snippet",
                    "--goldens-dialogues", "--goldens-snapshots", "--goldens-cassettes",
-                   "--goldens-agent", "--no-goldens"):  # fmt: skip
+                   "--goldens-agent", "--no-goldens",
+                   "--goldens-recheck-expectations"):  # fmt: skip
         assert option in group
     assert "--snapshot-update" in result.stdout  # syrupy's own, not the plugin's
 
@@ -169,3 +173,27 @@ def test_goldens_root_points_at_a_project_from_elsewhere(tmp_path: Path) -> None
     result = pytest_in(elsewhere, "-v", "--goldens-root", str(root), str(root / "specs"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_golden[greeting] PASSED" in result.stdout
+
+
+def test_recheck_expectations_checks_what_the_cassette_records_as_held(tmp_path: Path) -> None:
+    """A turn whose digest the cassette records is not checked again, unless asked: a digest
+    written for a block that does not hold (by hand) passes, and fails with the option."""
+    root = make_project(tmp_path, "greeting")
+    spec = root / "specs" / "greeting.yaml"
+    spec.write_text(
+        spec.read_text("utf-8").replace(
+            'reply_contains: ["Contoso Retail support assistant"]',
+            'reply_contains: ["Fabrikam"]',
+        ),
+        encoding="utf-8",
+    )
+    tape = root / "tapes" / "greeting.json"
+    cassette = json.loads(tape.read_text("utf-8"))
+    snapshot = json.loads((root / "snaps" / "greeting.json").read_text("utf-8"))
+    cassette["metadata"][METADATA_KEY] = dialogue_digests(load_dialogue(spec), snapshot)
+    tape.write_text(json.dumps(cassette, indent=2) + "\n", encoding="utf-8")
+
+    assert pytest_in(root).returncode == 0
+    rechecked = pytest_in(root, "--goldens-recheck-expectations")
+    assert rechecked.returncode == 1, rechecked.stdout
+    assert "expect.reply_contains: 'Fabrikam' not in the reply" in rechecked.stdout
