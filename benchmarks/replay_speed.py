@@ -4,7 +4,10 @@
   (the same functions): load the cassette, patch (once per run of golden tests, as the plugin
   does), build every request, run_inference, parse and check each output (expectations
   included), normalize, render the snapshot and compare it with the committed file;
-- run_inference alone: the same calls timed from inside that path (cassette already open).
+- run_inference alone: the same calls timed from inside that path (cassette already open);
+- the whole path again with every turn's expectations re-checked, as replay does for a turn
+  whose `expect:` block or output changed since recording (an unchanged one is known to hold:
+  foundry_goldens/goldens/held.py). Alternated with the first, round by round.
 
 Every shipped golden dialogue per round; each round starts as a fresh pytest session would
 (`foundry_goldens.cassettes.player.forget_session_caches`), after one warm-up round (imports, the snippet's
@@ -42,10 +45,13 @@ def whole_path(
     dialogue: Dialogue,
     run_inference: Callable[[str, dict[str, Any]], str],
     session: ReplaySession,
+    recheck: bool = False,
 ) -> None:
     """The plugin's test_golden[<name>] for one dialogue (foundry_goldens.plugin.check_golden),
     syrupy's comparison included."""
-    result = replay_golden(dialogue, session.replaying, run_inference=run_inference)
+    result = replay_golden(
+        dialogue, session.replaying, run_inference=run_inference, recheck_expectations=recheck
+    )
     # syrupy: serialize with the extension, read the committed file, compare the strings.
     serialized = GoldenSnapshotExtension().serialize(result.snapshot())
     committed = (SNAPSHOT_DIR / f"{dialogue.name}.json").read_text(encoding="utf-8")
@@ -53,7 +59,9 @@ def whole_path(
         raise SystemExit(f"{dialogue.name}: the replayed snapshot differs from the committed one")
 
 
-def one_round(dialogues: list[Dialogue], run_inference: Any) -> tuple[float, float, int]:
+def one_round(
+    dialogues: list[Dialogue], run_inference: Any, recheck: bool = False
+) -> tuple[float, float, int]:
     """(whole path seconds, run_inference seconds, turns) over every dialogue."""
     inner: list[float] = []
 
@@ -69,23 +77,31 @@ def one_round(dialogues: list[Dialogue], run_inference: Any) -> tuple[float, flo
     # As the plugin does for a run of golden tests: vcrpy's patches installed once.
     with ReplaySession() as session:
         for dialogue in dialogues:
-            whole_path(dialogue, timed, session)
+            whole_path(dialogue, timed, session, recheck)
     return time.perf_counter() - started, sum(inner), len(inner)
 
 
 def measure(rounds: int) -> dict[str, Any]:
     run_inference = load_integration().run_inference
     dialogues = load_dialogues(DIALOGUE_DIR)
-    one_round(dialogues, run_inference)  # warm-up: imports, caches, the snippet's client
+    for recheck in (False, True):  # warm-up: imports, caches, the snippet's client
+        one_round(dialogues, run_inference, recheck)
     whole_ms: list[float] = []
     alone_ms: list[float] = []
     ratios: list[float] = []
+    recheck_ms: list[float] = []
+    recheck_ratios: list[float] = []
     turns = 0
-    for _ in range(rounds):
-        whole, alone, turns = one_round(dialogues, run_inference)
-        whole_ms.append(whole / turns * 1000)
-        alone_ms.append(alone / turns * 1000)
-        ratios.append(whole / alone)
+    for number in range(rounds):
+        for recheck in (False, True) if number % 2 == 0 else (True, False):
+            whole, alone, turns = one_round(dialogues, run_inference, recheck)
+            if recheck:
+                recheck_ms.append(whole / turns * 1000)
+                recheck_ratios.append(whole / alone)
+            else:
+                whole_ms.append(whole / turns * 1000)
+                alone_ms.append(alone / turns * 1000)
+                ratios.append(whole / alone)
     return {
         "dialogues": len(dialogues),
         "turns": turns,
@@ -94,6 +110,8 @@ def measure(rounds: int) -> dict[str, Any]:
         "alone_ms": statistics.median(alone_ms),
         "ratio": statistics.median(ratios),
         "ratio_range": (min(ratios), max(ratios)),
+        "recheck_ms": statistics.median(recheck_ms),
+        "recheck_ratio": statistics.median(recheck_ratios),
     }
 
 
@@ -108,6 +126,10 @@ def report(result: dict[str, Any]) -> bool:
     print(
         f"  whole path / run_inference: {result['ratio']:.3f}x "
         f"(rounds {low:.3f}-{high:.3f}x; target <= {TARGET_RATIO}x)"
+    )
+    print(
+        f"  with every expectation re-checked (expect: block or output changed since "
+        f"recording): {result['recheck_ms']:.3f} ms, {result['recheck_ratio']:.3f}x"
     )
     return bool(result["ratio"] <= TARGET_RATIO)
 
