@@ -636,6 +636,19 @@ def test_a_yaml_cassette_rewritten_as_json_with_the_same_data_is_no_change(
     assert "- `order_lookup`: its cassette changed but its snapshot" in markdown
 
 
+def test_new_expectation_digests_alone_are_no_change(repo: GoldenRepo) -> None:
+    # Re-recorded after an upgrade of the checks: the same traffic, new digests of what held.
+    path = repo.root / "cassettes/order_lookup.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metadata"] = {"expectations_held": ["blake2b:" + "0" * 32] * 3}
+    repo.write_file("cassettes/order_lookup.json", json.dumps(data, indent=2))
+
+    report, markdown, _ = diff(repo)
+    assert not report.changed, markdown
+    entry = next(d for d in report.dialogues if d.name == "order_lookup")
+    assert (entry.status, entry.cassette) == ("unchanged", "unchanged")
+
+
 def test_cassette_status_of_a_changed_dialogue(repo: GoldenRepo) -> None:
     turns = order_lookup_turns()
     turns.append({"user": "Thanks!", "reply": "You're welcome!", "usage": (350, 8)})

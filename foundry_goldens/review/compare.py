@@ -112,7 +112,7 @@ def _compare_dialogue(
             notes=_consistency_notes(head) if head else [],
         )
 
-    cassette_changed = base.raw[2] != head.raw[2] and base.cassette.data != head.cassette.data
+    cassette_changed = base.raw[2] != head.raw[2] and base.cassette.traffic != head.cassette.traffic
     changes: list[DialogueChange] = []
     turns: list[TurnDiff] = []
     notes: list[str] = []

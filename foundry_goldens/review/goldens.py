@@ -71,6 +71,14 @@ class Cassette:
     data: Any
 
     @property
+    def traffic(self) -> Any:
+        """What was recorded, without the metadata: a new digest of expectations that held
+        (goldens/held.py) is bookkeeping, not a change of the golden."""
+        if isinstance(self.data, dict) and "metadata" in self.data:
+            return {key: value for key, value in self.data.items() if key != "metadata"}
+        return self.data
+
+    @property
     def request_count(self) -> int | None:
         interactions = self.data.get("interactions") if isinstance(self.data, dict) else None
         return len(interactions) if isinstance(interactions, list) else None
