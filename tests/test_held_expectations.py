@@ -47,6 +47,13 @@ def checked_turns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def order_lookup_copy(tmp_path: Path) -> tuple[Dialogue, Path, dict[str, Any]]:
+    """The shipped order_lookup (3 turns, each with expectations), its cassette copy's path and
+    data."""
+    dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
+    return dialogue, cassette_file, load_cassette_data(cassette_file)
+
+
 def stored_digests(cassette_file: Path) -> Any:
     return load_cassette_data(cassette_file).get("metadata", {}).get(held.METADATA_KEY)
 
@@ -110,8 +117,7 @@ def test_an_edited_expect_block_that_no_longer_holds_fails_replay(tmp_path: Path
 def test_a_changed_output_is_checked_again_although_its_recording_held(
     tmp_path: Path, checked_turns: list[str]
 ) -> None:
-    dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
-    cassette = load_cassette_data(cassette_file)
+    dialogue, cassette_file, cassette = order_lookup_copy(tmp_path)
     assert len(cassette["metadata"][held.METADATA_KEY]) == 3
     output = responses_interactions(cassette)[-1]["response"]["body"]["json"]["output"]
     [message_item] = [item for item in output if item["type"] == "message"]
@@ -138,8 +144,7 @@ def test_recheck_expectations_checks_every_turn(tmp_path: Path, checked_turns: l
 def test_a_cassette_without_digests_checks_every_turn(
     tmp_path: Path, checked_turns: list[str]
 ) -> None:
-    dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
-    cassette = load_cassette_data(cassette_file)
+    dialogue, cassette_file, cassette = order_lookup_copy(tmp_path)
     digests = cassette.pop("metadata")[held.METADATA_KEY]
     save_cassette_data(cassette_file, cassette)
 
