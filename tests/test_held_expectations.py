@@ -8,8 +8,9 @@ local emulator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -162,6 +163,39 @@ def test_a_new_evaluator_checks_every_turn(
     dialogue, cassette_file = copy_golden(tmp_path, "order_lookup")
     replay_dialogue(dialogue, cassette_file)
     assert checked_turns == [turn.user for turn in dialogue.turns]
+
+
+@pytest.fixture
+def uncached_identity() -> Iterator[Callable[[], bytes]]:
+    """held.evaluator_identity, worked out afresh on every call (and cached again after)."""
+
+    def fresh() -> bytes:
+        held.evaluator_identity.cache_clear()
+        return held.evaluator_identity()
+
+    yield fresh
+    held.evaluator_identity.cache_clear()
+
+
+def test_the_evaluator_is_its_checks_source_whatever_its_line_endings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uncached_identity: Callable[[], bytes]
+) -> None:
+    before = uncached_identity()
+    copies = []
+    for module in held._EVALUATOR_MODULES:
+        copy = tmp_path / Path(str(module.__file__)).name
+        copy.write_bytes(Path(str(module.__file__)).read_bytes().replace(b"\n", b"\r\n"))
+        copies.append(ModuleType(module.__name__))
+        copies[-1].__file__ = str(copy)
+    monkeypatch.setattr(held, "_EVALUATOR_MODULES", tuple(copies))
+    assert uncached_identity() == before  # a Windows checkout of the same checks
+
+    copy.write_bytes(copy.read_bytes() + b"# edited\r\n")
+    assert uncached_identity() != before  # any edit counts
+
+    copy.unlink()  # no source to read: no turn is known to hold, not even from another run
+    without_source = uncached_identity()
+    assert without_source != before and uncached_identity() != without_source
 
 
 @pytest.mark.usefixtures("offline")
