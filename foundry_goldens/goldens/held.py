@@ -60,7 +60,8 @@ def _installed_versions() -> bytes:
 
 @functools.cache
 def evaluator_identity() -> bytes:
-    """What the checks' answers depend on besides their inputs (once per test session)."""
+    """What the checks' answers depend on besides their inputs (worked out once per process;
+    benchmarks start each round afresh: cassettes.player.forget_session_caches)."""
     identity = hashlib.blake2b(digest_size=16)
     for module in _EVALUATOR_MODULES:
         try:
