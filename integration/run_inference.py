@@ -22,8 +22,9 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any, Literal, NamedTuple
 from urllib.parse import quote, unquote
@@ -71,8 +72,18 @@ CONTENT_FILTER_KEY = "FOUNDRY_CONTENT_FILTER"
 SYSTEM_MESSAGE_KEY = "FOUNDRY_SYSTEM_MESSAGE"
 TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
 MAX_RETRIES_KEY = "FOUNDRY_MAX_RETRIES"
+MAX_FUNCTION_ROUNDS_KEY = "FOUNDRY_MAX_FUNCTION_ROUNDS"
+CONVERSATION_MEMORY_KEY = "FOUNDRY_CONVERSATION_MEMORY"
 
 DEFAULT_MAX_APPROVAL_ROUNDS = 5
+DEFAULT_MAX_FUNCTION_ROUNDS = 5
+# Conversations remembered by the chat that led to them (see ConversationMemory): about 200
+# bytes each. 0 turns the memory off: a request without the echo then seeds a new conversation.
+DEFAULT_CONVERSATION_MEMORY = 10_000
+# Foundry takes at most 20 items per conversation create or items call (REST spec,
+# Azure/azure-rest-api-specs specification/ai-foundry/data-plane/Foundry, conversations
+# routes; tests/reference/README.md): a longer history is seeded in chunks of this size.
+MAX_ITEMS_PER_CALL = 20
 # The whole turn (every request, openai's retries and the approval rounds), safely below
 # AI GO!'s `timeout: 120` in model.yaml so a stalled Foundry fails the sample with a reason
 # instead of AI GO! cutting it off.
@@ -106,6 +117,36 @@ class FoundryError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------
+# Client-side function tools: register your agent's functions here
+# --------------------------------------------------------------------------------------
+# A Foundry agent does not run its client-side function tools (`"type": "function"` in its
+# definition) itself: its response ends with a `function_call` and waits for the caller. The
+# snippet runs the function registered here under the name the agent calls it by and sends
+# the result back as a `function_call_output` in the same conversation, round after round
+# until the agent replies (at most FOUNDRY_MAX_FUNCTION_ROUNDS rounds a turn). A function
+# takes the parsed arguments (a dict) and returns the output string the agent reads; an
+# exception it raises is sent to the agent as an error output and shown failed in the trace.
+# A call of a function that is not registered fails the turn with a FoundryError naming it,
+# after the call is closed so that the conversation does not stay waiting for it.
+
+_STORE_HOURS = {"zurich": "09:00–18:00", "berlin": "10:00–20:00", "tokyo": "10:00–21:00"}
+
+
+def get_store_hours(arguments: dict[str, Any]) -> str:
+    """The reference agent's function (store-assistant): replace it with your agent's."""
+    city = str(arguments.get("city") or "").strip()
+    hours = _STORE_HOURS.get(city.lower())
+    if hours is None:
+        return json.dumps({"city": city, "error": "there is no store in this city"})
+    return json.dumps({"city": city, "hours": hours}, ensure_ascii=False)
+
+
+FUNCTION_TOOLS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "get_store_hours": get_store_hours,
+}
+
+
+# --------------------------------------------------------------------------------------
 # Types between the stages
 # --------------------------------------------------------------------------------------
 
@@ -120,12 +161,13 @@ class ChatTurn(BaseModel):
 class ModelInput(BaseModel):
     """What the Foundry call needs from one AI GO! request."""
 
-    conversation_id: str = ""  # empty on the first turn: a new conversation is created
+    conversation_id: str = ""  # echoed on the latest assistant message; "" when none is
     user_message: str
     # AI GO!'s system prompt(s); a new conversation starts with them (FOUNDRY_SYSTEM_MESSAGE).
     system_messages: list[str] = Field(default_factory=list)
-    # Only without a conversation id: the messages before the newest user message, which a
-    # new conversation is seeded with so the agent keeps its memory (see query_model).
+    # The user and assistant messages before the newest user message, as text: what
+    # recognises a conversation this process created when the echo is lost, and what a new
+    # conversation is seeded with when it is not recognised (see query_model).
     history: list[ChatTurn] = Field(default_factory=list)
 
 
@@ -148,18 +190,37 @@ class RawModelOutput(BaseModel):
     blocked: dict[str, Any] | None = None
     seeded_messages: int = 0  # earlier messages a new conversation was seeded with
     left_out_messages: int = 0  # earlier messages not seeded: blocked prompts and refusals
+    # Without the echo, the conversation this process created for the same earlier messages.
+    resumed: bool = False
 
     def add_response(self, response: dict[str, Any]) -> None:
         """One round's response: its items, usage, status and content-filter annotations."""
-        self.output.extend(response.get("output") or [])
-        self.usage = sum_usage(self.usage, response.get("usage") or {})
         self.status = str(response.get("status") or "completed")
+        items = response.get("output") or []
+        if self.status == "completed":
+            items = [_done(item) for item in items]
+        self.output.extend(items)
+        self.usage = sum_usage(self.usage, response.get("usage") or {})
         reason = (response.get("incomplete_details") or {}).get("reason")
         self.incomplete_reason = str(reason) if reason else None
         # tests/reference/content-filters.md, shape 1: a top-level `content_filters` array.
         filters = response.get("content_filters")
         if isinstance(filters, list):
             self.content_filters.extend(f for f in filters if isinstance(f, dict))
+
+
+# What a tool item of a finished response may still say about itself: real web_search_call
+# items keep "searching" inside completed responses (tests/reference/v1/).
+_IN_PROGRESS_STATUSES = frozenset(
+    {"in_progress", "searching", "interpreting", "calling", "generating"}
+)
+
+
+def _done(item: Any) -> Any:
+    """The item of a completed response as done: its call ran, whatever its status says."""
+    if isinstance(item, dict) and item.get("status") in _IN_PROGRESS_STATUSES:
+        return {**item, "status": "completed"}
+    return item
 
 
 class ApprovalPolicy(BaseModel):
@@ -192,6 +253,8 @@ class FoundrySettings(BaseModel):
     system_message: Literal["include", "ignore", "reject"] = "include"
     turn_timeout: float = DEFAULT_TURN_TIMEOUT_SECONDS
     max_retries: int = OPENAI_MAX_RETRIES
+    max_function_rounds: int = DEFAULT_MAX_FUNCTION_ROUNDS
+    conversation_memory: int = DEFAULT_CONVERSATION_MEMORY
 
 
 # --------------------------------------------------------------------------------------
@@ -199,10 +262,14 @@ class FoundrySettings(BaseModel):
 # --------------------------------------------------------------------------------------
 
 
-def run_inference(body: str, environment: dict[str, Any]) -> str:
+def run_inference(body: str, environment: dict[str, Any], sample: Any = None) -> str:
+    """One AI GO! turn. ``sample``, when AI GO! passes it (the dataset row), keeps apart the
+    conversations of samples whose chats look alike (see ConversationMemory)."""
     model_input = convert_user_input(parse_chat_input(body))
-    raw = query_model(model_input, environment)
-    return convert_model_output(raw).model_dump_json()
+    raw = query_model(model_input, environment, sample=sample)
+    output = convert_model_output(raw)
+    remember_conversation(model_input, output, raw.conversation_id, environment, sample)
+    return output.model_dump_json()
 
 
 # --------------------------------------------------------------------------------------
@@ -256,13 +323,11 @@ def convert_user_input(data: ChatCompletionInput) -> ModelInput:
     user_text = _message_text(last_user.content)
     if not user_text.strip():
         raise ValueError("the newest user message has no text")
-    conversation_id = _latest_conversation_id(messages)
     return ModelInput(
-        conversation_id=conversation_id,
+        conversation_id=_latest_conversation_id(messages),
         user_message=user_text,
         system_messages=_system_texts(messages),
-        # With a conversation id, Foundry holds the earlier turns already.
-        history=[] if conversation_id else _earlier_turns(messages, last_user),
+        history=_earlier_turns(messages, last_user),
     )
 
 
@@ -351,7 +416,11 @@ def _latest_conversation_id(messages: list[Any]) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawModelOutput:
+def query_model(
+    model_input: ModelInput, environment: dict[str, Any], *, sample: Any = None
+) -> RawModelOutput:
+    """The turn in Foundry: pick the conversation (echoed, resumed or new), send the user
+    message, then answer MCP approvals and client function calls until the agent replies."""
     settings = read_settings(environment)
     if model_input.system_messages and settings.system_message == "reject":
         raise ValueError(
@@ -361,28 +430,71 @@ def query_model(model_input: ModelInput, environment: dict[str, Any]) -> RawMode
     client = get_foundry_client(environment)
     if settings.max_retries != client.max_retries:
         client = client.with_options(max_retries=settings.max_retries)  # a cheap copy (~30 µs)
+    chat_key = conversation_key(
+        model_input.system_messages, model_input.history, environment, sample
+    )
     with _foundry_errors(environment), _turn_deadline(settings):
         raw = RawModelOutput(conversation_id=model_input.conversation_id, output=[])
+        if raw.conversation_id:
+            # The echo wins, and the conversation moves past the chat it was remembered by.
+            CONVERSATIONS.forget(chat_key, raw.conversation_id)
+        else:
+            raw.conversation_id = CONVERSATIONS.claim(chat_key) or ""
+            raw.resumed = bool(raw.conversation_id)
         if not raw.conversation_id:
-            history = _without_blocked_prompts(model_input.history)
-            raw.seeded_messages = len(history)
-            raw.left_out_messages = len(model_input.history) - len(history)
-            system = model_input.system_messages if settings.system_message == "include" else []
-            raw.conversation_id = _create_conversation(client, _seed_items(system, history))
-        _run_rounds(client, raw, model_input.user_message, settings)
+            _seed_conversation(client, raw, model_input, settings)
+        _run_rounds(client, raw, model_input.user_message, settings, environment)
     if raw.blocked and raw.blocked.get("message"):
         # Foundry's words go into the output AI GO! stores: scrubbed like an error message.
         raw.blocked["message"] = redact(str(raw.blocked["message"]), environment)
     return raw
 
 
-def _seed_items(system: list[str], history: list[ChatTurn]) -> list[dict[str, Any]]:
-    """A new conversation's first items: the system message(s), then the earlier turns.
+def remember_conversation(
+    model_input: ModelInput,
+    output: OpenResponsesModelOutput,
+    conversation_id: str,
+    environment: dict[str, Any],
+    sample: Any = None,
+) -> None:
+    """Remember the conversation by the chat as AI GO! will send it next turn: the earlier
+    messages, this user message and the assistant messages returned (their text only, which
+    is all a chat rebuilt from the trace keeps)."""
+    returned = [
+        ChatTurn(role="assistant", text=text)
+        for item in output.items
+        if isinstance(item, Message) and item.role == MessageRole.assistant
+        for text in [_returned_text(item)]
+        if text.strip()
+    ]
+    chat = [*model_input.history, ChatTurn(role="user", text=model_input.user_message), *returned]
+    key = conversation_key(model_input.system_messages, chat, environment, sample)
+    capacity = _conversation_memory(environment.get(CONVERSATION_MEMORY_KEY))
+    CONVERSATIONS.remember(key, conversation_id, capacity)
 
-    The earlier turns matter when AI GO! rebuilt the request from a trace (latticeflow-core's
-    trace_items_to_model_input keeps only the text of assistant messages, so no conversation
-    id comes back): a conversation seeded with them keeps the agent's memory.
-    """
+
+def _returned_text(message: Message) -> str:
+    """An assistant message's text as latticeflow-core's converters rebuild it (text, else
+    refusal, of each part, joined by newlines)."""
+    parts = [getattr(p, "text", None) or getattr(p, "refusal", None) for p in message.content]
+    return "\n".join(part for part in parts if isinstance(part, str))
+
+
+def _seed_conversation(
+    client: openai.OpenAI, raw: RawModelOutput, model_input: ModelInput, settings: FoundrySettings
+) -> None:
+    """A new conversation, seeded with the chat's earlier messages when there are any: a
+    request rebuilt from a trace in another process (or one this process forgot) still
+    reaches an agent that remembers what was said."""
+    history = _without_blocked_prompts(model_input.history)
+    raw.seeded_messages = len(history)
+    raw.left_out_messages = len(model_input.history) - len(history)
+    system = model_input.system_messages if settings.system_message == "include" else []
+    raw.conversation_id = _create_conversation(client, _seed_items(system, history))
+
+
+def _seed_items(system: list[str], history: list[ChatTurn]) -> list[dict[str, Any]]:
+    """A new conversation's first items: the system message(s), then the earlier turns."""
     items = [{"type": "message", "role": "system", "content": text} for text in system]
     items += [{"type": "message", "role": turn.role, "content": turn.text} for turn in history]
     return items
@@ -405,15 +517,21 @@ def _without_blocked_prompts(history: list[ChatTurn]) -> list[ChatTurn]:
 
 
 def _run_rounds(
-    client: openai.OpenAI, raw: RawModelOutput, user_message: str, settings: FoundrySettings
+    client: openai.OpenAI,
+    raw: RawModelOutput,
+    user_message: str,
+    settings: FoundrySettings,
+    environment: dict[str, Any],
 ) -> None:
-    """The turn's responses into ``raw``: the user message, then MCP approval rounds.
+    """The turn's responses into ``raw``: the user message, then one round for each set of
+    MCP approval requests and client function calls the agent stops with, until it replies.
 
-    An agent whose MCP tool has require_approval stops with approval requests and no reply;
-    they are answered in the same conversation until it replies, at most N rounds.
+    Approvals are answered by FOUNDRY_MCP_APPROVAL and function calls by FUNCTION_TOOLS; both
+    answers go into ``raw.output`` too (the converter shows denials and function outputs).
     """
     input_: Any = user_message
-    for round_number in range(settings.max_approval_rounds + 1):
+    approval_rounds = function_rounds = 0
+    while True:
         try:
             response, request_id = _create_response(
                 client, raw.conversation_id, input_, settings.agent_name
@@ -432,17 +550,98 @@ def _run_rounds(
                 "Foundry's content filter stopped the reply (status incomplete)",
                 request_id=request_id,
             )
-        requests = pending_approval_requests(response.get("output") or [])
-        if not requests or raw.status != "completed":
+        items = response.get("output") or []
+        approvals, calls = pending_approval_requests(items), pending_function_calls(items)
+        if raw.status != "completed" or not (approvals or calls):
             return
-        if round_number == settings.max_approval_rounds:
-            raise FoundryError(
-                "approval_rounds_exceeded",
-                f"the agent still requested MCP approval after "
-                f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
-            )
-        input_ = answer_approval_requests(requests, settings.approval_policy)
-        raw.output.extend(input_)
+        if calls:
+            if function_rounds == settings.max_function_rounds:
+                _close_function_calls(
+                    client, raw.conversation_id, calls, "the turn ran out of rounds"
+                )
+                raise FoundryError(
+                    "function_rounds_exceeded",
+                    f"the agent still called client functions after "
+                    f"{settings.max_function_rounds} rounds ({MAX_FUNCTION_ROUNDS_KEY})",
+                )
+            _require_registered(client, raw.conversation_id, calls)
+            function_rounds += 1
+        if approvals:
+            if approval_rounds == settings.max_approval_rounds:
+                raise FoundryError(
+                    "approval_rounds_exceeded",
+                    f"the agent still requested MCP approval after "
+                    f"{settings.max_approval_rounds} rounds ({MAX_APPROVAL_ROUNDS_KEY})",
+                )
+            approval_rounds += 1
+        answers = answer_approval_requests(approvals, settings.approval_policy)
+        outputs = [run_function_call(call, environment) for call in calls]
+        raw.output.extend([*answers, *outputs])
+        # What Foundry takes as input: the outputs without the trace's status.
+        input_ = [*answers, *({k: v for k, v in o.items() if k != "status"} for o in outputs)]
+
+
+def pending_function_calls(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A response's client function calls: Foundry waits for an output for each."""
+    return [item for item in items if item.get("type") == "function_call"]
+
+
+def run_function_call(call: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
+    """The registered function's answer to ``call`` as a ``function_call_output`` item; a
+    failure (bad arguments, an exception) is an error output the agent reads, marked failed
+    for the trace (``status: incomplete``)."""
+    name = str(call.get("name") or "")
+    try:
+        arguments = json.loads(call.get("arguments") or "{}")
+        if not isinstance(arguments, dict):
+            raise ValueError("the arguments are not a JSON object")
+        result = FUNCTION_TOOLS[name](arguments)
+        output = result if isinstance(result, str) else json.dumps(result, default=str)
+        status = "completed"
+    except Exception as exc:  # the team's function: any failure is reported to the agent
+        message = redact(f"{type(exc).__name__}: {exc}", environment)
+        output, status = json.dumps({"error": f"{name} failed: {message}"}), "incomplete"
+    return {
+        "type": "function_call_output",
+        "call_id": str(call.get("call_id") or ""),
+        "output": output,
+        "status": status,
+    }
+
+
+def _require_registered(
+    client: openai.OpenAI, conversation_id: str, calls: list[dict[str, Any]]
+) -> None:
+    missing = sorted({str(c.get("name") or "") for c in calls} - FUNCTION_TOOLS.keys())
+    if not missing:
+        return
+    _close_function_calls(client, conversation_id, calls, "the snippet does not implement it")
+    names = ", ".join(repr(name) for name in missing)
+    raise FoundryError(
+        "function_not_registered",
+        f"the agent called the client-side function {names}, which this snippet does not "
+        "implement: add it to FUNCTION_TOOLS in run_inference.py (its name -> a callable "
+        "that takes the parsed arguments as a dict and returns the output string)",
+    )
+
+
+def _close_function_calls(
+    client: openai.OpenAI, conversation_id: str, calls: list[dict[str, Any]], why: str
+) -> None:
+    """Answer the calls with an error output, without asking the agent for another response,
+    so the conversation is not left waiting: Foundry refuses every later message of a
+    conversation with an unanswered call (400 "No tool output found for function call …").
+    Best effort: the turn fails anyway, with the error that says why."""
+    outputs = [
+        {
+            "type": "function_call_output",
+            "call_id": str(call.get("call_id") or ""),
+            "output": json.dumps({"error": f"{call.get('name')} was not run: {why}"}),
+        }
+        for call in calls
+    ]
+    with suppress(openai.OpenAIError):  # _DeadlineExceeded is one
+        _add_items(client, conversation_id, outputs)
 
 
 def _content_filter_block(exc: openai.BadRequestError) -> dict[str, Any] | None:
@@ -461,7 +660,7 @@ def _content_filter_block(exc: openai.BadRequestError) -> dict[str, Any] | None:
         "code": "content_filter",
         "inner_code": inner.get("code"),
         "message": body.get("message"),
-        "request_id": exc.request_id or _body_request_id(body),
+        "request_id": _error_request_id(exc),
         "content_filter_results": results if isinstance(results, dict) else {},
     }
     return {k: v for k, v in blocked.items() if v is not None}
@@ -473,11 +672,17 @@ def read_settings(environment: dict[str, Any]) -> FoundrySettings:
         endpoint=_endpoint(environment),
         agent_name=_required(environment, AGENT_NAME_KEY),
         approval_policy=parse_approval_policy(environment.get(MCP_APPROVAL_KEY)),
-        max_approval_rounds=_max_approval_rounds(environment.get(MAX_APPROVAL_ROUNDS_KEY)),
+        max_approval_rounds=_whole_number(
+            environment, MAX_APPROVAL_ROUNDS_KEY, DEFAULT_MAX_APPROVAL_ROUNDS
+        ),
+        max_function_rounds=_whole_number(
+            environment, MAX_FUNCTION_ROUNDS_KEY, DEFAULT_MAX_FUNCTION_ROUNDS
+        ),
+        conversation_memory=_conversation_memory(environment.get(CONVERSATION_MEMORY_KEY)),
         content_filter=_choice(environment, CONTENT_FILTER_KEY, ("refuse", "raise")),
         system_message=_choice(environment, SYSTEM_MESSAGE_KEY, ("include", "ignore", "reject")),
         turn_timeout=_turn_timeout(environment.get(TURN_TIMEOUT_KEY)),
-        max_retries=_max_retries(environment.get(MAX_RETRIES_KEY)),
+        max_retries=_whole_number(environment, MAX_RETRIES_KEY, OPENAI_MAX_RETRIES),
     )
 
 
@@ -577,17 +782,26 @@ def _is_count(value: Any) -> bool:
 
 
 def _create_conversation(client: openai.OpenAI, items: list[dict[str, Any]]) -> str:
-    # Foundry conversations accept initial items: the system message and earlier turns.
+    """A new conversation holding ``items`` in order: the first MAX_ITEMS_PER_CALL in the
+    create call, the rest added in calls of at most as many (Foundry refuses more)."""
     # The items go in as the JSON they already are: given as `items=`, openai walks each one
-    # through every one of its ~25 input-item types to convert it, which was a tenth of the
-    # recorder's CPU for the same bytes on the wire.
+    # through every one of its ~25 input-item types to convert it (a tenth of a recording's
+    # CPU for the same bytes on the wire).
+    first, rest = items[:MAX_ITEMS_PER_CALL], items[MAX_ITEMS_PER_CALL:]
     create = client.conversations.with_raw_response.create
-    body = {"items": items} if items else None
-    created = create(extra_body=body).http_response.json()
+    created = create(extra_body={"items": first} if first else None).http_response.json()
     conversation_id = created.get("id") if isinstance(created, dict) else None
     if not isinstance(conversation_id, str) or not conversation_id:
         raise FoundryError("invalid_response", "Foundry created a conversation without an id")
+    _add_items(client, conversation_id, rest)
     return conversation_id
+
+
+def _add_items(client: openai.OpenAI, conversation_id: str, items: list[dict[str, Any]]) -> None:
+    add = client.conversations.items.with_raw_response.create
+    for start in range(0, len(items), MAX_ITEMS_PER_CALL):
+        chunk = items[start : start + MAX_ITEMS_PER_CALL]
+        add(conversation_id, items=[], extra_body={"items": chunk})
 
 
 def _create_response(
@@ -612,6 +826,13 @@ def _create_response(
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _error_request_id(exc: openai.APIStatusError) -> str | None:
+    """The failed request's id: openai reads only x-request-id, which some of Foundry's
+    answers lack while they carry apim-request-id (the gateway's), or the id in the body."""
+    headers = exc.response.headers
+    return exc.request_id or headers.get("apim-request-id") or _body_request_id(_object(exc.body))
 
 
 def _body_request_id(error: dict[str, Any]) -> str | None:
@@ -655,28 +876,96 @@ def _turn_timeout(value: Any) -> float:
     return seconds
 
 
-def _max_retries(value: Any) -> int:
+def _whole_number(environment: Mapping[str, Any], key: str, default: int) -> int:
+    value = environment.get(key)
     if value is None or value == "":
-        return OPENAI_MAX_RETRIES
+        return default
     try:
-        retries = int(value)
+        number = int(value)
     except (TypeError, ValueError):
-        retries = -1
-    if retries < 0:
-        raise ValueError(f"{MAX_RETRIES_KEY} must be a whole number >= 0, got {value!r}")
-    return retries
+        number = -1
+    if number < 0:
+        raise ValueError(f"{key} must be a whole number >= 0, got {value!r}")
+    return number
 
 
-def _max_approval_rounds(value: Any) -> int:
-    if value is None or value == "":
-        return DEFAULT_MAX_APPROVAL_ROUNDS
-    try:
-        rounds = int(value)
-    except (TypeError, ValueError):
-        rounds = -1
-    if rounds < 0:
-        raise ValueError(f"{MAX_APPROVAL_ROUNDS_KEY} must be a whole number >= 0, got {value!r}")
-    return rounds
+def _conversation_memory(value: Any) -> int:
+    default = DEFAULT_CONVERSATION_MEMORY
+    return _whole_number({CONVERSATION_MEMORY_KEY: value}, CONVERSATION_MEMORY_KEY, default)
+
+
+# --------------------------------------------------------------------------------------
+# Conversation memory: one Foundry conversation per chat, with or without the echo
+# --------------------------------------------------------------------------------------
+
+
+class ConversationMemory:
+    """The conversation this process created for a chat, to resume it when the echo is lost.
+
+    AI GO! may rebuild a turn's request from the trace (latticeflow-core's
+    trace_items_to_model_input): its assistant messages come back as text alone, without the
+    conversation_id. So each answered turn is remembered under a digest of the chat exactly as
+    the snippet returned it (system messages, then every user and assistant message in order)
+    and of its scope (endpoint, agent, identity and, when AI GO! passes it, the sample); the
+    next turn of that chat finds its conversation and sends only the new message.
+
+    A remembered chat is taken by the first request that continues it (``claim``): a retried
+    request, or another sample whose chat is word for word the same, finds it gone and seeds a
+    conversation of its own instead of continuing one that has moved on, so no message is sent
+    twice and no conversation holds another sample's turns. It cannot know the chats of another
+    process (another worker, or this one after a restart): those are seeded, as before. Entries
+    beyond the capacity (FOUNDRY_CONVERSATION_MEMORY) go, least recently used first.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> str | None:
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def remember(self, key: str, conversation_id: str, capacity: int) -> None:
+        if capacity <= 0 or not conversation_id:
+            return
+        with self._lock:
+            self._entries[key] = conversation_id
+            self._entries.move_to_end(key)
+            while len(self._entries) > capacity:
+                self._entries.popitem(last=False)
+
+    def forget(self, key: str, conversation_id: str) -> None:
+        with self._lock:
+            if self._entries.get(key) == conversation_id:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+CONVERSATIONS = ConversationMemory()
+
+
+def conversation_key(
+    system_messages: list[str],
+    chat: list[ChatTurn],
+    environment: dict[str, Any],
+    sample: Any = None,
+) -> str:
+    """A digest of the chat and its scope; it holds no secret (the identity is hashed)."""
+    scope = [
+        _endpoint(environment),
+        _required(environment, AGENT_NAME_KEY),
+        list(_identity(environment)),
+        None if sample is None else json.dumps(sample, sort_keys=True, default=str),
+    ]
+    messages = [[turn.role, turn.text] for turn in chat]
+    text = json.dumps([scope, system_messages, messages], ensure_ascii=False, default=str)
+    return _sha256(text)
 
 
 # --------------------------------------------------------------------------------------
@@ -726,8 +1015,10 @@ def get_foundry_client(environment: dict[str, Any]) -> openai.OpenAI:
 
 
 def reset_client_cache() -> None:
-    """Close and forget every cached client (tests, benchmarks, credential rotation)."""
+    """Close and forget every cached client and remembered conversation (tests, benchmarks,
+    credential rotation)."""
     global _HTTP_CLIENT
+    CONVERSATIONS.clear()
     with _CLIENTS_LOCK:
         entries, credentials = list(_CLIENTS.values()), list(_CREDENTIALS.values())
         _CLIENTS.clear()
@@ -1079,7 +1370,7 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
             code,
             redact(message, environment),
             status_code=exc.status_code,
-            request_id=exc.request_id or _body_request_id(_object(exc.body)),
+            request_id=_error_request_id(exc),
         ) from None
     except _DeadlineExceeded as exc:
         raise FoundryError("timeout", exc.detail) from None
@@ -1155,6 +1446,7 @@ def convert_model_output(raw: RawModelOutput) -> OpenResponsesModelOutput:
         blocked=raw.blocked,
         seeded_messages=raw.seeded_messages,
         left_out_messages=raw.left_out_messages,
+        resumed=raw.resumed,
     )
 
 
@@ -1187,7 +1479,8 @@ class OpenResponsesConverter:
       ``file_citation`` and the others as ``text_citation``), indices moved to the joined text.
     - the turn's outcome on that reply (extra fields, see docs/contracts.md):
       ``content_filters`` (Foundry's annotations), a content-filter refusal
-      (``content_filter_blocked``), ``incomplete_details``, ``conversation_seeded``.
+      (``content_filter_blocked``), ``incomplete_details``, ``conversation_seeded`` or
+      ``conversation_resumed``.
     Trace item ids are random (uuid4), as in the tutorial; call ids are Foundry's.
     """
 
@@ -1203,6 +1496,7 @@ class OpenResponsesConverter:
         blocked: dict[str, Any] | None = None,
         seeded_messages: int = 0,
         left_out_messages: int = 0,
+        resumed: bool = False,
     ) -> OpenResponsesModelOutput:
         items: list[TraceItem] = []
         reply = _Reply()
@@ -1254,10 +1548,16 @@ class OpenResponsesConverter:
             extra["incomplete_details"] = {"reason": incomplete_reason or "unknown"}
         if filters:
             extra["content_filters"] = filters
+        if resumed:
+            extra["conversation_resumed"] = {
+                "reason": "the request's assistant messages carry no conversation_id; this "
+                "process created the conversation for the same earlier messages"
+            }
         if seeded_messages or left_out_messages:
             extra["conversation_seeded"] = {
                 "messages": seeded_messages,
-                "reason": "the request's assistant messages carry no conversation_id",
+                "reason": "the request's assistant messages carry no conversation_id, and no "
+                "conversation of this process holds its earlier messages",
             }
             if left_out_messages:
                 extra["conversation_seeded"]["left_out_blocked"] = left_out_messages

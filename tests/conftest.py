@@ -10,8 +10,9 @@ import pytest
 from foundry_goldens.plugin import NetworkBlocked, block_network
 from foundry_goldens.snippet.loader import load_integration
 from tests.paths import INTEGRATION_PATH
+from tests.scripted_foundry import foundry
 
-__all__ = ["NetworkBlocked"]
+__all__ = ["NetworkBlocked", "foundry"]  # foundry: the scripted Foundry fixture
 
 
 @pytest.fixture(scope="session")

@@ -337,7 +337,13 @@ def test_conversation_id_round_trips_through_the_next_turn(snippet: ModuleType) 
         }
     )
     assert model_input(snippet, body) == snippet.ModelInput(
-        conversation_id=CONV, user_message="ORD-1001"
+        conversation_id=CONV,
+        user_message="ORD-1001",
+        # Kept with the echo too: the chat is what the conversation is remembered by.
+        history=[
+            snippet.ChatTurn(role="user", text="Where is my order?"),
+            snippet.ChatTurn(role="assistant", text="Which order?"),
+        ],
     )
 
 

@@ -267,7 +267,8 @@ def test_a_seeded_conversation_is_said_on_the_reply(snippet: ModuleType) -> None
     )
     assert extra(output)["conversation_seeded"] == {
         "messages": 4,
-        "reason": "the request's assistant messages carry no conversation_id",
+        "reason": "the request's assistant messages carry no conversation_id, and no "
+        "conversation of this process holds its earlier messages",
     }
 
 
@@ -312,7 +313,9 @@ def test_a_rebuilt_request_has_no_conversation_id_and_carries_the_history(
     ]
 
 
-def test_an_echoed_conversation_needs_no_history(snippet: ModuleType) -> None:
+def test_an_echoed_conversation_keeps_the_history_to_be_remembered_by(
+    snippet: ModuleType,
+) -> None:
     answer = convert_responses(snippet, reference_response("prompt_agent_message"))
     body = {
         "messages": [
@@ -324,7 +327,10 @@ def test_an_echoed_conversation_needs_no_history(snippet: ModuleType) -> None:
     }
     model_input = snippet.convert_user_input(snippet.parse_chat_input(json.dumps(body)))
     assert model_input.conversation_id == CONV
-    assert model_input.history == []
+    assert [(t.role, t.text) for t in model_input.history] == [
+        ("user", "Capital of France?"),
+        ("assistant", "The capital of France is Paris."),
+    ]
     assert model_input.system_messages == ["Answer in one sentence."]
 
 

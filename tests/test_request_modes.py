@@ -2,8 +2,9 @@
 
 `echo`: earlier replies as `model_output_to_message` made them (with `conversation_id`).
 `rebuild`: the chat rebuilt from the trace with latticeflow-core's converters (text only), so
-the snippet seeds a new conversation with the earlier turns. Either may lead with a system
-message. Driven through the unchanged snippet against the emulator.
+the snippet recognises the conversation it created from the chat itself; `aigo` is that, with
+the sample passed as AI GO! passes it. Any may lead with a system message. Driven through the
+unchanged snippet against the emulator.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from foundry_goldens.snippet.driver import (
     TurnResult,
     build_request_body,
     conversations_expected,
+    dialogue_sample,
     drive_dialogue,
 )
 
@@ -73,33 +75,86 @@ def roles_and_texts(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize("system", [None, SYSTEM])
-def test_rebuilt_requests_keep_the_agents_memory(
-    snippet: ModuleType, emulator: FoundryEmulator, system: str | None
+@pytest.mark.parametrize(
+    ("mode", "system"), [("rebuild", None), ("rebuild", SYSTEM), ("aigo", SYSTEM)]
+)
+def test_rebuilt_requests_keep_one_conversation_and_the_agents_memory(
+    snippet: ModuleType, emulator: FoundryEmulator, mode: str, system: str | None
 ) -> None:
-    chosen = dialogue("rebuild", system)
+    chosen = dialogue(mode, system)
     turns = drive_dialogue(chosen, snippet.run_inference, environment(emulator))
 
     # Turn 3 needs the email of turn 2 and the question of turn 1: memory, without an echo.
     assert "ORD-1002" in turns[2].reply and "has not shipped yet" in turns[2].reply
     assert turns[2].tools_called == ["get_order"]
-    assert [t.seeded_messages for t in turns] == [0, 2, 4]
-    assert len({t.conversation_id for t in turns}) == conversations_expected(chosen) == 3
+    assert [t.seeded_messages for t in turns] == [0, 0, 0]
+    assert len({t.conversation_id for t in turns}) == conversations_expected(chosen) == 1
+    assert emulator.stats().conversations == 1
     for turn in turns:  # what AI GO! sent: text only, no conversation id to echo
         messages = json.loads(turn.request_body)["messages"]
         assert all("conversation_id" not in m for m in messages)
         assert (messages[0]["role"] == "system") == (system is not None)
+    resumed = ["conversation_resumed" in (t.assistant_message.model_extra or {}) for t in turns]
+    assert resumed == [False, True, True]
 
-    # The last conversation was seeded with the system message and every earlier turn.
-    seeded = roles_and_texts(conversation_items(emulator, turns[2].conversation_id))
+    # One conversation holds the system message once and every turn once, in order.
+    held = roles_and_texts(conversation_items(emulator, turns[0].conversation_id))
     lead = [("system", SYSTEM)] if system else []
-    assert seeded[: len(lead) + 4] == [
+    assert held == [
         *lead,
         ("user", "Hi, where is my order?"),
         ("assistant", turns[0].reply),
         ("user", "My email is ana@example.com"),
         ("assistant", turns[1].reply),
+        ("user", "ORD-1002 please"),
+        ("assistant", turns[2].reply),
     ]
+
+
+def test_without_the_memory_a_rebuilt_chat_is_seeded_every_turn_and_the_driver_says_so(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    """FOUNDRY_CONVERSATION_MEMORY=0: the snippet as it was before it recognised its chats.
+    The agent still remembers (each new conversation is seeded), but AI GO! would evaluate a
+    new conversation per turn: the driver refuses it."""
+    env = {**environment(emulator), "FOUNDRY_CONVERSATION_MEMORY": "0"}
+    outputs: list[dict[str, Any]] = []
+
+    def run_inference(body: str, environment: dict[str, Any]) -> str:
+        outputs.append(json.loads(snippet.run_inference(body, environment)))
+        return json.dumps(outputs[-1])
+
+    with pytest.raises(TurnFailure, match="did not recognise the conversation") as caught:
+        drive_dialogue(dialogue("aigo", SYSTEM), run_inference, env)
+    assert caught.value.turn == 2
+    assert emulator.stats().conversations == 2
+    second = outputs[1]["items"][-1]
+    assert second["conversation_seeded"]["messages"] == 2
+    seeded = roles_and_texts(conversation_items(emulator, second["conversation_id"]))
+    assert seeded[:3] == [
+        ("system", SYSTEM),
+        ("user", "Hi, where is my order?"),
+        ("assistant", seeded[2][1]),
+    ]
+
+
+def test_aigo_mode_passes_the_dialogue_as_the_sample(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    seen: list[Any] = []
+
+    def run_inference(body: str, environment: dict[str, Any], sample: Any = None) -> str:
+        seen.append(sample)
+        return str(snippet.run_inference(body, environment, sample=sample))
+
+    chosen = dialogue("aigo", SYSTEM)
+    drive_dialogue(chosen, run_inference, environment(emulator))
+    assert seen == [dialogue_sample(chosen)] * 3
+    assert seen[0] == {"id": "modes", "system": SYSTEM, "turns": [t["user"] for t in ORDER_LOOKUP]}
+
+    seen.clear()  # rebuild mode: AI GO!'s converters, but no sample
+    drive_dialogue(dialogue("rebuild"), run_inference, environment(emulator))
+    assert seen == [None] * 3
 
 
 def test_echoed_requests_with_a_system_message_keep_one_conversation(
@@ -125,7 +180,7 @@ def test_a_rebuilt_turn_that_was_not_seeded_fails_with_a_reason(
         data["messages"] = [m for m in data["messages"] if m["role"] == "user"][-1:]
         return str(snippet.run_inference(json.dumps(data), env))
 
-    with pytest.raises(TurnFailure, match="seeded with the 2 earlier messages") as caught:
+    with pytest.raises(TurnFailure, match="conversation id changed") as caught:
         drive_dialogue(dialogue("rebuild"), forgetful, environment(emulator))
     assert caught.value.turn == 2
 

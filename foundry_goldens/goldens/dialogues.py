@@ -153,11 +153,13 @@ class Dialogue(BaseModel):
     agent: str | None = Field(
         default=None, description="Agent to address; default AZURE_FOUNDRY_AGENT_NAME."
     )
-    request_mode: Literal["echo", "rebuild"] = Field(
+    request_mode: Literal["echo", "rebuild", "aigo"] = Field(
         default="echo",
         description="How AI GO! builds each turn's request: `echo` repeats earlier replies as "
         "model_output_to_message made them (with conversation_id); `rebuild` rebuilds the chat "
-        "from the trace with latticeflow-core's converters (text only).",
+        "from the trace with latticeflow-core's converters (text only); `aigo` is AI GO!'s "
+        "multi_turn_solver: rebuilt from the trace, the system message first, and the sample "
+        "passed to a snippet that takes one. Every mode is one conversation per dialogue.",
     )
     system: str | None = Field(
         default=None, description="A system message leading every request, as AI GO! sends it."

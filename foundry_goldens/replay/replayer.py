@@ -268,21 +268,26 @@ def replay_golden(
     recheck_expectations: bool = False,
 ) -> ReplayResult:
     """What a golden test replays and checks before comparing the snapshot (the pytest plugin
-    and benchmarks/replay_speed.py): every turn answered or failed as expected, and one
-    conversation when the id is echoed, one per turn (each seeded) when rebuilt."""
+    and benchmarks/replay_speed.py): every turn answered or failed as expected, all in one
+    conversation, whichever way the requests were built."""
     result = replay_dialogue(
         dialogue,
         run_inference=run_inference,
         cassette_session=cassette_session,
         recheck_expectations=recheck_expectations,
     )
-    assert len(result.turns) == len(dialogue.turns)
+    if len(result.turns) != len(dialogue.turns):
+        raise ReplayError(
+            f"{dialogue.name}: {len(result.turns)} of its {len(dialogue.turns)} turns replayed"
+        )
     answered = [turn for turn in result.turns if turn.error is None]  # failed as expected: none
-    conversation_ids = {turn.conversation_id for turn in answered}
-    expected = min(len(answered), 1) if dialogue.request_mode == "echo" else len(answered)
-    assert len(conversation_ids) == expected, (
-        f"{dialogue.name}: conversation ids {conversation_ids}"
-    )
+    conversation_ids = sorted({turn.conversation_id for turn in answered})
+    if len(conversation_ids) > 1:
+        raise ReplayError(
+            f"{dialogue.name}: the turns ran in {len(conversation_ids)} conversations "
+            f"({', '.join(conversation_ids)}), not one: the snippet started a new conversation "
+            "within the dialogue; fix the snippet (recording fails the same check)"
+        )
     return result
 
 

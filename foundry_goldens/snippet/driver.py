@@ -7,14 +7,22 @@ Each request holds the whole chat so far, built either way AI GO! builds it (the
   so the extra `conversation_id` field rides along and the snippet continues one conversation;
 - `rebuild`: the chat is rebuilt from the trace with latticeflow-core's converters
   (`model_input_to_trace_items`, `model_output_to_trace_items`, `trace_items_to_model_input`),
-  which keep the text of assistant messages only: no conversation id comes back, so every turn
-  the snippet starts a new conversation seeded with the earlier turns, and says so.
+  which keep the text of assistant messages only: no conversation id comes back, so the
+  snippet must recognise the conversation it created from the chat itself;
+- `aigo`: AI GO!'s own multi-turn path (its `multi_turn_solver`): the chat rebuilt from the
+  trace as in `rebuild`, the system message first, and the sample (the dialogue as a dataset
+  row) passed to a snippet whose `run_inference` takes a `sample` argument.
+
+In every mode a dialogue is one conversation: a snippet that starts a new one per turn when
+the echo is lost makes AI GO! evaluate an agent that forgets (and pays for the whole history
+again on every turn).
 
 Every turn's output is checked the way AI GO! reads it.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -196,7 +204,7 @@ def _last_assistant_message(output: OpenResponsesModelOutput) -> Message:
     raise LookupError("no assistant message")
 
 
-RequestMode = Literal["echo", "rebuild"]
+RequestMode = Literal["echo", "rebuild", "aigo"]
 
 
 def _message_json(role: Literal["user", "system"], text: str) -> str:
@@ -230,7 +238,7 @@ def build_request_body(
                 parts.append(turn.echo_json)
         parts.append(user_json or _message_json("user", user_text))
         return '{"messages":[' + ",".join(parts) + "]}"
-    else:
+    else:  # rebuild and aigo: the chat rebuilt from the trace, as AI GO!'s solver keeps it
         trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
         for turn in previous:
             trace += turn.trace_items
@@ -243,34 +251,51 @@ def build_request_body(
 
 
 def conversations_expected(dialogue: Dialogue) -> int:
-    """Conversations a recording of `dialogue` creates: one when the id is echoed; in
-    `rebuild` mode one per turn (each seeded with the turns before it)."""
-    return 1 if dialogue.request_mode == "echo" else len(dialogue.turns)
+    """Conversations a recording of `dialogue` creates: one, whichever way the requests are
+    built (the snippet continues it from the echo or recognises it from the chat)."""
+    return 1
 
 
 def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[TurnResult]) -> None:
-    """Echo: the conversation id never changes. Rebuild: each turn after the first says it
-    seeded its new conversation with every earlier message, so the agent keeps its memory."""
-    if dialogue.request_mode == "echo":
-        first = next((r for r in previous if r.error is None), None)
-        if first is not None and result.conversation_id != first.conversation_id:
-            raise TurnFailure(
-                dialogue.name,
-                result.number,
-                f"conversation id changed from {first.conversation_id!r} "
-                f"to {result.conversation_id!r}",
-            )
+    """The conversation id never changes: with the echo, and without it (`rebuild`, `aigo`),
+    where the snippet has only the chat to recognise its conversation by."""
+    first = next((r for r in previous if r.error is None), None)
+    if first is None or result.conversation_id == first.conversation_id:
         return
-    # Each earlier turn left its user message, and its reply unless it failed; a prompt the
-    # content filter blocked and its refusal are left out of the seed (the snippet says why).
-    expected = sum(0 if t.blocked_prompt else 1 if t.error is not None else 2 for t in previous)
-    if result.seeded_messages != expected:
-        raise TurnFailure(
-            dialogue.name,
-            result.number,
-            f"the request was rebuilt from the trace, so the new conversation should be seeded "
-            f"with the {expected} earlier messages; the reply says {result.seeded_messages}",
-        )
+    why = (
+        ""
+        if dialogue.request_mode == "echo"
+        else f" (request_mode {dialogue.request_mode}: the request was rebuilt from the trace, "
+        "without the conversation_id echo, and the snippet did not recognise the conversation "
+        "it created for these earlier messages; AI GO! would evaluate a new conversation "
+        "on every turn)"
+    )
+    raise TurnFailure(
+        dialogue.name,
+        result.number,
+        f"conversation id changed from {first.conversation_id!r} to "
+        f"{result.conversation_id!r}{why}",
+    )
+
+
+def dialogue_sample(dialogue: Dialogue) -> dict[str, Any]:
+    """The dialogue as the AI GO! dataset row `aigo` mode passes to the snippet."""
+    return {
+        "id": dialogue.name,
+        "system": dialogue.system,
+        "turns": [turn.user for turn in dialogue.turns],
+    }
+
+
+def takes_sample(run_inference: RunInference) -> bool:
+    """Whether `run_inference` accepts AI GO!'s `sample` argument (not every snippet does)."""
+    try:
+        parameters = inspect.signature(run_inference).parameters
+    except (TypeError, ValueError):
+        return False
+    return "sample" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def check_turn(dialogue: str, number: int, output_json: str) -> OpenResponsesModelOutput:
@@ -338,6 +363,13 @@ def drive_dialogue(
     """
     results: list[TurnResult] = []
     ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
+    call = run_inference
+    if dialogue.request_mode == "aigo" and takes_sample(run_inference):
+        sample = dialogue_sample(dialogue)
+
+        def call(body: str, environment: dict[str, Any]) -> str:
+            return run_inference(body, environment, sample=sample)  # type: ignore[call-arg]
+
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
@@ -362,7 +394,7 @@ def drive_dialogue(
             watchdog = deadlines.watchdog(limit, cut_by_dialogue)
         try:
             with watchdog:
-                output_json = run_inference(body, turn_environment)
+                output_json = call(body, turn_environment)
         except Exception as exc:
             expected = turn.expect.error is not None or tolerate_errors
             if not expected or not _is_foundry_failure(exc):
