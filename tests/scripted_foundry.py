@@ -22,7 +22,13 @@ from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCr
 
 PROJECT_PATH = "/api/projects/loopback"
 CONV = "conv_loopback_1"
-ITEM_LIST = {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+ITEM_LIST: dict[str, Any] = {
+    "object": "list",
+    "data": [],
+    "first_id": None,
+    "last_id": None,
+    "has_more": False,
+}
 TOKEN = STATIC_TEST_TOKEN
 
 

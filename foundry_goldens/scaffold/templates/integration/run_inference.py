@@ -192,14 +192,19 @@ class RawModelOutput(BaseModel):
     left_out_messages: int = 0  # earlier messages not seeded: blocked prompts and refusals
     # Without the echo, the conversation this process created for the same earlier messages.
     resumed: bool = False
+    agent: str = ""  # the agent that answered; a workflow's sub-agents write messages too
 
     def add_response(self, response: dict[str, Any]) -> None:
         """One round's response: its items, usage, status and content-filter annotations."""
         self.status = str(response.get("status") or "completed")
-        items = response.get("output") or []
+        output = response.get("output")
+        items = (
+            [item for item in output if isinstance(item, dict)] if isinstance(output, list) else []
+        )
         if self.status == "completed":
             items = [_done(item) for item in items]
         self.output.extend(items)
+        self.agent = self.agent or _author(response)
         self.usage = sum_usage(self.usage, response.get("usage") or {})
         reason = (response.get("incomplete_details") or {}).get("reason")
         self.incomplete_reason = str(reason) if reason else None
@@ -214,6 +219,21 @@ class RawModelOutput(BaseModel):
 _IN_PROGRESS_STATUSES = frozenset(
     {"in_progress", "searching", "interpreting", "calling", "generating"}
 )
+
+
+def _author(item: dict[str, Any]) -> str:
+    """The agent that wrote a response or item: v1's `agent_reference`, the preview's `agent`
+    (responses) or `created_by.agent` (items); "" when it does not say."""
+    for reference in (
+        item.get("agent_reference"),
+        item.get("agent"),
+        (item.get("created_by") or {}).get("agent")
+        if isinstance(item.get("created_by"), dict)
+        else None,
+    ):
+        if isinstance(reference, dict) and isinstance(reference.get("name"), str):
+            return str(reference["name"])
+    return ""
 
 
 def _done(item: Any) -> Any:
@@ -1447,6 +1467,7 @@ def convert_model_output(raw: RawModelOutput) -> OpenResponsesModelOutput:
         seeded_messages=raw.seeded_messages,
         left_out_messages=raw.left_out_messages,
         resumed=raw.resumed,
+        agent=raw.agent,
     )
 
 
@@ -1497,17 +1518,33 @@ class OpenResponsesConverter:
         seeded_messages: int = 0,
         left_out_messages: int = 0,
         resumed: bool = False,
+        agent: str = "",
     ) -> OpenResponsesModelOutput:
         items: list[TraceItem] = []
         reply = _Reply()
         approval_requests: dict[str, dict[str, Any]] = {}
+        workflow_actions: list[dict[str, Any]] = []
+        consent_requests: list[dict[str, Any]] = []
+        spoken: list[tuple[int, _Reply, dict[str, Any]]] = []  # sub-agents' messages
         for item in output_items:
             item_type = str(item.get("type") or "")
             if item_type in _SKIPPED_ITEM_TYPES:
                 continue
             if item_type == "message":
-                if item.get("role") == "assistant":
+                author = _author(item)
+                if item.get("role") != "assistant":
+                    continue
+                if agent and author and author != agent:  # a workflow's sub-agent speaking
+                    said = _Reply()
+                    said.add_message(item, self.build_annotation)
+                    spoken.append((len(items), said, _agent_of(item, author)))
+                    items.append(self.build_agent_message(said, spoken[-1][2]))
+                else:
                     reply.add_message(item, self.build_annotation)
+            elif item_type == "workflow_action":
+                workflow_actions.append(_workflow_action(item))
+            elif item_type == "oauth_consent_request":
+                consent_requests.append(_consent_request(item))
             elif item_type == "mcp_call":
                 items.extend(self.build_mcp_call(item))
             elif item_type == "mcp_approval_request":
@@ -1526,6 +1563,18 @@ class OpenResponsesConverter:
         extra: dict[str, Any] = {}
         text, annotations = reply.text, reply.annotations
         message_status = MessageStatus.completed
+        if not text and spoken and spoken[-1][0] == len(items) - 1:
+            # A workflow whose last word is a sub-agent's: that message is the reply.
+            items.pop()
+            _, said, extra["agent"] = spoken[-1]
+            text, annotations = said.text, said.annotations
+        if workflow_actions:
+            extra["workflow_actions"] = workflow_actions
+        if consent_requests:
+            extra["oauth_consent_requests"] = consent_requests
+            if not text:
+                text = consent_text(consent_requests)
+            incomplete_reason = incomplete_reason or "oauth_consent_required"
         if blocked is not None or incomplete_reason == "content_filter":
             # A filtered prompt or reply is a result to score: a refusal, not a crash.
             details = dict(blocked or {"source_type": "completion", "code": "content_filter"})
@@ -1673,6 +1722,17 @@ class OpenResponsesConverter:
             **extra,
         )
 
+    def build_agent_message(self, said: "_Reply", agent: dict[str, Any]) -> Message:
+        """A message another agent wrote (a workflow's sub-agent): its own trace message,
+        naming the agent, so a scorer sees who said what."""
+        return Message(  # type: ignore[call-arg]
+            id=str(uuid.uuid4()),
+            status=MessageStatus.incomplete if said.incomplete else MessageStatus.completed,
+            role=MessageRole.assistant,
+            content=[OutputTextContent(text=said.text, annotations=said.annotations)],  # type: ignore[call-arg]
+            agent=agent,
+        )
+
     def build_annotation(self, annotation: dict[str, Any]) -> Annotation | None:
         """Foundry's annotation as Open Responses allows it (url_citation or text_citation).
 
@@ -1718,6 +1778,37 @@ class OpenResponsesConverter:
         if item.get("status") in _FAILED_STATUSES:
             return json.dumps({"error": {"status": item.get("status")}})
         return "" if output is None else _json(output)
+
+
+def _agent_of(item: dict[str, Any], name: str) -> dict[str, Any]:
+    reference = item.get("agent_reference")
+    version = reference.get("version") if isinstance(reference, dict) else None
+    return {"name": name, "version": str(version)} if version else {"name": name}
+
+
+def _workflow_action(item: dict[str, Any]) -> dict[str, Any]:
+    """A workflow agent's step (tests/reference/v1/item-shapes-workflow.json), kept on the
+    reply: latticeflow-core's trace has no item for a workflow step, and a function call would
+    claim that a tool ran."""
+    fields = ("kind", "action_id", "parent_action_id", "previous_action_id", "status")
+    return {name: item[name] for name in fields if item.get(name) is not None}
+
+
+def _consent_request(item: dict[str, Any]) -> dict[str, Any]:
+    """An MCP server waiting for the user's OAuth consent (tests/reference/v1/
+    item-shapes-oauth-consent.json: schema and Microsoft's documented example only)."""
+    fields = ("server_label", "consent_link")
+    return {name: str(item[name]) for name in fields if item.get(name) is not None}
+
+
+def consent_text(requests: list[dict[str, Any]]) -> str:
+    """What the turn says when an MCP tool waits for OAuth consent instead of replying."""
+    servers = ", ".join(repr(r["server_label"]) for r in requests if r.get("server_label"))
+    which = f" of the MCP server {servers}" if servers else " of an MCP server"
+    return (
+        f"The agent could not answer: a tool{which} needs the user's OAuth consent first "
+        "(the link is in oauth_consent_requests)."
+    )
 
 
 def _item_failed(item: dict[str, Any]) -> bool:
