@@ -15,6 +15,7 @@ BENCHMARKS = (
     "canaries.py",
     "emulator_long_turn.py",
     "live_variation.py",
+    "aigo_conversations.py",
 )
 
 
