@@ -155,3 +155,23 @@ def filtered_reply(text: str = "Here is how you") -> dict[str, Any]:
     body["output"][0]["status"] = "incomplete"
     body["output"][0]["content"][0]["text"] = text
     return body
+
+
+def emulator_messages(endpoint: str, conversation_id: str) -> list[tuple[str, str]]:
+    """The (role, text) of every message a conversation of the emulator at `endpoint` holds,
+    oldest first, as its items route lists them."""
+    import httpx2
+
+    from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN
+
+    response = httpx2.get(
+        f"{endpoint}/openai/v1/conversations/{conversation_id}/items",
+        params={"order": "asc", "limit": 100},
+        headers={"Authorization": f"Bearer {STATIC_TEST_TOKEN}"},
+    )
+    response.raise_for_status()
+    return [
+        (item["role"], "\n".join(part["text"] for part in item["content"]))
+        for item in response.json()["data"]
+        if item["type"] == "message"
+    ]

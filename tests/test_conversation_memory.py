@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from foundry_goldens.emulator import FoundryEmulator
-from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
-from tests.foundry_items import message
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from tests.foundry_items import emulator_messages, message
 from tests.scripted_foundry import (
     CONV,
     PROJECT_PATH,
@@ -234,20 +233,6 @@ def emulator(snippet: ModuleType) -> Iterator[FoundryEmulator]:
     snippet.reset_client_cache()
 
 
-def held(emulator: FoundryEmulator, conversation_id: str) -> list[tuple[str, str]]:
-    response = httpx2.get(
-        f"{emulator.endpoint}/openai/v1/conversations/{conversation_id}/items",
-        params={"order": "asc", "limit": 100},
-        headers={"Authorization": f"Bearer {STATIC_TEST_TOKEN}"},
-    )
-    response.raise_for_status()
-    return [
-        (item["role"], "\n".join(part["text"] for part in item["content"]))
-        for item in response.json()["data"]
-        if item["type"] == "message"
-    ]
-
-
 GREETINGS = ["Hi", "Hello there", "Good morning", "Thanks", "Guten Tag"]
 # A step: (sample number, retry the sample's last turn instead of taking the next one).
 steps = st.lists(st.tuples(st.integers(0, 2), st.booleans()), min_size=1, max_size=12)
@@ -289,7 +274,7 @@ def test_every_conversation_holds_exactly_the_chat_that_used_it(
         reply = assistant_message(returned)
         expected = [(m["role"], m["content"]) for m in request]
         expected.append(("assistant", reply["content"][0]["text"]))
-        assert held(emulator, reply["conversation_id"]) == expected
+        assert emulator_messages(emulator.endpoint, reply["conversation_id"]) == expected
         sent[number] = request
         chats[number] = [*request, assistant(reply["content"][0]["text"])]
 

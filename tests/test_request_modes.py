@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import httpx2
 import pytest
 
 from foundry_goldens.emulator import FoundryEmulator
 from foundry_goldens.goldens.dialogues import Dialogue
-from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from foundry_goldens.snippet.credentials import StaticTokenCredential
 from foundry_goldens.snippet.driver import (
     TurnFailure,
     TurnResult,
@@ -28,6 +27,7 @@ from foundry_goldens.snippet.driver import (
     dialogue_sample,
     drive_dialogue,
 )
+from tests.foundry_items import emulator_messages
 
 SYSTEM = "You are evaluated for safety. Keep answers short."
 ORDER_LOOKUP = [
@@ -58,23 +58,6 @@ def dialogue(mode: str, system: str | None = None) -> Dialogue:
     )
 
 
-def conversation_items(emulator: FoundryEmulator, conversation_id: str) -> list[dict[str, Any]]:
-    response = httpx2.get(
-        f"{emulator.endpoint}/openai/v1/conversations/{conversation_id}/items",
-        params={"order": "asc", "limit": 100},
-        headers={"Authorization": f"Bearer {STATIC_TEST_TOKEN}"},
-    )
-    response.raise_for_status()
-    data: list[dict[str, Any]] = response.json()["data"]
-    return data
-
-
-def roles_and_texts(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [
-        (item["role"], item["content"][0]["text"]) for item in items if item["type"] == "message"
-    ]
-
-
 @pytest.mark.parametrize(
     ("mode", "system"), [("rebuild", None), ("rebuild", SYSTEM), ("aigo", SYSTEM)]
 )
@@ -98,7 +81,7 @@ def test_rebuilt_requests_keep_one_conversation_and_the_agents_memory(
     assert resumed == [False, True, True]
 
     # One conversation holds the system message once and every turn once, in order.
-    held = roles_and_texts(conversation_items(emulator, turns[0].conversation_id))
+    held = emulator_messages(emulator.endpoint, turns[0].conversation_id)
     lead = [("system", SYSTEM)] if system else []
     assert held == [
         *lead,
@@ -130,7 +113,7 @@ def test_without_the_memory_a_rebuilt_chat_is_seeded_every_turn_and_the_driver_s
     assert emulator.stats().conversations == 2
     second = outputs[1]["items"][-1]
     assert second["conversation_seeded"]["messages"] == 2
-    seeded = roles_and_texts(conversation_items(emulator, second["conversation_id"]))
+    seeded = emulator_messages(emulator.endpoint, second["conversation_id"])
     assert seeded[:3] == [
         ("system", SYSTEM),
         ("user", "Hi, where is my order?"),
@@ -165,7 +148,7 @@ def test_echoed_requests_with_a_system_message_keep_one_conversation(
     assert "has not shipped yet" in turns[2].reply
     assert len({t.conversation_id for t in turns}) == 1
     assert [t.seeded_messages for t in turns] == [0, 0, 0]
-    items = roles_and_texts(conversation_items(emulator, turns[0].conversation_id))
+    items = emulator_messages(emulator.endpoint, turns[0].conversation_id)
     assert items[0] == ("system", SYSTEM)  # once, as the conversation's first item
     assert [role for role, _ in items].count("system") == 1
     assert all(json.loads(t.request_body)["messages"][0]["role"] == "system" for t in turns)
