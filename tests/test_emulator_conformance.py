@@ -4,6 +4,13 @@ same id formats, the same usage accounting, and the headers a client reads.
 
 Compared structurally, never retyped: each reference file is loaded and walked side by side
 with the emulator's body. Where no public evidence exists, the test says the shape is assumed.
+
+The emulator speaks the GA v1 dialect (tests/reference/v1/): a response is held to the v1
+recording's response, an output item's v1 stamps (`agent_reference`, `response_id`) to the v1
+recording's items, and an item's own fields to the recording of its kind, which for MCP, file
+search and plain replies are the preview recordings (tests/reference/responses/) less the
+preview-only `created_by`. Conversations, item lists and the function tool flow:
+tests/test_emulator_v1.py.
 """
 
 from __future__ import annotations
@@ -17,11 +24,10 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from openai.types.conversations import Conversation, ConversationItemList
 from openai.types.responses import ResponseReasoningItem
 
 from foundry_goldens.emulator import FaultConfig, FoundryEmulator
-from foundry_goldens.emulator.ids import CONVERSATION_ID, ITEM_ID, REQUEST_ID, as_uuid
+from foundry_goldens.emulator.ids import CONVERSATION_ID, ITEM_ID, REQUEST_ID, UUID
 from foundry_goldens.emulator.payloads import count_tokens
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -32,16 +38,91 @@ def agent(name: str, **reference: str) -> dict[str, Any]:
     return {"agent_reference": {"name": name, "type": "agent_reference", **reference}}
 
 
-SUPPORT, GUARDED, POLICY = (
+SUPPORT, GUARDED, POLICY, STORE = (
     agent("retail-support"),
     agent("retail-support-guarded"),
     agent("policy-assistant"),
+    agent("store-assistant"),
 )
 
 
 def reference_response(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((REFERENCE / "responses" / f"{name}.json").read_text())
     return loaded
+
+
+def reference_v1(name: str) -> list[dict[str, Any]]:
+    """The exchanges of tests/reference/v1/<name>.json."""
+    loaded = json.loads((REFERENCE / "v1" / f"{name}.json").read_text(encoding="utf-8"))
+    exchanges: list[dict[str, Any]] = loaded["exchanges"]
+    return exchanges
+
+
+def v1_response() -> dict[str, Any]:
+    """The v1 recording's first agent response (a function_call, complete `tools`)."""
+    response: dict[str, Any] = reference_v1("function_tool_conversation_v1")[1]["response"]
+    return response
+
+
+def v1_items() -> dict[str, dict[str, Any]]:
+    """The v1 recording's output items by kind: `function_call` and `message`."""
+    exchanges = reference_v1("function_tool_conversation_v1")
+    return {i["type"]: i for e in exchanges[1:3] for i in e["response"]["output"]}
+
+
+V1_STAMPS = ("agent_reference", "response_id")
+
+
+def own_fields(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An output item without the v1 stamps: what the preview recordings hold of it."""
+    return {k: v for k, v in item.items() if k not in V1_STAMPS}
+
+
+def preview_items(name: str) -> dict[str, Any]:
+    """A preview recording's output items without `created_by`, which the v1 dialect dropped
+    from response items (v1_items(): neither item has it)."""
+    items = [own_fields(i) | {} for i in reference_response(name)["output"]]
+    return {"output": [{k: v for k, v in i.items() if k != "created_by"} for i in items]}
+
+
+def items_of(response: Mapping[str, Any]) -> dict[str, Any]:
+    return {"output": [own_fields(item) for item in response["output"]]}
+
+
+def check_v1_response(ours: Mapping[str, Any]) -> None:
+    """A response against the v1 recording: keys, key order, value types; each output item's
+    stamps, key order (type, id, stamps, own fields, status last) and, for the kinds the v1
+    recording holds, the whole item. `tools` and the items' own fields are compared with the
+    recordings of their kinds by the tests."""
+    real = v1_response()
+    found = differences(
+        ours,
+        real,
+        nullable=frozenset({".conversation", ".incomplete_details", ".completed_at"}),
+        allowed={".tools": "the agents' own tools", ".output": "each item below"},
+    )
+    assert found == []
+    assert [key for key in ours if key != "content_filters"] == list(real)
+    assert ours["agent_reference"] == {
+        "type": "agent_reference",
+        "name": ours["agent_reference"]["name"],
+        "version": ours["agent_reference"]["version"],
+    }
+    assert (ours["completed_at"] is not None) == (ours["status"] == "completed")
+    if ours["completed_at"] is not None:
+        assert ours["created_at"] < ours["completed_at"] < ours["created_at"] + 60
+    recorded = v1_items()
+    for item in ours["output"]:
+        assert list(item)[:4] == ["type", "id", *V1_STAMPS]
+        assert (item["agent_reference"], item["response_id"]) == (
+            ours["agent_reference"],
+            ours["id"],
+        )
+        if "status" in item:
+            assert list(item)[-1] == "status"
+        if item["type"] in recorded:
+            assert differences(item, recorded[item["type"]]) == []
+            assert list(item) == list(recorded[item["type"]])
 
 
 def reference_errors() -> dict[str, dict[str, Any]]:
@@ -54,6 +135,14 @@ def reference_errors() -> dict[str, dict[str, Any]]:
         "malformed_conversation",
         "unauthorized",
     )
+    assert len(entries) == len(keys)
+    return dict(zip(keys, entries, strict=True))
+
+
+def reference_errors_v1() -> dict[str, dict[str, Any]]:
+    """tests/reference/errors-v1.json's entries by a short key."""
+    entries = json.loads((REFERENCE / "errors-v1.json").read_text(encoding="utf-8"))
+    keys = ("one_parameter", "no_tool_output", "unknown_call")
     assert len(entries) == len(keys)
     return dict(zip(keys, entries, strict=True))
 
@@ -210,31 +299,44 @@ GUARDED_APPROVAL = {
 # --- responses and their items -----------------------------------------------------------------
 
 
-def test_a_plain_reply_matches_prompt_agent_message(http: httpx2.Client) -> None:
-    """tests/reference/responses/prompt_agent_message.json: a reply in a conversation, the
-    message with `created_by`; the MCP tool entry against mcp_approval_request.json."""
+def test_a_plain_reply_matches_the_v1_response_and_prompt_agent_message(
+    http: httpx2.Client,
+) -> None:
+    """A reply in a conversation: the response and its message against the v1 recording; the
+    message's own fields against tests/reference/responses/prompt_agent_message.json, the MCP
+    tool entry against mcp_approval_request.json."""
     conversation = new_conversation(http)
     respond(http, "Hello", SUPPORT, conversation)  # the tool listing comes with turn one
     ours = ok(respond(http, "Thanks!", SUPPORT, conversation))
     assert [item["type"] for item in ours["output"]] == ["message"]
-    real = reference_response("prompt_agent_message")
-    assert (
-        differences(ours, real, allowed={".tools[mcp]": "the reference agent had no tools"}) == []
-    )
+    check_v1_response(ours)
+    assert differences(items_of(ours), preview_items("prompt_agent_message")) == []
     tool_entry = reference_response("mcp_approval_request")["tools"]
     assert differences(ours["tools"], tool_entry) == []
-    assert ours["output"][0]["created_by"] == {
-        "agent": ours["agent"],
-        "response_id": ours["id"],
-    }
+    assert "agent" not in ours and "user" not in ours
+    assert "created_by" not in ours["output"][0]  # the preview's; v1 moved it to the items list
+
+
+def test_v1_differs_from_the_preview_recordings_as_the_emulator_does() -> None:
+    """The v1 changes the emulator makes, read off the two recordings rather than assumed."""
+    preview, v1 = reference_response("prompt_agent_message"), v1_response()
+    assert set(preview) - set(v1) == {"agent", "user"}
+    assert set(v1) - set(preview) == {"agent_reference", "completed_at"}
+    assert list(v1).index("completed_at") == list(v1).index("created_at") + 1
+    message = v1_items()["message"]
+    assert "created_by" in preview["output"][0] and "created_by" not in message
+    assert list(message)[:4] == ["type", "id", *V1_STAMPS] and list(message)[-1] == "status"
 
 
 def test_tool_listing_and_approval_request_match_mcp_approval_request(http: httpx2.Client) -> None:
     conversation = new_conversation(http)
     ours = ok(respond(http, "Return ORD-1001 because it is too loud", GUARDED, conversation))
     assert [item["type"] for item in ours["output"]] == ["mcp_list_tools", "mcp_approval_request"]
-    real = reference_response("mcp_approval_request")
-    assert differences(ours, real, open_paths=MCP_OPEN, allowed=GUARDED_APPROVAL) == []
+    check_v1_response(ours)
+    real = preview_items("mcp_approval_request")
+    assert differences(items_of(ours), real, open_paths=MCP_OPEN) == []
+    tools = reference_response("mcp_approval_request")["tools"]
+    assert differences({"tools": ours["tools"]}, {"tools": tools}, allowed=GUARDED_APPROVAL) == []
 
 
 def test_a_call_after_approval_matches_mcp_call_after_approval(http: httpx2.Client) -> None:
@@ -247,12 +349,8 @@ def test_a_call_after_approval_matches_mcp_call_after_approval(http: httpx2.Clie
     }
     ours = ok(respond(http, [answer], GUARDED, conversation))
     assert [item["type"] for item in ours["output"]] == ["mcp_call", "message"]
-    real = reference_response("mcp_call_after_approval")
-    allowed = {
-        **GUARDED_APPROVAL,
-        ".output[message].created_by": "the newer recording, prompt_agent_message.json, has it",
-    }
-    assert differences(ours, real, allowed=allowed) == []
+    check_v1_response(ours)
+    assert differences(items_of(ours), preview_items("mcp_call_after_approval")) == []
 
 
 def test_calls_without_approval_and_a_failed_call(http: httpx2.Client) -> None:
@@ -262,8 +360,9 @@ def test_calls_without_approval_and_a_failed_call(http: httpx2.Client) -> None:
     ours = ok(
         respond(http, "my email is ana@example.com and track ORD-1001", SUPPORT, conversation)
     )
-    real = reference_response("mcp_call_after_approval")
-    calls = [item for item in ours["output"] if item["type"] == "mcp_call"]
+    check_v1_response(ours)
+    real = preview_items("mcp_call_after_approval")
+    calls = [own_fields(item) for item in ours["output"] if item["type"] == "mcp_call"]
     completed = [c for c in calls if c["status"] == "completed"]
     (failed,) = [c for c in calls if c["status"] == "failed"]
     for call in completed:
@@ -278,9 +377,10 @@ def test_calls_without_approval_and_a_failed_call(http: httpx2.Client) -> None:
 def test_file_search_with_citations_matches_file_search(http: httpx2.Client) -> None:
     ours = ok(respond(http, "What does the warranty cover?", POLICY))  # no conversation, as there
     assert [item["type"] for item in ours["output"]] == ["file_search_call", "message"]
-    real = reference_response("file_search")
-    allowed = {".output[message].created_by": "prompt_agent_message.json, the newer recording"}
-    assert differences(ours, real, allowed=allowed) == []
+    check_v1_response(ours)
+    assert ours["conversation"] is None
+    assert differences(items_of(ours), preview_items("file_search")) == []
+    assert differences(ours["tools"], reference_response("file_search")["tools"]) == []
     (annotation,) = ours["output"][1]["content"][0]["annotations"]
     assert annotation["index"] == len(ours["output"][1]["content"][0]["text"])
 
@@ -289,8 +389,7 @@ def test_several_messages_a_reasoning_item_and_an_incomplete_reply_keep_the_shap
     http: httpx2.Client,
 ) -> None:
     conversation = new_conversation(http)
-    real = reference_response("file_search")
-    allowed = {".output[message].created_by": "prompt_agent_message.json, the newer recording"}
+    real = preview_items("file_search")
     for text, kinds in (
         ("What are your return and shipping policies?", ["file_search_call", "message", "message"]),
         ("Can I return opened headphones?", ["reasoning", "file_search_call", "message"]),
@@ -298,25 +397,19 @@ def test_several_messages_a_reasoning_item_and_an_incomplete_reply_keep_the_shap
     ):
         ours = ok(respond(http, text, POLICY, conversation))
         assert [item["type"] for item in ours["output"]] == kinds
-        shown = {**allowed, ".output[reasoning]": "assumed; checked against openai's model below"}
-        assert (
-            differences(
-                ours,
-                real,
-                nullable=frozenset({".conversation", ".incomplete_details"}),
-                allowed=shown,
-            )
-            == []
-        )
-    assert ours["status"] == "incomplete"
+        check_v1_response(ours)
+        shown = {".output[reasoning]": "assumed; checked against openai's model below"}
+        assert differences(items_of(ours), real, allowed=shown) == []
+    assert ours["status"] == "incomplete" and ours["completed_at"] is None
     assert ours["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert ours["reasoning"] == {"effort": "medium"}  # a reasoning model (assumed effort)
 
 
 def test_a_reasoning_item_has_openais_shape(http: httpx2.Client) -> None:
     """Assumed: no public Foundry recording holds a reasoning item, so its keys must be those
     openai's ResponseReasoningItem declares, with the summary parts it declares."""
     ours = ok(respond(http, "Can I return opened headphones?", POLICY))
-    reasoning = ours["output"][0]
+    reasoning = own_fields(ours["output"][0])
     assert reasoning["type"] == "reasoning"
     assert set(reasoning) <= set(ResponseReasoningItem.model_fields)
     parsed = ResponseReasoningItem.model_validate(reasoning)
@@ -324,23 +417,25 @@ def test_a_reasoning_item_has_openais_shape(http: httpx2.Client) -> None:
     assert ours["usage"]["output_tokens_details"]["reasoning_tokens"] > 0
 
 
-# --- conversations and item lists (no reference recording: openai's models) --------------------
+# --- the items list (its v1 form: tests/test_emulator_v1.py) ------------------------------------
 
 
-def test_conversation_and_item_list_have_openais_fields_exactly(http: httpx2.Client) -> None:
-    """No public recording holds a Foundry conversation or item list; their fields are exactly
-    those of openai's Conversation and ConversationItemList (assumed to be Foundry's)."""
-    created = http.post("/conversations", json={}, headers=AUTH).json()
-    assert set(created) == set(Conversation.model_fields)
-    Conversation.model_validate(created)
-    respond(http, "Hi, my email is ana@example.com", SUPPORT, created["id"])
-    listed = http.get(f"/conversations/{created['id']}/items", headers=AUTH).json()
-    assert set(listed) == set(ConversationItemList.model_fields)
-    ConversationItemList.model_validate(listed)
-    # The stored output items are the response's items, so they match the references too.
-    real = reference_response("mcp_call_after_approval")
-    stored = {"output": [item for item in listed["data"] if item["type"] == "mcp_call"]}
-    assert differences(stored, {"output": real["output"]}, nullable=CALL_NULLABLE) == []
+def test_stored_output_items_keep_their_kinds_fields(http: httpx2.Client) -> None:
+    """An MCP call as the conversation lists it: the v1 listing's head (type, id, created_by,
+    partition_key, as the recorded v1 listing shows a function_call), then the fields of
+    tests/reference/responses/mcp_call_after_approval.json's call."""
+    conversation = new_conversation(http)
+    answered = ok(respond(http, "Hi, my email is ana@example.com", SUPPORT, conversation))
+    listed = ok(http.get(f"/conversations/{conversation}/items", headers=AUTH))
+    (stored,) = [item for item in listed["data"] if item["type"] == "mcp_call"]
+    recorded = reference_v1("function_tool_conversation_v1")[3]["response"]["data"][2]
+    assert recorded["type"] == "function_call"
+    assert list(stored)[:4] == list(recorded)[:4] == ["type", "id", "created_by", "partition_key"]
+    assert differences(stored["created_by"], recorded["created_by"]) == []
+    assert stored["created_by"]["response_id"] == answered["id"]
+    own = {k: v for k, v in stored.items() if k not in ("created_by", "partition_key")}
+    real = preview_items("mcp_call_after_approval")
+    assert differences({"output": [own]}, real, nullable=CALL_NULLABLE) == []
 
 
 # --- ids ---------------------------------------------------------------------------------------
@@ -360,6 +455,11 @@ def test_the_id_patterns_describe_the_reference_ids(name: str) -> None:
     check_ids(real)
 
 
+@pytest.mark.parametrize("index", [1, 2])
+def test_the_id_patterns_describe_the_v1_reference_ids(index: int) -> None:
+    check_ids(reference_v1("function_tool_conversation_v1")[index]["response"])
+
+
 def check_ids(response: Mapping[str, Any]) -> None:
     partitions = set()
     for item_id in all_ids(response):
@@ -369,7 +469,9 @@ def check_ids(response: Mapping[str, Any]) -> None:
         assert item_id[len(match["prefix"]) + 1 :][30:34] == "8190", item_id
     assert len(partitions) == 1  # the first 18 hex are shared by one response's ids
     created_hex = response["id"].split("_", 1)[1][18:26]
-    assert int(created_hex, 16) == response["created_at"]  # then the creation time
+    # Then the creation time: the preview recordings' `created_at` exactly, the v1 one's a
+    # second later (the id is minted first).
+    assert 0 <= response["created_at"] - int(created_hex, 16) <= 1
     if response["conversation"] is not None:
         conversation = CONVERSATION_ID.match(response["conversation"]["id"])
         assert conversation and conversation["partition"] in partitions
@@ -380,6 +482,7 @@ def check_ids(response: Mapping[str, Any]) -> None:
         "mcp_approval_request": "mcpr",
         "file_search_call": "fs",
         "reasoning": "rs",
+        "function_call": "fc",
     }
     for item in response["output"]:
         assert item["id"].split("_")[0] == prefixes[item["type"]]
@@ -393,6 +496,7 @@ def test_the_emulators_ids_have_the_real_formats(http: httpx2.Client) -> None:
         ok(respond(http, "Return ORD-1001 because it is loud", GUARDED, conversation)),
         ok(respond(http, "Can I return opened headphones?", POLICY, conversation)),
         ok(respond(http, "What does the warranty cover?", POLICY)),
+        ok(respond(http, "What are the opening hours of the Zurich store?", STORE)),
     ]
     for response in turns:
         check_ids(response)
@@ -464,8 +568,6 @@ def test_the_deprecated_agent_key_is_refused_as_foundry_does(http: httpx2.Client
     "parameters",
     [
         {"temperature": 0.2, "top_p": 0.5},  # the reference case
-        {"tools": [{"type": "web_search"}]},
-        {"response_format": {"type": "json_object"}},
         {"temperature": 0, "top_p": 1, "tools": [], "response_format": {"type": "text"}},
     ],
 )
@@ -480,6 +582,30 @@ def test_model_parameters_beside_an_agent_are_refused_one_detail_each(
         d == {**real["body"]["error"]["details"][0], "param": d["param"]} for d in ours["details"]
     )
     assert ours["message"] == real["body"]["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    [
+        {"tools": [{"type": "web_search"}]},  # the reference case
+        {"temperature": 0.2},
+        {"top_p": 0.5},
+        {"response_format": {"type": "json_object"}},
+    ],
+)
+def test_one_model_parameter_beside_an_agent_is_named_in_the_error(
+    http: httpx2.Client, parameter: dict[str, Any]
+) -> None:
+    """tests/reference/errors-v1.json: one parameter is the error's own `param`, the message
+    "Not allowed when agent is specified.", `details` empty, no request id in the message."""
+    real = reference_errors_v1()["one_parameter"]
+    real_error = real["body"]["error"]
+    body = {"input": "hi", **SUPPORT, **parameter}
+    ours = check_error(http.post("/responses", json=body, headers=AUTH), real, set())
+    assert list(ours) == list(real_error)
+    same = ("code", "message", "type", "details")
+    assert {k: ours[k] for k in same} == {k: real_error[k] for k in same}
+    assert ours["param"] == next(iter(parameter))
 
 
 @pytest.mark.parametrize(
@@ -554,7 +680,8 @@ def test_an_unknown_agent_or_version_is_404(http: httpx2.Client, reference: dict
     assert error["code"] == "not_found"
     assert set(error) == set(reference_errors()["agent_key"]["body"]["error"])
     assert error["additionalInfo"]["request_id"] == response.headers["x-request-id"]
-    assert ok(respond(http, "hi", agent("retail-support", version="1")))["agent"]["version"] == "1"
+    answered = ok(respond(http, "hi", agent("retail-support", version="1")))
+    assert answered["agent_reference"]["version"] == "1"
 
 
 def test_rate_limit_and_server_error_bodies_carry_the_request_id() -> None:
@@ -582,6 +709,9 @@ def test_rate_limit_and_server_error_bodies_carry_the_request_id() -> None:
 def test_every_answer_carries_request_ids_and_responses_the_rate_limit_headers(
     http: httpx2.Client,
 ) -> None:
+    """Request ids in the route's notation (tests/reference/v1/function_tool_conversation_v1.json:
+    a UUID from the model run on /responses, 32 hex on the conversation routes and in the
+    service's own errors), each answer its own; `apim-request-id` a UUID of its own."""
     conversation = http.post("/conversations", json={}, headers=AUTH)
     answers = [
         conversation,
@@ -589,12 +719,14 @@ def test_every_answer_carries_request_ids_and_responses_the_rate_limit_headers(
         respond(http, "hi", SUPPORT, conversation.json()["id"]),
         http.get("/conversations/x/items", headers=AUTH),
         http.post("/responses", json={}, headers={}),
+        http.post("/responses", json={"input": "hi", **SUPPORT, "top_p": 1}, headers=AUTH),
     ]
     request_ids = [answer.headers["x-request-id"] for answer in answers]
-    assert all(REQUEST_ID.match(request_id) for request_id in request_ids)
-    assert len(set(request_ids)) == len(answers)
-    for answer in answers:
-        assert answer.headers["apim-request-id"] == as_uuid(answer.headers["x-request-id"])
+    pattern = [REQUEST_ID, UUID, UUID, REQUEST_ID, UUID, REQUEST_ID]
+    assert [bool(p.match(i)) for p, i in zip(pattern, request_ids, strict=True)] == [True] * 6
+    assert len({i.replace("-", "") for i in request_ids}) == len(answers)
+    apim = [answer.headers["apim-request-id"] for answer in answers]
+    assert all(UUID.match(i) for i in apim) and not set(apim) & set(request_ids)
     first, second = answers[1], answers[2]
     for name in ("limit-requests", "remaining-requests", "limit-tokens", "remaining-tokens"):
         assert int(first.headers[f"x-ratelimit-{name}"]) > 0
@@ -635,4 +767,4 @@ def test_openai_reads_the_request_id_of_errors_and_responses(emulator: FoundryEm
         assert isinstance(body, dict)
         assert refused.value.request_id == body["additionalInfo"]["request_id"]
         raw = client.responses.with_raw_response.create(input="hi", extra_body=SUPPORT)
-        assert raw.request_id is not None and REQUEST_ID.match(raw.request_id)
+        assert raw.request_id is not None and UUID.match(raw.request_id)

@@ -49,7 +49,12 @@ def play(agent: AgentSpec, *texts: str) -> tuple[ConversationState, list[list[Ev
 
 
 def test_agents_are_registered_by_name() -> None:
-    assert set(AGENTS) == {"retail-support", "retail-support-guarded", "policy-assistant"}
+    assert set(AGENTS) == {
+        "retail-support",
+        "retail-support-guarded",
+        "policy-assistant",
+        "store-assistant",
+    }
     assert RETAIL_SUPPORT_GUARDED.require_approval == {"start_return"}
     assert {t.name for t in RETAIL_SUPPORT.tools} == {
         "search_products",

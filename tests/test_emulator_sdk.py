@@ -92,9 +92,12 @@ def test_conversation_create_has_the_foundry_shape(client: openai.OpenAI) -> Non
     assert conversation.model_extra == {}
 
 
-def test_every_response_parses_with_no_unrecognized_field_but_agent(client: openai.OpenAI) -> None:
-    """openai 3.x has no `agent` on Response (real Foundry sends it, so the emulator does);
-    everything else, nested items included, must be a declared field."""
+def test_every_response_parses_with_no_unrecognized_field_but_the_agent_stamps(
+    client: openai.OpenAI,
+) -> None:
+    """openai 3.x has no `agent_reference` on Response, nor `agent_reference`/`response_id` on
+    output items (real Foundry's v1 dialect sends them, so the emulator does); everything else,
+    nested items included, must be a declared field."""
     conversation = client.conversations.create().id
     responses = [
         say(client, conversation, "Hi, my email is ana@example.com", GUARDED),  # list tools + call
@@ -109,16 +112,18 @@ def test_every_response_parses_with_no_unrecognized_field_but_agent(client: open
     responses.append(say(client, conversation, approval, GUARDED))
 
     kinds = set()
+    reference = {"type": "agent_reference", "name": "retail-support-guarded", "version": "1"}
     for response in responses:
-        messages = [
-            f".output[{index}].created_by"
-            for index, item in enumerate(response.output)
-            if item.type == "message"
+        stamps = [
+            f".output[{index}].{name}"
+            for index in range(len(response.output))
+            for name in ("agent_reference", "response_id")
         ]
-        assert unrecognized_fields(response) == [".agent", *messages]
-        assert response.model_extra == {
-            "agent": {"type": "agent_id", "name": "retail-support-guarded", "version": "1"}
-        }
+        assert unrecognized_fields(response) == [".agent_reference", *stamps]
+        assert response.model_extra == {"agent_reference": reference}
+        assert response.completed_at is not None and response.completed_at >= response.created_at
+        for item in response.output:
+            assert item.model_extra == {"agent_reference": reference, "response_id": response.id}
         for item in response.output:
             assert isinstance(
                 item, McpListTools | McpCall | McpApprovalRequest | ResponseOutputMessage
@@ -126,7 +131,7 @@ def test_every_response_parses_with_no_unrecognized_field_but_agent(client: open
             kinds.add(item.type)
         # Strict validation: the only gap is a usage detail openai 3.57 requires and Foundry omits.
         payload = response.to_dict(mode="json")
-        payload.pop("agent")
+        payload.pop("agent_reference")
         with pytest.raises(ValidationError) as invalid:
             Response.model_validate(payload)
         assert [e["loc"] for e in invalid.value.errors()] == [

@@ -6,6 +6,7 @@ To add an agent, build another `AgentSpec` (reuse or add tools in `catalog.py`) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from foundry_goldens.emulator.engine import (
     AgentSpec,
     Call,
     Document,
+    FunctionSpec,
     Intent,
     KnowledgeBase,
     SlotSpec,
@@ -432,8 +434,126 @@ POLICY_ASSISTANT = AgentSpec(
     knowledge=KnowledgeBase("vs_Pq7Lm2Xr9Tb4Wd1Nc8Hk5Zf", POLICY_FILES),
     message_per_intent=True,
     max_output_tokens=300,
+    # Assumed: the v1 recording's agent (not a reasoning model) shows `effort: none`; a
+    # reasoning model thinks at openai's default effort.
+    reasoning_effort="medium",
+)
+
+# --- store-assistant: client-side function tools (the caller runs them) ------------------------
+# Its functions are declared as Foundry shows function tools in a response's `tools`
+# (tests/reference/v1/function_tool_conversation_v1.json): the agent only calls them; the
+# caller runs them and sends a `function_call_output`, which the agent puts into words.
+
+
+def _json_object(output: str) -> dict[str, object]:
+    """The caller's output as a JSON object, or {} when it is not one (a failed function)."""
+    try:
+        parsed = json.loads(output)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _say_store_hours(args: Mapping[str, str], output: str) -> str:
+    result = _json_object(output)
+    hours, city = result.get("hours"), result.get("city") or args["city"]
+    if not isinstance(hours, str) or "error" in result:
+        return f"Sorry, I couldn't get the {args['city']} store's opening hours: the tool failed."
+    return f"The {city} store is open {hours} today."
+
+
+def _say_ticket(args: Mapping[str, str], output: str) -> str:
+    result = _json_object(output)
+    ticket = result.get("ticket_id")
+    if not isinstance(ticket, str) or "error" in result:
+        return "Sorry, I couldn't open the support ticket: the ticket tool failed."
+    return f"I opened support ticket {ticket} for you: “{args['summary']}”."
+
+
+STORE_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "get_store_hours",
+        "Get today's opening hours of the Contoso store in a city.",
+        _schema(city="The city the store is in, e.g. Zurich."),
+        _say_store_hours,
+    ),
+    FunctionSpec(
+        "create_support_ticket",
+        "Open a support ticket for the customer's problem.",
+        _schema(summary="One sentence saying what went wrong."),
+        _say_ticket,
+    ),
+)
+
+STORE_SLOTS: tuple[SlotSpec, ...] = (
+    SlotSpec(
+        "city",
+        (
+            r"(?i)\bthe\s+([A-Za-zÀ-ÿ-]+)\s+store\b",
+            r"(?i)\bstore\s+(?:in|at)\s+([A-Za-zÀ-ÿ-]+)",
+        ),
+        "Which city's store do you mean?",
+        free_text=True,
+        normalize=lambda value: value.strip().title(),
+    ),
+    SlotSpec(
+        "summary",
+        (r"(?i)\bticket\b[^:]*:\s*(.+?)[.!]*$",),
+        "What went wrong? I'll put it in the ticket.",
+        free_text=True,
+    ),
+)
+
+_STORE_HELP = "I can tell you a store's opening hours and open support tickets. How can I help?"
+
+STORE_INTENTS: tuple[Intent, ...] = (
+    Intent(
+        "greeting",
+        (r"(?i)^\s*(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening))\b",),
+        reply="Hello! I'm the Contoso store assistant.",
+        small_talk=True,
+        offer_help=True,
+    ),
+    Intent(
+        "thanks",
+        (r"(?i)\b(?:thanks|thank you|danke)\b",),
+        reply="You're welcome!",
+        small_talk=True,
+    ),
+    Intent(
+        "store_hours",
+        (r"(?i)\b(?:opening hours|open(?:ing)? times?|hours|when (?:is|does) .*\bopen)\b",),
+        needs=("city",),
+        calls=(Call("get_store_hours", {"city": "city"}),),
+    ),
+    Intent(
+        "support_ticket",
+        (r"(?i)\b(?:support ticket|open a ticket|file a ticket|raise a ticket)\b",),
+        needs=("summary",),
+        calls=(Call("create_support_ticket", {"summary": "summary"}),),
+        consumes=("summary",),
+    ),
+)
+
+STORE_ASSISTANT = AgentSpec(
+    name="store-assistant",
+    version="1",
+    model="gpt-4.1-mini",
+    instructions=(
+        "You are the Contoso store assistant. Use get_store_hours for opening hours and "
+        "create_support_ticket when a customer reports a problem."
+    ),
+    server_label="",
+    server_url="",
+    tools=(),
+    slots=STORE_SLOTS,
+    intents=STORE_INTENTS,
+    help_text=_STORE_HELP,
+    fallback="Sorry, I didn't catch that.",
+    functions=STORE_FUNCTIONS,
 )
 
 AGENTS: Mapping[str, AgentSpec] = {
-    agent.name: agent for agent in (RETAIL_SUPPORT, RETAIL_SUPPORT_GUARDED, POLICY_ASSISTANT)
+    agent.name: agent
+    for agent in (RETAIL_SUPPORT, RETAIL_SUPPORT_GUARDED, POLICY_ASSISTANT, STORE_ASSISTANT)
 }

@@ -8,7 +8,8 @@ tool's output is put into words. Per turn the engine:
 2. picks the intents: those whose patterns match, else the ones still waiting for a slot, else
    one triggered by a newly given slot; small talk answers only when nothing else does;
 3. runs each intent's calls whose slots are known (a tool that needs approval stops the turn
-   with an approval request), renders their outputs, and asks for the first missing slot.
+   with an approval request; a client-side function stops it with a function call, which the
+   caller runs), renders their outputs, and asks for the first missing slot.
 
 It returns abstract events; `payloads.py` turns them into Foundry items with ids.
 """
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 JsonObject = dict[str, Any]
@@ -46,6 +47,18 @@ class ToolSpec:
     read_only: bool = True
     denied: str = "Understood, I did not run {tool}."
     """Reply when an approval for this tool is denied; formatted with the arguments and `tool`."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A client-side function tool: the agent only calls it; the caller runs it and sends the
+    output back (`function_call_output`), which the agent then puts into words."""
+
+    name: str
+    description: str
+    parameters: JsonObject
+    render: Callable[[Mapping[str, str], str], str]
+    """(arguments, the output text the caller sent) -> the sentence the agent says about it."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,13 @@ class AgentSpec:
     """Answer each intent of a turn in its own message item (small talk joins the next)."""
     max_output_tokens: int | None = None
     """Output budget per response; a longer answer is cut (`incomplete`, `max_output_tokens`)."""
+    functions: tuple[FunctionSpec, ...] = ()
+    """Client-side function tools: a `Call` naming one ends the turn with a function call."""
+    reasoning_effort: str = "none"
+    """What a response's `reasoning.effort` says (a reasoning model thinks at some effort)."""
+
+    def function(self, name: str) -> FunctionSpec | None:
+        return next((f for f in self.functions if f.name == name), None)
 
     def tool(self, name: str) -> ToolSpec:
         for tool in self.tools:
@@ -177,6 +197,16 @@ class ApprovalRequest:
 
 
 @dataclass(frozen=True)
+class FunctionCall:
+    """A call of a client-side function: the response ends with it and waits for its output."""
+
+    name: str
+    arguments: Mapping[str, str]
+    said_before: tuple[str, ...] = ()
+    """What the turn had said before it stopped to wait; said with the function's result."""
+
+
+@dataclass(frozen=True)
 class Citation:
     file_id: str
     filename: str
@@ -200,7 +230,7 @@ class FileSearch:
     queries: tuple[str, ...]
 
 
-Event = ListTools | ToolCall | ApprovalRequest | Reply | Reasoning | FileSearch
+Event = ListTools | ToolCall | ApprovalRequest | FunctionCall | Reply | Reasoning | FileSearch
 
 
 @dataclass
@@ -212,6 +242,8 @@ class ConversationState:
     awaiting: str | None = None
     approvals: dict[str, ApprovalRequest] = field(default_factory=dict)
     """Approval requests still unanswered, by their `mcpr_…` id."""
+    function_calls: dict[str, FunctionCall] = field(default_factory=dict)
+    """Client function calls still waiting for their output, by `call_id`, in call order."""
     tools_listed: bool = False
 
 
@@ -313,6 +345,7 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
     state.pending = []
     missing_slot: str | None = None
     done: set[tuple[str, str]] = set()
+    function_calls: list[FunctionCall] = []
     for intent in tasks:
         for call in intent.calls:
             required = intent.needs if call.when is None else call.when
@@ -325,6 +358,10 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
             if key in done:
                 continue
             done.add(key)
+            function = agent.function(call.tool)
+            if function is not None:  # the caller runs it: the answer waits for its output
+                function_calls.append(FunctionCall(function.name, arguments))
+                continue
             tool = agent.tool(call.tool)
             if tool.name in agent.require_approval:
                 # The turn waits for the approval: no message until it is answered.
@@ -351,6 +388,9 @@ def run_turn(agent: AgentSpec, state: ConversationState, text: str) -> list[Even
     state.awaiting = missing_slot
     if missing_slot:
         said.append(_Part(agent.slot(missing_slot).question))
+    if function_calls:  # the response ends with the calls; what it would say waits for them
+        said_before = tuple(part.text for part in said)
+        return events + [replace(call, said_before=said_before) for call in function_calls]
     if not tasks:
         if not small_talk:
             said += [_Part(agent.fallback), _Part(agent.help_text)]
@@ -379,3 +419,13 @@ def resume_approval(
         said.append(_Part(tool.denied.format_map({**pending.arguments, "tool": tool.name})))
     events += _replies(agent, said)
     return events
+
+
+def resume_functions(agent: AgentSpec, answered: Sequence[tuple[FunctionCall, str]]) -> list[Event]:
+    """Continue a turn that waited for its function calls: each output, put into words."""
+    said = [_Part(text) for text in (answered[0][0].said_before if answered else ())]
+    for call, output in answered:
+        function = agent.function(call.name)
+        assert function is not None, f"{agent.name} has no function {call.name!r}"
+        said.append(_Part(function.render(call.arguments, output), task=True))
+    return [*_replies(agent, said)]

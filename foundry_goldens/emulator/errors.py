@@ -1,7 +1,8 @@
 """The errors Foundry answers with, as exceptions the server renders with the call's request id.
 
-Bodies as in tests/reference/errors.json (see `payloads.error_body`); where no public body
-exists, the comment at the builder says the shape is assumed.
+Bodies as in tests/reference/errors.json and tests/reference/errors-v1.json (see
+`payloads.error_body`); where no public body exists, the comment at the builder says the shape
+is assumed.
 """
 
 from __future__ import annotations
@@ -73,14 +74,23 @@ def not_found(message: str, param: str | None = None) -> ApiError:
     return ApiError(404, "not_found", message, param=param, tag_request_id=True)
 
 
-# Model parameters an agent fixes itself; Foundry refuses them beside an agent, one `details`
-# entry each (tests/reference/errors.json; tools and response_format reported the same way).
+def refused_parameter(message: str, param: str) -> ApiError:
+    """One parameter Foundry refuses, as it answers `tools` beside an agent
+    (tests/reference/errors-v1.json): `invalid_payload`, the message, `param` naming the
+    parameter, empty `details`, no request id in the message."""
+    return ApiError(400, "invalid_payload", message, param=param)
+
+
+# Model parameters an agent fixes itself; Foundry refuses them beside an agent.
 AGENT_FIXED_PARAMETERS = ("temperature", "top_p", "tools", "response_format")
+NOT_ALLOWED_WITH_AGENT = "Not allowed when agent is specified."
 
 
 def rejected_parameters(body: Mapping[str, Any]) -> ApiError | None:
     """The deprecated `agent` key, or model parameters sent with an agent, as Foundry
-    rejects them (both bodies in tests/reference/errors.json)."""
+    rejects them: one parameter in the error itself (tests/reference/errors-v1.json,
+    `tools`), several as one `details` entry each under "Invalid payload"
+    (tests/reference/errors.json, `temperature` and `top_p`)."""
     if "agent" in body:
         return ApiError(
             400,
@@ -90,17 +100,42 @@ def rejected_parameters(body: Mapping[str, Any]) -> ApiError | None:
             tag_request_id=True,
         )
     offending = [name for name in AGENT_FIXED_PARAMETERS if body.get(name) is not None]
+    if len(offending) == 1:
+        return refused_parameter(NOT_ALLOWED_WITH_AGENT, offending[0])
     if offending:
         return ApiError(
             400,
             "invalid_payload",
             "Invalid payload",
             details=[
-                payloads.validation_detail(name, "Not allowed when agent is specified.")
-                for name in offending
+                payloads.validation_detail(name, NOT_ALLOWED_WITH_AGENT) for name in offending
             ],
         )
     return None
+
+
+# A client function call left unanswered, or an answer to no call. Foundry passes the model
+# service's own body through: message, type, param, code and nothing else, so no request id
+# in the body (tests/reference/errors-v1.json; the request id is in the headers).
+
+
+def _model_service_error(message: str) -> ApiError:
+    body = {"message": message, "type": "invalid_request_error", "param": "input", "code": None}
+    return ApiError(400, None, message, param="input", body={"error": body})
+
+
+def missing_tool_output(call_id: str) -> ApiError:
+    """A request in a conversation with a pending function call that does not answer it."""
+    return _model_service_error(f"No tool output found for function call {call_id}.")
+
+
+def unknown_tool_call(call_id: str) -> ApiError:
+    """A `function_call_output` whose `call_id` no pending call has. Assumed for Foundry: the
+    message and body are OpenAI's own (tests/reference/errors-v1.json), which Foundry passes
+    through for the missing-output case."""
+    return _model_service_error(
+        f"No tool call found for function call output with call_id {call_id}."
+    )
 
 
 def check_conversation_id(conversation_id: str) -> None:

@@ -1,9 +1,15 @@
 """Foundry-shaped JSON payloads, built with a fixed key order and serialized stably.
 
 The shapes follow real Foundry traffic (tests/reference/ holds copies of public recordings, each
-with its source): responses addressed to an agent, their output items and error bodies, with
-the same keys, nesting and value types (tests/test_emulator_conformance.py holds them to it).
-Conversations and item lists follow openai's models: no public recording holds one.
+with its source) in the GA v1 dialect of `{endpoint}/openai/v1` (tests/reference/v1/): responses
+addressed to an agent, their output items, conversations, item lists and error bodies, with
+the same keys, key order, nesting and value types (tests/test_emulator_conformance.py and
+tests/test_emulator_v1.py hold them to it).
+
+The preview routes (`/openai/…?api-version=2025-11-15-preview`) answer in the same v1 shapes:
+one dialect keeps one set of builders; the preview's `agent`, `user` and `created_by` on
+response items (tests/reference/responses/) are gone from the service's GA routes, which are
+what azure-ai-projects 2.x calls.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from foundry_goldens.emulator.engine import (
     ApprovalRequest,
     Event,
     FileSearch,
+    FunctionCall,
     JsonObject,
     ListTools,
     Reasoning,
@@ -72,25 +79,55 @@ def validation_detail(param: str, message: str) -> JsonObject:
 
 
 def conversation(conversation_id: str, created_at: int, metadata: JsonObject) -> JsonObject:
+    # Key order of the v1 recordings (tests/reference/v1/function_tool_conversation_v1.json,
+    # tests/reference/v1/conversation_items_crud.json): id, object, metadata, created_at. The
+    # preview's order (conversation_crud.json: created_at before metadata) is not kept.
     return {
         "id": conversation_id,
         "object": "conversation",
-        "created_at": created_at,
         "metadata": metadata,
+        "created_at": created_at,
     }
 
 
+def deleted_conversation(conversation_id: str) -> JsonObject:
+    # tests/reference/v1/function_tool_conversation_v1.json, the last exchange.
+    return {"object": "conversation.deleted", "deleted": True, "id": conversation_id}
+
+
 # --- items -------------------------------------------------------------------------------------
-# Key order and key sets as in tests/reference/responses/*.json: `type` first, then `id`.
+# Each builder gives an item's own fields, `type` and `id` first. A response's output items are
+# then stamped with the agent and the response (`response_item`), and a conversation stores
+# them as its items list shows them (`stored_item`): the two v1 forms of one item.
 
 
-def user_message(item_id: str, text: str) -> JsonObject:
+def message(item_id: str, role: str, text: str) -> JsonObject:
+    """A message as the conversations API stores what a client gives it (v1, tests/reference/
+    v1/conversation_items_crud.json): type, id, role, content, status."""
+    part: JsonObject = {"type": "input_text", "text": text}
+    if role == "assistant":  # openai's output_text part; no recording shows a seeded reply
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
     return {
         "type": "message",
         "id": item_id,
+        "role": role,
+        "content": [part],
         "status": "completed",
-        "role": "user",
-        "content": [{"type": "input_text", "text": text}],
+    }
+
+
+def user_message(item_id: str, text: str) -> JsonObject:
+    return message(item_id, "user", text)
+
+
+def function_call_output(item_id: str, call_id: str, output: str) -> JsonObject:
+    # tests/reference/v1/function_tool_conversation_v1.json, the items list: an `fco_` item.
+    return {
+        "type": "function_call_output",
+        "id": item_id,
+        "call_id": call_id,
+        "output": output,
+        "status": "completed",
     }
 
 
@@ -174,14 +211,19 @@ def reasoning(item_id: str, thought: Reasoning) -> JsonObject:
     }
 
 
-def created_by(agent: AgentSpec, response_id: str) -> JsonObject:
-    # tests/reference/responses/prompt_agent_message.json: a message names its agent and response.
-    return {"agent": agent_id(agent), "response_id": response_id}
+def function_call(item_id: str, call_id: str, call: FunctionCall) -> JsonObject:
+    # tests/reference/v1/function_tool_conversation_v1.json: fc_ id, call_id, name, arguments.
+    return {
+        "type": "function_call",
+        "id": item_id,
+        "call_id": call_id,
+        "name": call.name,
+        "arguments": arguments_json(call.arguments),
+        "status": "completed",
+    }
 
 
-def assistant_message(
-    item_id: str, reply: Reply, agent: AgentSpec, response_id: str, status: str = "completed"
-) -> JsonObject:
+def assistant_message(item_id: str, reply: Reply, status: str = "completed") -> JsonObject:
     annotations = [
         {
             "type": "file_citation",
@@ -194,12 +236,11 @@ def assistant_message(
     return {
         "type": "message",
         "id": item_id,
-        "status": status,
         "role": "assistant",
         "content": [
             {"type": "output_text", "text": reply.text, "annotations": annotations, "logprobs": []}
         ],
-        "created_by": created_by(agent, response_id),
+        "status": status,
     }
 
 
@@ -207,33 +248,84 @@ ITEM_ID_PREFIXES: dict[type, str] = {
     ListTools: "mcpl",
     ToolCall: "mcp",
     ApprovalRequest: "mcpr",
+    FunctionCall: "fc",
     Reply: "msg",
     FileSearch: "fs",
     Reasoning: "rs",  # openai's prefix; no Foundry recording shows one
 }
 
 
-def output_item(item_id: str, agent: AgentSpec, event: Event, response_id: str) -> JsonObject:
+def output_fields(
+    item_id: str, agent: AgentSpec, event: Event, call_id: str | None = None
+) -> JsonObject:
+    """An event's own item fields (see `response_item` for what a response adds)."""
     if isinstance(event, ListTools):
         return list_tools(item_id, agent)
     if isinstance(event, ToolCall):
         return mcp_call(item_id, agent, event)
     if isinstance(event, ApprovalRequest):
         return approval_request(item_id, agent, event)
+    if isinstance(event, FunctionCall):
+        assert call_id is not None, "a function call needs its call_id"
+        return function_call(item_id, call_id, event)
     if isinstance(event, FileSearch):
         return file_search_call(item_id, event)
     if isinstance(event, Reasoning):
         return reasoning(item_id, event)
-    return assistant_message(item_id, event, agent, response_id)
+    return assistant_message(item_id, event)
+
+
+def response_item(fields: JsonObject, agent: AgentSpec, response_id: str) -> JsonObject:
+    """An output item as a v1 response shows it (tests/reference/v1/
+    function_tool_conversation_v1.json: the `function_call` and the `message`): type, id,
+    agent_reference, response_id, the item's fields, `status` last. Recorded for those two
+    kinds; assumed alike for the others (MCP, file search, reasoning), which v1 traffic in
+    tests/reference/ does not hold."""
+    item: JsonObject = {
+        "type": fields["type"],
+        "id": fields["id"],
+        "agent_reference": agent_reference(agent),
+        "response_id": response_id,
+    }
+    item |= {k: v for k, v in fields.items() if k not in ("type", "id", "status")}
+    if "status" in fields:
+        item["status"] = fields["status"]
+    return item
+
+
+def stored_item(item: JsonObject, agent: AgentSpec | None, partition: str) -> JsonObject:
+    """An item a response wrote into its conversation, as the v1 items list shows it
+    (tests/reference/v1/function_tool_conversation_v1.json): type, id, then on what the agent
+    wrote `created_by: {response_id, agent}` (no `agent_reference`/`response_id`), then the
+    conversation's `partition_key`, then the item's fields. `agent=None`: an input item."""
+    stored: JsonObject = {"type": item["type"], "id": item["id"]}
+    if agent is not None:
+        stored["created_by"] = {"response_id": item["response_id"], "agent": agent_id(agent)}
+    stored["partition_key"] = partition
+    skipped = ("type", "id", "agent_reference", "response_id")
+    return stored | {k: v for k, v in item.items() if k not in skipped}
 
 
 def item_list(items: Sequence[JsonObject], has_more: bool) -> JsonObject:
+    # GET …/items, key order as in tests/reference/v1/ (both recordings).
     return {
-        "object": "list",
         "data": list(items),
         "first_id": items[0]["id"] if items else None,
         "last_id": items[-1]["id"] if items else None,
         "has_more": has_more,
+        "object": "list",
+    }
+
+
+def added_items(items: Sequence[JsonObject]) -> JsonObject:
+    # POST …/items answers with the items it added, in another key order than the listing
+    # (tests/reference/v1/conversation_items_crud.json): object, data, has_more, first_id, last_id.
+    return {
+        "object": "list",
+        "data": list(items),
+        "has_more": False,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
     }
 
 
@@ -245,8 +337,10 @@ def read_text(item: JsonObject) -> str:
     kind = item["type"]
     if kind == "message":
         return " ".join(part.get("text", "") for part in item["content"])
-    if kind in ("mcp_call", "mcp_approval_request"):
+    if kind in ("mcp_call", "mcp_approval_request", "function_call"):
         return item["name"] + item["arguments"] + (item.get("output") or "")
+    if kind == "function_call_output":  # the caller's function output, read like MCP output
+        return str(item["output"])
     if kind == "mcp_list_tools":
         return json.dumps(item["tools"], ensure_ascii=False)
     if kind == "file_search_call":
@@ -259,7 +353,7 @@ def written_text(item: JsonObject) -> str:
     kind = item["type"]
     if kind == "message":
         return " ".join(part.get("text", "") for part in item["content"])
-    if kind in ("mcp_call", "mcp_approval_request"):
+    if kind in ("mcp_call", "mcp_approval_request", "function_call"):
         return item["name"] + item["arguments"]
     if kind == "file_search_call":
         return " ".join(item["queries"])
@@ -284,7 +378,9 @@ def usage(
     `mcp_call`): everything the model reads is input — instructions, tool definitions, the
     conversation so far and the turn's own tool output and retrieved file text; output is only
     what it writes (replies, tool arguments) plus its reasoning tokens."""
-    tools = json.dumps([tool.input_schema for tool in agent.tools], ensure_ascii=False)
+    schemas = [tool.input_schema for tool in agent.tools]
+    schemas += [function.parameters for function in agent.functions]
+    tools = json.dumps(schemas, ensure_ascii=False)
     input_tokens = (
         count_tokens(agent.instructions)
         + count_tokens(tools)
@@ -307,7 +403,13 @@ def usage(
 # --- responses ---------------------------------------------------------------------------------
 
 
+def agent_reference(agent: AgentSpec) -> JsonObject:
+    # tests/reference/v1/function_tool_conversation_v1.json: on the response and its items.
+    return {"type": "agent_reference", "name": agent.name, "version": agent.version}
+
+
 def agent_id(agent: AgentSpec) -> JsonObject:
+    # The same recording's items list: `created_by.agent` keeps the preview's `agent_id` type.
     return {"type": "agent_id", "name": agent.name, "version": agent.version}
 
 
@@ -332,6 +434,16 @@ def response_tools(agent: AgentSpec) -> list[JsonObject]:
                 "require_approval": require_approval,
             }
         )
+    tools += [
+        {  # tests/reference/v1/function_tool_conversation_v1.json: a client function tool
+            "type": "function",
+            "name": function.name,
+            "description": function.description,
+            "parameters": function.parameters,
+            "strict": True,
+        }
+        for function in agent.functions
+    ]
     if agent.knowledge is not None:
         tools.append(
             {
@@ -348,6 +460,7 @@ def response(
     *,
     response_id: str,
     created_at: int,
+    completed_at: int | None,
     agent: AgentSpec,
     output: list[JsonObject],
     usage: JsonObject,
@@ -358,16 +471,23 @@ def response(
     incomplete_reason: str | None = None,
     content_filters: list[JsonObject] | None = None,
 ) -> JsonObject:
-    """A response with exactly the keys, in the order, of tests/reference/responses/*.json."""
+    """A response with exactly the keys, in the order, of the v1 recording
+    (tests/reference/v1/function_tool_conversation_v1.json): `agent_reference` where the
+    preview had `agent`, no `user`, `completed_at` after `created_at`.
+
+    `completed_at` is null unless the response completed: openai documents it as "only
+    present when the status is `completed`", and Foundry writes its other absent values as
+    null (`error`, `incomplete_details`) rather than leaving keys out (assumed: the recording
+    holds completed responses only). Sampling values are those the recording shows for an
+    agent defined without them (temperature 1, top_p 0.98)."""
     body: JsonObject = {
         "metadata": metadata,
-        "temperature": 1,
-        "top_p": 1,
-        "user": None,
-        "service_tier": "default",
         "top_logprobs": 0,
+        "temperature": 1,
+        "top_p": 0.98,
+        "service_tier": "default",
         "model": agent.model,
-        "reasoning": {},
+        "reasoning": {"effort": agent.reasoning_effort},
         "background": False,
         "text": {"format": {"type": "text"}, "verbosity": "medium"},
         "tools": response_tools(agent),
@@ -377,6 +497,7 @@ def response(
         "object": "response",
         "status": status,
         "created_at": created_at,
+        "completed_at": completed_at,
         "error": error,
         "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
         "output": output,
@@ -384,7 +505,7 @@ def response(
         "usage": usage,
         "parallel_tool_calls": True,
         "conversation": {"id": conversation_id} if conversation_id else None,
-        "agent": agent_id(agent),
+        "agent_reference": agent_reference(agent),
     }
     if content_filters is not None:
         body["content_filters"] = content_filters  # tests/reference/content-filters.md, shape 1

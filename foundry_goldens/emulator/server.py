@@ -56,6 +56,17 @@ ACCEPTED_AUDIENCES = frozenset({"https://ai.azure.com", "https://cognitiveservic
 # Plausible per-minute quotas of a model deployment (x-ratelimit-* headers).
 RATE_LIMIT_REQUESTS = 1_500
 RATE_LIMIT_TOKENS = 250_000
+# Sent on every API answer, as recorded (tests/reference/v1/*.json): the versions the service
+# takes, and the region that answered.
+SERVICE_HEADERS = {
+    "api-supported-versions": "1.0,2025-05-15-preview,2025-11-15-preview",
+    "x-ms-region": "West US 2",
+}
+# The two header styles of tests/reference/v1/function_tool_conversation_v1.json: /responses
+# answers `application/json` and a UUID `X-Request-ID`; the conversation routes answer with
+# a charset and 32 hex.
+RESPONSES_CONTENT_TYPE = "application/json"
+CONVERSATIONS_CONTENT_TYPE = "application/json; charset=utf-8"
 _MALFORMED_BODY = b'{"id":"resp_malformed","object":"response","output":[{"type":"mess'
 
 Operation = Callable[[FoundryProject, Mapping[str, str], Mapping[str, str], Any], JsonObject]
@@ -69,14 +80,29 @@ class Route:
     operation: Operation
 
 
+_CONVERSATION = r"^/conversations/(?P<id>[^/]+)"
+_ITEM = _CONVERSATION + r"/items/(?P<item>[^/]+)$"
+
+# The conversation routes azure-ai-projects 2.x / openai 3.x call (client.conversations and
+# client.conversations.items), as Foundry's REST spec lists them (Azure/azure-rest-api-specs,
+# specification/ai-foundry/data-plane/Foundry/src/conversations/routes.tsp).
 ROUTES: tuple[Route, ...] = (
     Route("POST", re.compile(r"^/conversations$"), "POST /conversations",
           lambda project, params, query, body: project.create_conversation(body)),
-    Route("GET", re.compile(r"^/conversations/(?P<id>[^/]+)$"), "GET /conversations/{id}",
+    Route("GET", re.compile(_CONVERSATION + "$"), "GET /conversations/{id}",
           lambda project, params, query, body: project.get_conversation(params["id"])),
-    Route("GET", re.compile(r"^/conversations/(?P<id>[^/]+)/items$"),
-          "GET /conversations/{id}/items",
+    Route("POST", re.compile(_CONVERSATION + "$"), "POST /conversations/{id}",
+          lambda project, params, query, body: project.update_conversation(params["id"], body)),
+    Route("DELETE", re.compile(_CONVERSATION + "$"), "DELETE /conversations/{id}",
+          lambda project, params, query, body: project.delete_conversation(params["id"])),
+    Route("GET", re.compile(_CONVERSATION + "/items$"), "GET /conversations/{id}/items",
           lambda project, params, query, body: project.list_items(params["id"], query)),
+    Route("POST", re.compile(_CONVERSATION + "/items$"), "POST /conversations/{id}/items",
+          lambda project, params, query, body: project.add_items(params["id"], body)),
+    Route("GET", re.compile(_ITEM), "GET /conversations/{id}/items/{item_id}",
+          lambda project, params, query, body: project.get_item(params["id"], params["item"])),
+    Route("DELETE", re.compile(_ITEM), "DELETE /conversations/{id}/items/{item_id}",
+          lambda project, params, query, body: project.delete_item(params["id"], params["item"])),
     Route("POST", re.compile(r"^/responses$"), "POST /responses",
           lambda project, params, query, body: project.create_response(body)),
     Route("GET", re.compile(r"^/responses/(?P<id>[^/]+)$"), "GET /responses/{id}",
@@ -113,8 +139,10 @@ class _Server(ConnectionTrackingServer):
     def connection_accepted(self) -> None:
         self.counters.connection()
 
-    def next_request_id(self) -> str:
-        return self.ids.request_id(next(self._request_numbers))
+    def next_request(self) -> tuple[str, str]:
+        """The next request's id (32 hex) and its gateway's `apim-request-id` (a UUID)."""
+        number = next(self._request_numbers)
+        return self.ids.request_id(number), self.ids.apim_request_id(number)
 
     def stats(self) -> EmulatorStats:
         return self.counters.snapshot(self.project.conversation_count)
@@ -127,7 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 30  # an idle keep-alive connection is closed after this many seconds
     server: _Server
-    request_id: str | None = None
+    request_id: str | None = None  # 32 hex, as error bodies carry it
+    apim_request_id = ""
+    on_responses = False  # a /responses route: that route's header style
+    own_error = False  # an error the service raised itself, its request id in the body
     responses_call = 0  # the call number of a `POST …/responses`, else 0
 
     # No Date header and a fixed Server header: responses stay byte-identical across runs.
@@ -163,8 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == ADMIN_STATS_PATH and self.command == "GET":
             self._send_json(200, self.server.stats().as_dict())
             return
-        self.request_id = self.server.next_request_id()
+        self.request_id, self.apim_request_id = self.server.next_request()
         route, params = self._route(url.path)
+        self.on_responses, self.own_error = _is_responses_path(url.path), False
         call = self.server.counters.request(route.name if route else "unrouted")
         self.responses_call = call if route is not None and route.name == "POST /responses" else 0
         faults = self.server.faults
@@ -265,17 +297,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_error(self, error: ApiError, headers: Mapping[str, str] | None = None) -> None:
         """An error body that carries this call's request id, which the headers carry too."""
-        request_id = self.request_id or self.server.next_request_id()
-        self._send_json(error.status, error.payload(request_id), headers)
+        if self.request_id is None:
+            self.request_id, self.apim_request_id = self.server.next_request()
+        self.own_error = error.body is None  # Foundry's envelope, with additionalInfo
+        self._send_json(error.status, error.payload(self.request_id), headers)
 
     def _headers(self, status: int) -> dict[str, str]:
-        """The headers a client reads: the request id (openai's `request_id` is
-        `x-request-id`; Azure's gateway adds `apim-request-id`) and, on responses calls,
-        the rate-limit counters (a 429 has none left)."""
+        """The headers a client reads, in the route's style (see RESPONSES_CONTENT_TYPE): the
+        request id (openai's `request_id` is `x-request-id`; Azure's gateway adds its own
+        `apim-request-id`), the service headers and, on responses calls, the rate-limit
+        counters (a 429 has none left).
+
+        On /responses an answer from the model run carries that run's id, a UUID, among the
+        model's own headers (the recording's `openai-processing-ms`, `x-ratelimit-*`); an error
+        the agent service raises itself carries its own 32-hex id, the one its body names in
+        `additionalInfo.request_id`, as the conversation routes do. Assumed: no public record
+        shows the headers of a Foundry error; this keeps the body and the header one id."""
         request_id = getattr(self, "request_id", None)
         if request_id is None:  # the admin route
             return {}
-        headers = {"x-request-id": request_id, "apim-request-id": as_uuid(request_id)}
+        headers = {
+            "Content-Type": (
+                RESPONSES_CONTENT_TYPE if self.on_responses else CONVERSATIONS_CONTENT_TYPE
+            ),
+            "X-Request-ID": (
+                as_uuid(request_id) if self.on_responses and not self.own_error else request_id
+            ),
+            "apim-request-id": self.apim_request_id,
+            **SERVICE_HEADERS,
+        }
         if self.responses_call:
             used = self.server.tokens_used
             headers |= {
@@ -316,18 +366,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_raw(self, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in {
+        headers = {
+            "Content-Type": "application/json",
             **self._headers(status),
             **(headers or {}),
             **self.server.extra_headers,
-        }.items():
+        }
+        self.send_header("Content-Type", headers.pop("Content-Type"))
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         if self.path != ADMIN_STATS_PATH:  # counted first: a client may read stats right after
             self.server.counters.status(status)
         self.wfile.write(body)
+
+
+def _is_responses_path(path: str) -> bool:
+    api = _API_PATH.match(path)
+    return api is not None and api["rest"].startswith("/responses")
 
 
 def _peer_closed(connection: socket.socket) -> bool:
