@@ -167,7 +167,11 @@ def response(
                 "total_tokens": input_tokens + output_tokens,
             },
             "conversation": {"id": CONV},
-            "agent": {"type": "agent_id", "name": "retail-support", "version": "1"},
+            "agent_reference": {
+                "type": "agent_reference",
+                "name": "retail-support",
+                "version": "1",
+            },
             "tools": [],
             "tool_choice": "auto",
             "parallel_tool_calls": True,

@@ -1480,7 +1480,11 @@ Annotation = UrlCitationBody | TextCitationBody
 _SKIPPED_ITEM_TYPES = frozenset({"mcp_list_tools", "reasoning"})
 # Fields of a server-side tool item that hold its result rather than its request.
 _RESULT_FIELDS = ("output", "outputs", "result", "results", "error")
-_ITEM_META_FIELDS = frozenset({"id", "type", "status"})
+# Bookkeeping every v1 item carries (who wrote it, in which response, where it is stored):
+# neither a tool's request nor its result.
+_ITEM_META_FIELDS = frozenset(
+    {"id", "type", "status", "agent_reference", "response_id", "created_by", "partition_key"}
+)
 _FAILED_STATUSES = frozenset({"failed", "incomplete", "cancelled"})
 
 
