@@ -332,6 +332,26 @@ _WARRANTY = (
     "short description of the fault; Contoso repairs, replaces or refunds the item."
 )
 
+
+def small_talk(greeting: str) -> tuple[Intent, Intent]:
+    """An English-speaking agent's greeting (then its help text) and its answer to thanks."""
+    return (
+        Intent(
+            "greeting",
+            (r"(?i)^\s*(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening))\b",),
+            reply=greeting,
+            small_talk=True,
+            offer_help=True,
+        ),
+        Intent(
+            "thanks",
+            (r"(?i)\b(?:thanks|thank you|danke)\b",),
+            reply="You're welcome!",
+            small_talk=True,
+        ),
+    )
+
+
 POLICY_FILES = (
     Document("assistant-7Rt2kQ9wXbLm4Np8Vs3Yc1", "returns-policy.md", _RETURNS_POLICY),
     Document("assistant-3Hd8Gf5Jk2Lq9Wz4Xc7Vb6", "shipping-policy.md", _SHIPPING_POLICY),
@@ -339,19 +359,7 @@ POLICY_FILES = (
 )
 
 POLICY_INTENTS: tuple[Intent, ...] = (
-    Intent(
-        "greeting",
-        (r"(?i)^\s*(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening))\b",),
-        reply="Hello! I answer questions about Contoso Retail's policies.",
-        small_talk=True,
-        offer_help=True,
-    ),
-    Intent(
-        "thanks",
-        (r"(?i)\b(?:thanks|thank you|danke)\b",),
-        reply="You're welcome!",
-        small_talk=True,
-    ),
+    *small_talk("Hello! I answer questions about Contoso Retail's policies."),
     # Asking for the policies in full quotes every file: more than the agent's output budget
     # (max_output_tokens), so the reply is cut.
     Intent(
@@ -507,19 +515,7 @@ STORE_SLOTS: tuple[SlotSpec, ...] = (
 _STORE_HELP = "I can tell you a store's opening hours and open support tickets. How can I help?"
 
 STORE_INTENTS: tuple[Intent, ...] = (
-    Intent(
-        "greeting",
-        (r"(?i)^\s*(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening))\b",),
-        reply="Hello! I'm the Contoso store assistant.",
-        small_talk=True,
-        offer_help=True,
-    ),
-    Intent(
-        "thanks",
-        (r"(?i)\b(?:thanks|thank you|danke)\b",),
-        reply="You're welcome!",
-        small_talk=True,
-    ),
+    *small_talk("Hello! I'm the Contoso store assistant."),
     Intent(
         "store_hours",
         (r"(?i)\b(?:opening hours|open(?:ing)? times?|hours|when (?:is|does) .*\bopen)\b",),
