@@ -379,6 +379,13 @@ def _flatten_text_parts(message: Any, index: int, *, newest: bool) -> Any:
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         return message
     parts = message["content"]
+    for number, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind is not None and not isinstance(kind, str):
+            raise ValueError(
+                f"messages[{index}].content[{number}].type must be a string such as 'text', "
+                f"got {type(kind).__name__}"
+            )
     if newest:
         other = sorted({_part_type(p) for p in parts if _part_type(p) not in _TEXT_PART_TYPES})
         if other:
@@ -1089,11 +1096,36 @@ def _build_credential(environment: dict[str, Any]) -> tuple[Any, bool]:
             raise ValueError(
                 f"{TOKEN_CREDENTIAL_KEY} must be an azure.core.credentials.TokenCredential"
             )
-        return token_credential, False
+        return _CheckedCredential(token_credential), False
     service_principal = _service_principal(environment)
     if service_principal is not None:
         return ClientSecretCredential(*service_principal, **_sign_in_options(environment)), True
     return DefaultAzureCredential(), True
+
+
+class _CheckedCredential:
+    """An embedder's TokenCredential whose answer is checked: a failure or something that is
+    not an access token becomes ClientAuthenticationError (so FoundryError
+    authentication_failed), not an AttributeError deep inside the SDK."""
+
+    def __init__(self, credential: Any) -> None:
+        self.credential = credential
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        try:
+            token = self.credential.get_token(*scopes, **kwargs)
+        except ClientAuthenticationError:
+            raise
+        except Exception as exc:
+            raise ClientAuthenticationError(
+                f"{TOKEN_CREDENTIAL_KEY}'s get_token failed: {type(exc).__name__}: {exc}"
+            ) from None
+        if not (isinstance(getattr(token, "token", None), str) and token.token):
+            raise ClientAuthenticationError(
+                f"{TOKEN_CREDENTIAL_KEY}'s get_token returned {type(token).__name__}, "
+                "not an azure.core.credentials.AccessToken with a token"
+            )
+        return token
 
 
 def _sign_in_options(environment: dict[str, Any]) -> dict[str, Any]:

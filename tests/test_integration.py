@@ -638,7 +638,7 @@ def test_token_credential_wins_over_service_principal(snippet: ModuleType) -> No
     )
     snippet.get_foundry_client(env)
     (entry,) = snippet._CREDENTIALS.values()
-    assert entry.credential is credential and not entry.owns_credential
+    assert entry.credential.credential is credential and not entry.owns_credential
 
 
 @pytest.mark.parametrize("missing", ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"])
