@@ -12,16 +12,21 @@ that `--check` compares against. Runs, all over real HTTP on loopback with the e
   `--check` mode, then the offline replay of what was written;
 - `scripts/golden_diff.py`, Markdown and JSON, over the repository that holds all of it.
 
-The settings (environment, as `.env` would give them) hold the service principal and a live
-endpoint; the other canaries are unknown values that only rules can catch.
+The settings (environment, as `.env` would give them) hold the service principal, a service
+password and a live endpoint; some canaries are those known values in the encodings a redaction
+must see through (base64, lower-case percent-encoding, `\\u`-escaped in a JSON tool output,
+JSON-escaped twice, `+` as `\\u002B`), the others unknown values that only rules can catch
+(detect-secrets' and gitleaks' formats, Basic credentials, passwords in connection strings).
+What is looked for comes out in any of those encodings too (see `encodings`).
 
-    python benchmarks/canaries.py          # prints: planted, found in files, found in output
+    python benchmarks/canaries.py          # prints a table: formats x paths, planted and found
 
 Exit 0 when both found figures are 0.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -54,6 +59,32 @@ CLIENT_ID = "c1e17c1d-ca11-4bad-8eef-0ca11ab1ec0d"
 TENANT_ID = "7e11a17e-7e57-4a1d-9c0d-5ca1ab1ec0de"
 PEM_BODY = ("MIIEowIBAAKCAQEAcanaryPEMbodyLine1xq9ZkV2", "c2FuYXJ5LXByaXZhdGUta2V5LWxpbmUtMg4Tq7Wm")
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJjYW5hcnkiOiJqd3QtcGF5bG9hZCJ9.Y2FuYXJ5LWp3dC1zaWduYXR1cmU"
+# A known setting with the characters encodings change: + / = " \\
+SERVICE_PASSWORD = 'C4nary+Svc/Pa"ss\\word=9'
+BASIC_PASSWORD = "C4naryBasicHdrPw0"
+BASIC_CREDENTIALS = base64.b64encode(f"canary-user:{BASIC_PASSWORD}".encode()).decode()
+KNOWN_IN_BASE64 = base64.b64encode(f"note {CLIENT_SECRET} end".encode()).decode()
+# Today's OpenAI project key: 74 + T3BlbkFJ + 74 characters, with _ and - (detect-secrets' rule
+# stops 20 characters after T3BlbkFJ); an Anthropic key: 93 characters and AA.
+OPENAI_PROJECT_KEY = (
+    "sk-proj-"
+    + "C4n4ry_OpenAI-proj" * 4
+    + "Zz"
+    + "T3BlbkFJ"
+    + "c4n4ry-Tail_0123" * 4
+    + "0123456789"
+)
+ANTHROPIC_KEY = "sk-ant-api03-" + "C4n4ry-Anthropic_key" * 4 + "0123456789abc" + "AA"
+
+
+def lower_hex(text: str) -> str:
+    """Percent-encoded with lower-case hex: `%2b`."""
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(text, safe=""))
+
+
+def u_escaped(text: str) -> str:
+    """Every character as a JSON `\\uXXXX` escape."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)
 
 
 @dataclass(frozen=True)
@@ -106,6 +137,48 @@ CANARIES = (
     Canary("client id", CLIENT_ID, (CLIENT_ID,)),
     Canary("tenant id", TENANT_ID, (TENANT_ID,)),
     Canary("JWT", JWT, tuple(JWT.split(".")[1:])),
+    # -- formats and encodings the redaction decodes or knows since --------------------------
+    Canary(
+        "Basic auth header",
+        f"Authorization: Basic {BASIC_CREDENTIALS}",
+        (BASIC_CREDENTIALS, BASIC_PASSWORD),
+    ),
+    Canary("known secret, base64", f"session={KNOWN_IN_BASE64}", (KNOWN_IN_BASE64, CLIENT_SECRET)),
+    Canary(
+        "known secret, %-encoded lower case",
+        f"https://canary.example/cb?state={lower_hex(SERVICE_PASSWORD)}",
+        (lower_hex(SERVICE_PASSWORD), SERVICE_PASSWORD),
+    ),
+    Canary(
+        "known secret, \\u-escaped in JSON",
+        '{"token": "' + u_escaped(CLIENT_SECRET) + '"}',
+        (u_escaped(CLIENT_SECRET), CLIENT_SECRET),
+    ),
+    Canary(
+        "known secret, JSON-escaped twice",
+        d := json.dumps(json.dumps(SERVICE_PASSWORD))[1:-1],
+        (d, SERVICE_PASSWORD),
+    ),
+    Canary(
+        "known secret, + as \\u002B",
+        v := SERVICE_PASSWORD.replace("+", "\\u002B"),
+        (v, SERVICE_PASSWORD),
+    ),
+    Canary(
+        "OpenAI project key", OPENAI_PROJECT_KEY, (OPENAI_PROJECT_KEY, OPENAI_PROJECT_KEY[-40:])
+    ),
+    Canary("Anthropic key", ANTHROPIC_KEY, (ANTHROPIC_KEY, ANTHROPIC_KEY[-40:])),
+    Canary(
+        "password= in free text",
+        f"the database password={(f := 'C4naryFreeTextPw9')} was rotated",
+        (f,),
+    ),
+    Canary(
+        "ADO.NET connection string",
+        "Server=tcp:c4nary-sql.database.windows.net,1433;Initial Catalog=orders;"
+        + f"User ID=canary;Password={(c := 'C4nary$QLpw!2')};Encrypt=True;",
+        (c,),
+    ),
 )
 ALL_PLANTED = "\n".join(c.planted for c in CANARIES)
 
@@ -114,6 +187,7 @@ SETTINGS = {
     "AZURE_CLIENT_SECRET": CLIENT_SECRET,
     "AZURE_CLIENT_ID": CLIENT_ID,
     "AZURE_TENANT_ID": TENANT_ID,
+    "CANARY_SERVICE_PASSWORD": SERVICE_PASSWORD,
 }
 # Where each canary is planted; each (canary, path) pair counts once.
 PATHS = (
@@ -129,17 +203,39 @@ PATHS = (
 
 
 def encodings(needle: str) -> set[str]:
-    """The needle as it is, URL-encoded, JSON-escaped (once and twice), Markdown-escaped."""
+    """The needle as it is, URL-encoded (either case), JSON-escaped (once, twice, three times;
+    `\\u`-escaped: all of it, or its `+`), Markdown-escaped, and its base64 (at each alignment)."""
     escaped = json.dumps(needle)[1:-1]
+    twice = json.dumps(escaped)[1:-1]
     markdown = re.sub(r"([\\`*_~\[\]<>|#])", r"\\\1", needle)
-    return {
+    forms = {
         needle,
         quote(needle, safe=""),
+        lower_hex(needle),
         quote_plus(needle),
         escaped,
-        json.dumps(escaped)[1:-1],
+        twice,
+        json.dumps(twice)[1:-1],
+        u_escaped(needle),
+        escaped.replace("+", "\\u002B"),
         markdown,
     }
+    return {form for form in forms if form} | base64_signatures(needle)
+
+
+def base64_signatures(needle: str) -> set[str]:
+    """The base64 characters the needle's bytes alone decide, at each of the three alignments
+    it can have in a longer blob (standard and URL-safe alphabets); none for a short needle."""
+    data = needle.encode()
+    found = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        first = -(-8 * offset // 6)  # the first character made of the needle's bits only
+        last = (8 * (offset + len(data))) // 6  # one past the last such character
+        part = encoded[first:last]
+        if len(part) >= 12:
+            found |= {part, part.replace("+", "-").replace("/", "_")}
+    return found
 
 
 # -- the canary agent (data for the emulator's rule engine) --------------------------------
@@ -279,7 +375,10 @@ def plant_old_golden(snapshot: Path) -> None:
     snapshot.write_text(text.replace(reply, reply + json.dumps(ALL_PLANTED)[1:-1], 1), "utf-8")
 
 
-def measure(root: Path) -> tuple[int, list[str], list[str]]:
+Leak = tuple[str, str]  # (canary's name, the file or output it was found in)
+
+
+def measure(root: Path) -> tuple[int, list[Leak], list[Leak]]:
     """Run everything in the repository `root`; (planted, leaks in files, leaks in output)."""
     dialogues = root / "goldens" / "dialogues"
     write_dialogues(dialogues)
@@ -322,13 +421,13 @@ def measure(root: Path) -> tuple[int, list[str], list[str]]:
         if path.is_file() and ".git" not in path.relative_to(root).parts and path not in inputs
     ]
     in_files = [
-        f"{canary.name} in {path.relative_to(root)}"
+        (canary.name, str(path.relative_to(root)))
         for path in written
         for canary in CANARIES
         if _holds(path.read_text(encoding="utf-8", errors="replace"), canary)
     ]
     in_output = [
-        f"{canary.name} in {label}"
+        (canary.name, label)
         for label, text in outputs.items()
         for canary in CANARIES
         if _holds(text, canary)
@@ -345,12 +444,12 @@ def _check_paths_taken(root: Path, outputs: Mapping[str, str]) -> None:
         "a cassette with the tool output, reply and header": echo.is_file()
         and all(m in echo.read_text("utf-8") for m in ('"name": "echo"', '"location":')),
         "its snapshot": (root / "goldens" / "snapshots" / "canary_echo.json").is_file(),
-        "request (record.py)": "18/18" in outputs["record.py (stdout)"],
+        "request (record.py)": f"{len(CANARIES)}/{len(CANARIES)}" in outputs["record.py (stdout)"],
         "old golden (--check)": re.search(
             r"\[(behaviour|wording|usage|other)\]", outputs["record.py --check (stdout)"]
         )
         is not None,
-        "request (recorder)": "18/18" in outputs[f"{child} (stdout)"],
+        "request (recorder)": f"{len(CANARIES)}/{len(CANARIES)}" in outputs[f"{child} (stdout)"],
         "error body": "HTTP 400" in outputs[f"{child} (stdout)"],
         "log line": "token request failed" in outputs[f"{child} (stderr)"],
         "replay": '"dialogue": "canary_echo"' in outputs[f"{child} (stdout)"],
@@ -366,16 +465,37 @@ def _holds(text: str, canary: Canary) -> bool:
     return any(form in text for needle in canary.needles for form in encodings(needle))
 
 
+def table(in_files: list[Leak], in_output: list[Leak]) -> list[str]:
+    """One row per format: planted on each path (1 per path), found in files, found in output
+    (a leak is counted per format, in each file or output it reached); then the totals."""
+    width = max(len(c.name) for c in CANARIES)
+    heads = [f"P{n}" for n in range(1, len(PATHS) + 1)]
+    lines = [f"{'format':<{width}}  {' '.join(heads)}  planted  in files  in output"]
+    for canary in CANARIES:
+        files = sum(1 for name, _ in in_files if name == canary.name)
+        output = sum(1 for name, _ in in_output if name == canary.name)
+        cells = " ".join(f"{1:>{len(h)}}" for h in heads)
+        lines.append(f"{canary.name:<{width}}  {cells}  {len(PATHS):>7}  {files:>8}  {output:>9}")
+    totals = " ".join(f"{len(CANARIES):>{len(h)}}" for h in heads)
+    lines.append(
+        f"{'total':<{width}}  {totals}  {len(CANARIES) * len(PATHS):>7}  "
+        f"{len(in_files):>8}  {len(in_output):>9}"
+    )
+    lines += [f"  P{n}: {path}" for n, path in enumerate(PATHS, start=1)]
+    return lines
+
+
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         return child(Path(sys.argv[2]))
     with tempfile.TemporaryDirectory(prefix="canaries-") as scratch:
         planted, in_files, in_output = measure(Path(scratch))
+    print("\n".join(table(in_files, in_output)))
     print(f"canaries planted: {planted} ({len(CANARIES)} formats x {len(PATHS)} paths)")
     print(f"found in files:   {len(in_files)}")
     print(f"found in output:  {len(in_output)}")
-    for leak in in_files + in_output:
-        print(f"  - {leak}")
+    for name, where in in_files + in_output:
+        print(f"  - {name} in {where}")
     return 0 if not in_files and not in_output else 1
 
 

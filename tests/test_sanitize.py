@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from vcr.cassette import Cassette
 from vcr.request import Request
 
+from foundry_goldens.cassettes import format as cassette_format
+from foundry_goldens.cassettes.player import LeakCheckingPersister
 from foundry_goldens.cassettes.sanitizer import (
     PLACEHOLDER_ENDPOINT,
     CassetteLeakError,
@@ -413,3 +418,72 @@ def test_the_live_names_are_scrubbed_while_recording_on_the_emulator() -> None:
         '{"say": "demo of <PROJECT> on <RESOURCE> (<RESOURCE_HOST>:443)"}'
     )
     assert sanitizer.scan(text) != []
+
+
+# -- secrets in other encodings: decoded before they are judged -------------------------------
+
+ENCODED_SECRET = "canary+SECRET/9f8e7d="
+
+
+def _encoded_forms(secret: str) -> dict[str, str]:
+    u_escaped = "".join(f"\\u{ord(c):04x}" for c in secret)
+    return {
+        "base64": base64.b64encode(f"note {secret}".encode()).decode(),
+        "Basic": "Basic " + base64.b64encode(f"svc:{secret}".encode()).decode(),
+        "lower-case %": re.sub(
+            r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")
+        ),
+        "\\u-escaped": u_escaped,
+        "JSON-escaped twice": json.dumps(json.dumps(secret))[1:-1],
+        "+ as \\u002B": secret.replace("+", "\\u002B"),
+    }
+
+
+@pytest.mark.parametrize("form", list(_encoded_forms(ENCODED_SECRET)))
+def test_encoded_secrets_are_scrubbed_from_bodies_and_the_scan_sees_them(form: str) -> None:
+    sanitizer = Sanitizer(ENDPOINT, {"AZURE_CLIENT_SECRET": ENCODED_SECRET})
+    planted = _encoded_forms(ENCODED_SECRET)[form]
+    output = json.dumps({"result": planted})
+    body = json.dumps({"type": "function_call_output", "output": output}).encode()
+    assert any("AZURE_CLIENT_SECRET" in leak.rule for leak in sanitizer.scan(body.decode()))
+    recorded = sanitizer.before_record_response(_response(200, body))
+    assert recorded is not None
+    text = recorded["body"]["string"].decode()
+    assert planted not in text and ENCODED_SECRET not in text
+    assert "<AZURE_CLIENT_SECRET>" in json.loads(json.loads(text)["output"])["result"]
+    assert sanitizer.scan(text) == []
+
+
+def test_the_leak_scan_refuses_a_cassette_holding_an_encoded_secret(tmp_path: Path) -> None:
+    class Leaky(Sanitizer):
+        def scrub_body(self, body: str | bytes | None) -> str | bytes | None:
+            return body
+
+    sanitizer = Leaky(ENDPOINT, {"AZURE_CLIENT_SECRET": ENCODED_SECRET})
+    for form, planted in _encoded_forms(ENCODED_SECRET).items():
+        body = json.dumps({"input": planted}).encode()
+        request = sanitizer.before_record_request(_request(f"{ENDPOINT}/r", body))
+        assert request is not None
+        cassette = {"requests": [request], "responses": [_response(200, b"{}")]}
+        with pytest.raises(CassetteLeakError) as excinfo:
+            LeakCheckingPersister(sanitizer).save_cassette(
+                tmp_path / "leaky.json", cassette, serializer=cassette_format
+            )
+        message = str(excinfo.value)
+        assert "AZURE_CLIENT_SECRET" in message and "decoded" in message, form
+        assert ENCODED_SECRET not in message and planted not in message
+        assert list(tmp_path.iterdir()) == [], form
+
+
+@pytest.mark.parametrize(
+    ("planted", "rule"),
+    [
+        ("Authorization: Basic Y2FuYXJ5LXVzZXI6QzRuYXJ5QmFzaWNIZHJQdzA=", "basic auth"),
+        ("sk-ant-api03-" + "C4n4ry-Anthropic_key" * 4 + "0123456789abcAA", "anthropic-api-key"),
+        ("Server=x;User ID=sa;Password=C4nary$QLpw!2;", "password assignment"),
+        ("the db password=C4naryFreeTextPw9 then", "password assignment"),
+    ],
+)
+def test_the_scan_names_the_new_rules(planted: str, rule: str) -> None:
+    leaks = scan_for_leaks(f"version: 1\ninteractions:\n- {planted}\n")
+    assert any(leak.rule.startswith(rule) for leak in leaks), leaks

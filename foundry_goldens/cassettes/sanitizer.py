@@ -20,7 +20,10 @@ its request too: the retried request that then succeeded is the one recorded.
 ``scan_for_leaks`` is the second line of defence: it reads the text of a
 cassette about to be written and names the rule that should have caught each
 leak (the redaction's own rules, plus credential headers, token endpoints and
-the real host), without ever printing the leaked value.
+the real host), without ever printing the leaked value. Like the redaction it
+decodes before it judges: a known value or secret-shaped text in a decoded view
+(base64, Basic credentials, percent-encoding in either case, JSON escapes nested
+or ``\\uXXXX``) is a leak, named ``secret value NAME (decoded: json > base64)``.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ The replay tests need no command: `pytest` in the project (the plugin collects t
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from foundry_goldens import scaffold
 from foundry_goldens.cli import diff, options, record
@@ -77,13 +79,37 @@ def show_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"source     {config.source or '(defaults)'}")
-    print(f"root       {config.root}")
-    for key in ("snippet", "dialogues", "snapshots", "cassettes", "env_file"):
-        print(f"{key.replace('_', '-'):<10} {getattr(config, key)}")
-    print(f"agent      {config.agent or '(none)'}")
-    print(f"replay-env {dict(config.replay_env)}")
+    from foundry_goldens.redaction.redactor import Redactor
+
+    # What is printed goes through the redaction of a run: the settings' secrets (environment
+    # and env-file) and replay-env's own; a secret-named replay-env value is never shown.
+    replay_env = {str(k): str(v) for k, v in config.replay_env.items()}
+    redact = Redactor.from_settings({**config.settings(os.environ), **replay_env})
+    lines = [
+        f"source     {config.source or '(defaults)'}",
+        f"root       {config.root}",
+        *(
+            f"{key.replace('_', '-'):<10} {getattr(config, key)}"
+            for key in ("snippet", "dialogues", "snapshots", "cassettes", "env_file")
+        ),
+        f"agent      {config.agent or '(none)'}",
+        f"replay-env {_masked_settings(replay_env)}",
+    ]
+    for line in lines:
+        print(redact(line))
     return 0
+
+
+def _masked_settings(values: Mapping[str, str]) -> dict[str, str]:
+    """``values`` with the value of every secret-looking name (any length) as ``<NAME>``."""
+    from foundry_goldens.redaction.redactor import SECRET_ENVIRONMENT_KEYS, SECRET_NAME
+
+    return {
+        key: "<" + re.sub(r"[^A-Z0-9_]", "_", key.upper()) + ">"
+        if key in SECRET_ENVIRONMENT_KEYS or SECRET_NAME.search(key)
+        else value
+        for key, value in values.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,16 @@ A ``Redactor`` replaces, in this order:
    rules it has none for (whole JWTs and PEM blocks, bearer strings, OAuth token fields,
    connection-string keys, Azure resource ids).
 
-Rules also run on two decoded views of a text (JSON-unescaped, URL-decoded), and what they find
-there is replaced in every encoding, so a secret inside a JSON string inside a JSON body (a tool
-output) is found as well.
+The redaction decodes before it judges: known values and rules are also looked for in the
+decoded views of a text (``foundry_goldens.redaction.decoding``: JSON escapes undone, ``\\uXXXX``
+included, as often as they were applied; percent-encoding undone, in either case; each base64
+blob that decodes to text), and what is found there is masked where it stands in the text: the
+escape sequences that spell it, or the whole base64 blob (``Basic dXNlcjpzZWNyZXQ=`` ->
+``Basic <AZURE_CLIENT_SECRET>``). So a token ``\\u``-escaped in a JSON string that is a tool
+output, a value JSON-escaped twice, ``%2b`` for ``+`` and base64 credentials are all caught.
+
+``redact_text`` is the redaction for text printed outside a run (pytest's failure messages):
+the settings given to ``configure_redaction``, else the process environment.
 
 ``findings`` reports instead of replacing; the cassette leak scan is built on it.
 ``foundry_goldens.redaction.logs`` puts a redactor on the process's logs.
@@ -27,20 +34,20 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
+from foundry_goldens.redaction.decoding import View, views
 from foundry_goldens.redaction.rules import (
     BEARER_PATTERN,
-    ESCAPE_SENSITIVE_RULES,
     JWT_PATTERN,
     MARKER,
-    RULES,
     TOKEN_FIELDS,
     Finding,
-    Rule,
     find_shapes,
     replace_matches,
 )
@@ -54,10 +61,12 @@ __all__ = [
     "TOKEN_FIELDS",
     "Finding",
     "Redactor",
+    "configure_redaction",
     "encodings",
     "endpoint_names",
     "preview",
     "redact_strings",
+    "redact_text",
     "secrets_from_environment",
 ]
 
@@ -101,10 +110,17 @@ def named_secrets(secrets: Mapping[str, str] | Iterable[str]) -> list[tuple[str,
     return sorted(named, key=lambda pair: -len(pair[1]))
 
 
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
 def encodings(value: str) -> list[str]:
-    """The forms a value takes in a URL, a form body or a JSON string (``/`` may be escaped)."""
+    """The usual forms of a value in a URL, a form body or a JSON string (``/`` may be
+    escaped; hex in either case): found by a plain search. Any other encoding is found in the
+    decoded views of the text (``Redactor.redact``)."""
     in_json = json.dumps(value)[1:-1]
-    forms = [value, quote(value, safe=""), quote_plus(value), in_json, in_json.replace("/", "\\/")]
+    url_forms = [quote(value, safe=""), quote_plus(value)]
+    lower = [_HEX_ESCAPE.sub(lambda m: m.group().lower(), form) for form in url_forms]
+    forms = [value, *url_forms, *lower, in_json, in_json.replace("/", "\\/")]
     return list(dict.fromkeys(forms))
 
 
@@ -148,32 +164,7 @@ _BEFORE = r"(?:(?<![\w-])|(?<=%[0-9A-Fa-f]{2}))"
 _AFTER = r"(?![\w-])"
 
 
-# -- rules ---------------------------------------------------------------------------------
-
 # -- the redactor --------------------------------------------------------------------------
-
-
-_JSON_ESCAPE = re.compile(r"\\([\"\\/])")
-
-
-def _views(text: str) -> Iterator[tuple[str, tuple[Rule, ...]]]:
-    """Decoded views of ``text`` in which more secrets may show, each with the rules worth
-    running on it: JSON strings inside JSON (tool outputs), URL-encoded values (queries, form
-    bodies)."""
-    view = text
-    for _ in range(3):  # JSON in a JSON string in a JSON body, at most
-        if "\\" not in view:
-            break
-        unescaped = _JSON_ESCAPE.sub(r"\1", view)
-        if unescaped == view:
-            break
-        view = unescaped
-        yield view, ESCAPE_SENSITIVE_RULES
-    if "%" in text:
-        view = unquote_plus(text)
-        if view != text:
-            yield view, RULES
-
 
 _CACHED_LENGTH = 256
 _CACHE_SIZE = 4096
@@ -181,8 +172,9 @@ _CACHE_SIZE = 4096
 
 class Redactor:
     """Replaces known secret values, the real endpoint's names and secret-shaped text by
-    markers. ``secrets``: name -> value (the marker is ``<NAME>``), or bare values;
-    ``endpoints``: project endpoints whose host, resource and project names are scrubbed."""
+    markers, in the text and in every decoded view of it. ``secrets``: name -> value (the
+    marker is ``<NAME>``), or bare values; ``endpoints``: project endpoints whose host,
+    resource and project names are scrubbed."""
 
     def __init__(
         self,
@@ -194,6 +186,12 @@ class Redactor:
         self._cache: dict[str, str] = {}
         self._secret_forms = [
             (form, f"<{name}>") for name, value in self.secrets for form in encodings(value)
+        ]
+        # In a decoded view a value is as written, or with its spaces as a form body's `+`.
+        self._decoded_forms = [
+            (form, name)
+            for name, value in self.secrets
+            for form in dict.fromkeys([value, value.replace(" ", "+")])
         ]
         names = list(dict.fromkeys(n for e in endpoints if e for n in endpoint_names(e)))
         self.names = sorted(names, key=lambda pair: -len(pair[1]))
@@ -225,7 +223,8 @@ class Redactor:
         return self.redact(text)
 
     def redact(self, text: str) -> str:
-        """``text`` with every known secret, endpoint name and secret-shaped string replaced."""
+        """``text`` with every known secret, endpoint name and secret-shaped string replaced,
+        in whatever encoding it was written."""
         if len(text) <= _CACHED_LENGTH:
             # Header values and URIs repeat within a recording; for text this short the cost
             # is the rules' per-call overhead, not their search.
@@ -238,30 +237,40 @@ class Redactor:
         return self.redact_shapes(self.redact_known(text))
 
     def redact_known(self, text: str) -> str:
-        """Known secret values and the endpoint's names only."""
+        """Known secret values, in any encoding (the usual ones by a plain search, the others
+        in the decoded views), and the endpoint's names only."""
         for form, marker in self._secret_forms:
             if form in text:
                 text = text.replace(form, marker)
+        if self._decoded_forms:
+            found = self._decoded_findings(text, shapes=False)
+            if found:
+                text = _mask_spans(text, found)
         text = self._redact_cut_off(text)
         if self._name_pattern is not None and any(w in text.lower() for w in self._name_guards):
             text = self._name_pattern.sub(self._name_marker, text)
         return text
 
     def redact_shapes(self, text: str) -> str:
-        """Secret-shaped text only (the rules), in ``text`` and its decoded views."""
+        """Secret-shaped text (the rules) in ``text``; then in its decoded views, masked where
+        it was written."""
         text = replace_matches(text)
-        found: list[tuple[str, str]] = []  # then the views of what is left, as the scan sees it
-        for view, rules in _views(text):
-            found += [(f.value, f.marker) for f in find_shapes(view, rules)]
-        for value, marker in sorted(set(found), key=lambda pair: -len(pair[0])):
+        found = self._decoded_findings(text, known=False)
+        if not found:
+            return text
+        text = _mask_spans(text, found)
+        # A value a rule found in a view is as secret elsewhere in the text (a token that a
+        # field's name gave away, repeated bare).
+        values = {(f.value, f.marker) for _, _, f in found}
+        for value, marker in sorted(values, key=lambda pair: -len(pair[0])):
             if len(value) >= MIN_SECRET_LENGTH:
                 for form in encodings(value):
                     text = text.replace(form, marker)
         return text
 
     def findings(self, text: str) -> list[Finding]:
-        """What ``redact`` would replace, with the rule that matches it; markers are not
-        findings."""
+        """What ``redact`` would replace, with the rule that matches it (and the encoding,
+        when it was found decoded); markers are not findings."""
         found: list[Finding] = []
         for name, value in self.secrets:
             for form in encodings(value):
@@ -274,11 +283,30 @@ class Redactor:
                 marker, _ = self.names[int(str(match.lastgroup)[1:])]
                 found.append(Finding(f"endpoint {marker.lower()}", match.start(), match.group()))
         found += find_shapes(text)
-        for view, rules in _views(text):
-            found += [
-                Finding(f.rule, _find(text, f.value), f.value, f.marker)
-                for f in find_shapes(view, rules)
-            ]
+        seen = {(f.rule, f.start) for f in found}
+        for start, _, finding in self._decoded_findings(text):
+            if (finding.rule, start) not in seen:
+                seen.add((finding.rule, start))
+                found.append(Finding(finding.rule, start, finding.value, finding.marker))
+        return found
+
+    def _decoded_findings(
+        self, text: str, *, known: bool = True, shapes: bool = True
+    ) -> list[tuple[int, int, Finding]]:
+        """(start, end, finding) in ``text`` for what its decoded views hold: known values and
+        secret-shaped text, the span covering every escape sequence or blob that spells it."""
+        found: list[tuple[int, int, Finding]] = []
+        for view in views(text):
+            for form, name in self._decoded_forms if known else ():
+                index = view.text.find(form)
+                while index >= 0:
+                    finding = Finding(f"secret value {name} ({_how(view)})", 0, form, f"<{name}>")
+                    found.append((*view.root_span(index, index + len(form)), finding))
+                    index = view.text.find(form, index + 1)
+            for shape in find_shapes(view.text) if shapes else ():
+                start, end = view.root_span(shape.start, shape.start + len(shape.value))
+                rule = f"{shape.rule} ({_how(view)})"
+                found.append((start, end, Finding(rule, start, shape.value, shape.marker)))
         return found
 
     def _redact_cut_off(self, text: str) -> str:
@@ -305,6 +333,53 @@ class Redactor:
     def _name_marker(self, match: re.Match[str]) -> str:
         marker, _ = self.names[int(str(match.lastgroup)[1:])]
         return f"<{marker}>"
+
+
+def _how(view: View) -> str:
+    """How a view was decoded from the text: ``json > base64``."""
+    steps = []
+    while view.parent is not None:
+        steps.append(view.how)
+        view = view.parent
+    return "decoded: " + " > ".join(reversed(steps))
+
+
+def _mask_spans(text: str, found: list[tuple[int, int, Finding]]) -> str:
+    """``text`` with each span replaced by its finding's marker; overlapping spans are
+    masked as one (by the marker of the one that starts first, the longest of those)."""
+    spans = sorted(((s, e, f.marker) for s, e, f in found if e > s), key=lambda x: (x[0], -x[1]))
+    merged: list[list[Any]] = []
+    for start, end, marker in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, marker])
+    for start, end, marker in reversed(merged):
+        text = text[:start] + marker + text[end:]
+    return text
+
+
+# -- for text printed outside a run ------------------------------------------------------
+
+_default: Redactor | None = None
+_default_lock = threading.Lock()
+
+
+def configure_redaction(settings: Mapping[str, Any]) -> Redactor:
+    """Sets what ``redact_text`` masks: the secret-looking values and endpoint names of
+    ``settings`` (the environment and ``.env``, read before anything strips them)."""
+    global _default
+    with _default_lock:
+        _default = Redactor.from_settings(settings)
+        return _default
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every known secret, endpoint name and secret-shaped string masked, in any
+    encoding: by the settings given to ``configure_redaction``, else by the process
+    environment as it is now (the rules apply either way)."""
+    redactor = _default if _default is not None else Redactor.from_settings(dict(os.environ))
+    return redactor.redact(text)
 
 
 def _find(text: str, value: str) -> int:

@@ -1,12 +1,17 @@
-"""The rules for secret-shaped text: detect-secrets' plugins, through its public API, plus
-the few narrow rules it has none for; and how they are run cheaply.
+"""The rules for secret-shaped text: detect-secrets' plugins, through its public API, gitleaks'
+rules for what detect-secrets misses (``foundry_goldens.redaction.gitleaks``), plus the few narrow
+rules neither has; and how they are run cheaply.
 
-detect-secrets (https://github.com/Yelp/detect-secrets) keeps the rule set: every regex-based
-plugin (GitHub, GitLab, AWS, Azure storage, Stripe, Slack, OpenAI, JWT, basic-auth URLs, private
-keys, Twilio, SendGrid, npm, PyPI...) and its keyword plugin (``password``, ``api_key``,
-``secret``... = "value"). Left out: its entropy plugins, which flag every id and hash (and would
-break replay, which matches request bodies), and its public-IP plugin (not a credential).
+detect-secrets (https://github.com/Yelp/detect-secrets) keeps most of the rule set: every
+regex-based plugin (GitHub, GitLab, AWS, Azure storage, Stripe, Slack, OpenAI, JWT, basic-auth
+URLs, private keys, Twilio, SendGrid, npm, PyPI...) and its keyword plugin (``password``,
+``api_key``, ``secret``... = "value"). Left out: its entropy plugins, which flag every id and
+hash (and would break replay, which matches request bodies), and its public-IP plugin (not a
+credential). gitleaks (https://github.com/gitleaks/gitleaks) adds OpenAI project keys whole,
+Anthropic, Azure AD client secrets, Google, Hugging Face, Databricks...; its ``curl-auth-header``
+rule gives the shape of ``Basic`` credentials.
 
+Rules run first on the text, then on its decoded views (``foundry_goldens.redaction.decoding``).
 Each rule is guarded by a substring check or a quick trigger: most text holds none of the words
 a rule needs, and then its pattern never walks it (recording is CPU-bound).
 """
@@ -21,6 +26,9 @@ from typing import Any
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.plugins import keyword as keyword_plugin
 from detect_secrets.plugins.base import RegexBasedDetector
+
+from foundry_goldens.redaction import gitleaks
+from foundry_goldens.redaction.decoding import decode_base64_text
 
 _MARKER = r"<[A-Z0-9_]+>"
 MARKER = re.compile(_MARKER)
@@ -41,10 +49,13 @@ class Rule:
     pattern: re.Pattern[str]
     marker: str
     guard: tuple[str, ...] = ()
-    group: int | str | None = None  # None: the longest group of 8+ characters, else the match
+    # None: the longest group of 8+ characters, else the match; a tuple: the first that matched
+    group: int | str | tuple[str, ...] | None = None
     trigger: Callable[[str], bool] | None = None
     """For a slow pattern whose words are everywhere ("token"): a quick test on the lowercased
     text that any match needs to pass (case-insensitive patterns skip the C fast paths)."""
+    check: Callable[[str], bool] | None = None
+    """What the secret itself must pass (gitleaks' entropy; Basic credentials that decode)."""
 
     def applies(self, text: LoweredText) -> bool:
         if self.guard and text.present.isdisjoint(self.guard):
@@ -62,6 +73,7 @@ class Rule:
         start, end = self.secret_span(match)
         return (
             start >= end
+            or (self.check is not None and not self.check(match.string[start:end]))
             or _inside_marker(match.string, match.start())
             # a marker, also Markdown-escaped (\<GITHUB\_TOKEN\>) as the golden diff prints it
             or bool(MARKER.fullmatch(match.string[start:end].replace("\\", "").strip("'\"")))
@@ -71,6 +83,9 @@ class Rule:
         return self.marker or marker_for(match.group("name"))
 
     def secret_span(self, match: re.Match[str]) -> tuple[int, int]:
+        if isinstance(self.group, tuple):
+            name = next((g for g in self.group if match.group(g) is not None), self.group[0])
+            return match.span(name)
         if self.group is not None:
             return match.span(self.group)
         groups = [i for i in range(1, (match.re.groups or 0) + 1) if match.group(i)]
@@ -106,7 +121,7 @@ BEARER_PATTERN = re.compile(
     r"\b(bearer)((?:\s|\+|%20)+)(?!<|%3C)([A-Za-z0-9\-._~+/]{12,}=*)", re.IGNORECASE
 )
 # Narrow rules for what detect-secrets has no plugin for, or matches only in part.
-NARROW_RULES = (
+NARROW_RULES: tuple[Rule, ...] = (
     # detect-secrets' JWT rule stops before the signature; this takes the whole token.
     Rule("JWT", JWT_PATTERN, "<JWT>", ("eyj",), group=0),
     Rule("bearer token", BEARER_PATTERN, "<TOKEN>", ("bearer",), group=3),
@@ -166,6 +181,83 @@ NARROW_RULES = (
         "<AZURE_RESOURCE_ID>",
         ("subscriptions",),
         group=0,
+    ),
+)
+
+
+def is_basic_credentials(value: str) -> bool:
+    """base64 of ``user:password`` (printable text with a colon), as ``Basic`` carries."""
+    decoded = decode_base64_text(value)
+    return decoded is not None and ":" in decoded and len(decoded) >= 3
+
+
+# gitleaks' curl-auth-header Basic credentials, outside a curl command too (a header echoed in a
+# log line, an error body, a tool output), the separator maybe URL-encoded; checked by decoding.
+BASIC_PATTERN = re.compile(
+    r"\b(basic)(?:[ \t]|\+|%20)+([A-Za-z0-9+/]{8,}={0,3})(?![A-Za-z0-9+/=])", re.IGNORECASE
+)
+# A password assigned with `=` in free text, a URL query, a .env/ini line or an ADO.NET / ODBC /
+# SQL connection string (`Server=...;User ID=sa;Password=...;`, `Pwd={...}`): detect-secrets'
+# keyword plugin in its config-file form (FOLLOWED_BY_EQUAL_SIGNS_REGEX, quotes optional),
+# narrowed to the password words; the value ends where a connection string's does (`;`), or a
+# query's (`&`), or at a space, quote or backslash (an escaped quote: the decoded view sees it).
+PASSWORD_ASSIGNMENT = re.compile(
+    r"(?:password|passwd|pwd)\w*[ \t]*=(?!=)[ \t]*"
+    r"(?:\"(?P<dq>[^\"\r\n]+)\"|'(?P<sq>[^'\r\n]+)'|\{(?P<br>[^}\r\n]+)\}"
+    r"|(?P<bare>[^\s;&\"'<>\\]+))",
+    re.IGNORECASE,
+)
+
+
+def _entropy_at_least(bits: float) -> Callable[[str], bool]:
+    return lambda secret: gitleaks.shannon_entropy(secret) >= bits
+
+
+def _gitleaks_rules() -> tuple[Rule, ...]:
+    rules = []
+    for rule in gitleaks.RULES:
+        pattern = re.compile(rule.python_regex)
+        group = rule.secret_group if pattern.groups >= rule.secret_group else 0
+        check = _entropy_at_least(rule.entropy) if rule.entropy else None
+        rules.append(Rule(rule.id, pattern, marker_for(rule.id), rule.keywords, group, check=check))
+    return tuple(rules)
+
+
+GITLEAKS_RULES = _gitleaks_rules()
+# Keys whose vendor prefix is unmistakable, at any length: gitleaks' rules above want the exact
+# lengths of today's keys and a delimiter after them, so a key cut off, quoted in prose ("...AA.")
+# or of next year's length would slip through whole; these take what the prefix starts.
+VENDOR_PREFIX_RULES = (
+    Rule(
+        "openai-api-key",
+        re.compile(r"\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"),
+        "<OPENAI_API_KEY>",
+        ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+        group=0,
+    ),
+    Rule(
+        "anthropic-api-key",
+        re.compile(r"\bsk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_-]{20,}"),
+        "<ANTHROPIC_API_KEY>",
+        ("sk-ant-",),
+        group=0,
+    ),
+)
+NARROW_RULES += (
+    Rule(
+        "basic auth credentials",
+        BASIC_PATTERN,
+        "<BASIC_AUTH>",
+        ("basic",),
+        group=2,
+        check=is_basic_credentials,
+    ),
+    Rule(
+        "password assignment",
+        PASSWORD_ASSIGNMENT,
+        "<PASSWORD>",
+        ("password", "passwd", "pwd"),
+        group=("dq", "sq", "br", "bare"),
     ),
 )
 
@@ -273,7 +365,14 @@ def _detect_secrets_rules() -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-RULES: tuple[Rule, ...] = (*NARROW_RULES, *_detect_secrets_rules())
+# Whole-key rules first: detect-secrets' OpenAI pattern would otherwise take a key's first part
+# and leave the rest for no rule to recognise.
+RULES: tuple[Rule, ...] = (
+    *GITLEAKS_RULES,
+    *VENDOR_PREFIX_RULES,
+    *NARROW_RULES,
+    *_detect_secrets_rules(),
+)
 ESCAPE_SENSITIVE_RULES = tuple(rule for rule in RULES if rule.sees_escapes)
 _GUARD_WORDS = tuple(dict.fromkeys(word for rule in RULES for word in rule.guard))
 
