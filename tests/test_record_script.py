@@ -208,7 +208,7 @@ def test_check_fails_on_a_behaviour_change_and_writes_markdown(tmp_path: Path) -
     assert "**1 behaviour change(s)**; the check fails" in markdown
     assert "#### `multi_tool_turn`" in markdown
     assert (
-        '- turn 2: search\\_products #1 arguments changed: query: "tea cups" -> "espresso cups"'
+        '- turn 2: search\\_products `#1` arguments changed: query: "tea cups" -\\> "espresso cups"'
         in markdown
     )
     # A job summary: no progress bars, no box drawing.

@@ -3,16 +3,20 @@ GitHub job summary (no progress bars, no box drawing).
 
 Behaviour changes and broken expectations lead; wording, usage and other changes are listed as
 information, each reworded dialogue on one line with its reply similarity, expandable.
+
+Dialogue names, summaries, replies and error details come from the goldens and the agent: they
+are written only through markdown_text (escaped, links and mentions in code spans, invisible
+characters shown), as in the PR comment.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from foundry_goldens.goldens.classify import ClassifiedChange, DialogueClassification
 from foundry_goldens.goldens.comparison import text_word_diff
 from foundry_goldens.recording.progress import DialogueOutcome
+from foundry_goldens.review import markdown_text as md
 from foundry_goldens.review.diffs import word_diff
 from foundry_goldens.review.render_markdown import inline_word_diff
 
@@ -44,16 +48,13 @@ def _counts(outcomes: Sequence[DialogueOutcome]) -> list[tuple[str, int]]:
     return [(label, n) for label, n in counts if n or label in ("behaviour changed", "unchanged")]
 
 
-# Inside a list item only these start markup; "#" and ">" mid-line are text.
-_SPECIAL = re.compile(r"([\\`*_~\[\]<|])")
-
-
 def _escape(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", text)
+    """One line of untrusted prose: escaped, links and mentions in code spans."""
+    return md.inline(text)
 
 
 def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bool) -> str:
-    lines = [f"## Golden drift check against the {target}", ""]
+    lines = [f"## Golden drift check against the {_escape(target)}", ""]
     behaviour = sum(
         len(o.classification.of("behaviour"))
         for o in outcomes
@@ -71,14 +72,14 @@ def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bo
     failed = [o for o in outcomes if o.status in ("failed", "cancelled")]
     if failed:
         lines += ["", "### Failed", ""]
-        lines += [f"- `{o.name}`: {_escape(o.detail)}" for o in failed]
+        lines += [f"- {md.code(o.name)}: {_escape(o.detail)}" for o in failed]
     changed = [o for o in outcomes if o.status == "changed"]
     if changed:
         lines += ["", "### Behaviour changes", ""]
     for outcome in changed:
         classification = outcome.classification
         assert isinstance(classification, DialogueClassification)
-        lines.append(f"#### `{outcome.name}`")
+        lines.append(f"#### {md.code(outcome.name)}")
         lines.append("")
         for change in classification.of("behaviour"):
             lines.append(f"- {_where(change)}: {_escape(change.summary)}")
@@ -95,13 +96,13 @@ def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bo
         classification = outcome.classification
         assert isinstance(classification, DialogueClassification)
         similarity = classification.similarity
-        label = f"<code>{outcome.name}</code>: {classification.headline}" + (
+        label = f"<code>{md.html_text(outcome.name)}</code>: {classification.headline}" + (
             f", reply similarity {similarity:.2f}" if similarity is not None else ""
         )
         lines += [*_details(label, classification.changes), ""]
     new = [o for o in outcomes if o.status == "new"]
     if new:
-        lines += ["### New", "", *(f"- `{o.name}`: {_escape(o.detail)}" for o in new), ""]
+        lines += ["### New", "", *(f"- {md.code(o.name)}: {_escape(o.detail)}" for o in new), ""]
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
@@ -112,7 +113,8 @@ def _details(summary: str, changes: Sequence[ClassifiedChange]) -> list[str]:
     for change in changes:
         lines.append(f"- {_where(change)} [{change.category}]: {_escape(change.summary)}")
         if change.old is not None and change.new is not None:
-            lines.append(f"  > {inline_word_diff(word_diff(change.old, change.new))}")
+            quoted = inline_word_diff(word_diff(change.old, change.new))
+            lines.append(f"  > {md.line_start(quoted)}".rstrip())
     lines += ["", "</details>"]
     return lines
 

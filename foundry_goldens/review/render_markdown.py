@@ -1,10 +1,13 @@
 """The report as Markdown for a PR comment: summary table first, then each changed dialogue turn
-by turn. Long values are cut; the JSON report (and the files) hold them whole."""
+by turn. Long values are cut; the JSON report (and the files) hold them whole.
+
+Everything taken from the goldens is untrusted (they come in pull requests from anyone): it is
+written only through markdown_text's `code`, `text` and `html_text`, never pasted in.
+"""
 
 from __future__ import annotations
 
-import re
-
+from foundry_goldens.review import markdown_text as md
 from foundry_goldens.review.compare import FORMATTING_ONLY_NOTE
 from foundry_goldens.review.diffs import shorten
 from foundry_goldens.review.report import (
@@ -47,7 +50,7 @@ def render_markdown(report: GoldenDiffReport) -> str:
     if not report.changed:
         reformatted = [d.name for d in report.dialogues if FORMATTING_ONLY_NOTE in d.notes]
         formatting = (
-            f" Snapshots of {', '.join(f'`{n}`' for n in reformatted)} differ only in "
+            f" Snapshots of {', '.join(md.code(n) for n in reformatted)} differ only in "
             "formatting (the same traces)."
             if reformatted
             else ""
@@ -79,7 +82,7 @@ def render_markdown(report: GoldenDiffReport) -> str:
         lines += [
             "",
             f"**Behaviour changes: {len(behaviour)} dialogue(s)**"
-            + (f" ({', '.join(f'`{d.name}`' for d in behaviour)})" if behaviour else ""),
+            + (f" ({', '.join(md.code(d.name) for d in behaviour)})" if behaviour else ""),
         ]
     for dialogue in behaviour:
         lines += ["", *_changed_dialogue(dialogue, report.usage_threshold_percent)]
@@ -95,21 +98,21 @@ def render_markdown(report: GoldenDiffReport) -> str:
         lines += ["", "### Removed dialogues", ""]
         for dialogue in by_status["removed"]:
             lines.append(
-                f"- `{dialogue.name}` ({_plural(dialogue.turn_count.base or 0, 'turn')}): its "
-                "script, snapshot and cassette were deleted"
+                f"- {md.code(dialogue.name)} ({_plural(dialogue.turn_count.base or 0, 'turn')}): "
+                "its script, snapshot and cassette were deleted"
             )
     if by_status["cassette_only"]:
         lines += ["", "### Cassette changed, goldens unchanged", ""]
         for dialogue in by_status["cassette_only"]:
             lines.append(
-                f"- `{dialogue.name}`: its cassette changed"
+                f"- {md.code(dialogue.name)}: its cassette changed"
                 f"{_requests(dialogue)} but its snapshot and script did not. Replay gives the "
                 "same output; check that the new recording was intended."
             )
     noted = [d for d in by_status["unchanged"] if d.notes]
     if noted:
         lines += ["", "### Notes on unchanged dialogues", ""]
-        lines += [f"- `{d.name}`: {_escape(note)}" for d in noted for note in d.notes]
+        lines += [f"- {md.code(d.name)}: {_text(note)}" for d in noted for note in d.notes]
     lines += ["", FOOTER]
     return "\n".join(lines) + "\n"
 
@@ -117,17 +120,17 @@ def render_markdown(report: GoldenDiffReport) -> str:
 def _describe(revision: RevisionInfo) -> str:
     if revision.commit is None:
         return "the working tree"
-    short = revision.commit[:7]
+    short = md.escape(revision.commit[:7])
     if revision.label == revision.ref:
-        return f"`{revision.ref}` ({short})"
-    return f"{revision.label} ({short})"
+        return f"{md.code(revision.ref)} ({short})"
+    return f"{_text(revision.label)} ({short})"
 
 
 def _unrecorded(revision: RevisionInfo) -> str:
     """A dialogue script without recordings is no golden yet, but the reviewer should know."""
     if not revision.unrecorded:
         return ""
-    names = ", ".join(f"`{name}`" for name in revision.unrecorded)
+    names = ", ".join(md.code(name) for name in revision.unrecorded)
     return f" Not recorded yet (a script without snapshot and cassette): {names}."
 
 
@@ -143,7 +146,7 @@ def _requests(dialogue: DialogueDiff) -> str:
 
 
 def _changed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
-    lines = [f"### `{dialogue.name}`: {_changed_label(dialogue)}", ""]
+    lines = [f"### {md.code(dialogue.name)}: {_changed_label(dialogue)}", ""]
     for change in dialogue.changes:
         if isinstance(change, TurnCountChanged):
             lines.append(f"**Turn count: {change.old} → {change.new}.**  ")
@@ -168,7 +171,8 @@ def _collapsed_dialogue(dialogue: DialogueDiff, threshold: float) -> list[str]:
     body = _changed_dialogue(dialogue, threshold)[2:]  # without the heading
     return [
         "<details>",
-        f"<summary><code>{dialogue.name}</code>: {dialogue.headline}{similarity}</summary>",
+        f"<summary><code>{md.html_text(dialogue.name)}</code>: "
+        f"{md.html_text(dialogue.headline)}{similarity}</summary>",
         "",
         *body,
         "",
@@ -189,7 +193,7 @@ def _changed_label(dialogue: DialogueDiff) -> str:
 
 def _added_dialogue(dialogue: DialogueDiff) -> list[str]:
     lines = [
-        f"### `{dialogue.name}`: added ({_plural(dialogue.turn_count.head or 0, 'turn')}, "
+        f"### {md.code(dialogue.name)}: added ({_plural(dialogue.turn_count.head or 0, 'turn')}, "
         f"{_plural(dialogue.cassette_requests.head or 0, 'recorded request')})",
         "",
     ]
@@ -200,7 +204,7 @@ def _with_turns_and_notes(lines: list[str], dialogue: DialogueDiff) -> list[str]
     for turn in dialogue.turns:
         lines += _turn(turn)
     for note in dialogue.notes:
-        lines.append(f"> Note: {_escape(note)}")
+        lines.append(f"> Note: {_text(note)}")
     if lines[-1] == "":
         lines.pop()
     return lines
@@ -224,20 +228,20 @@ def _turn(turn: TurnDiff) -> list[str]:
 
 def _usage(change: UsageChanged) -> str:
     moved = f" ({change.change_percent:+g}%)" if change.change_percent is not None else ""
-    return f"`{change.field}` {_number(change.old)} → {_number(change.new)}{moved}"
+    return f"{md.code(change.field)} {_number(change.old)} → {_number(change.new)}{moved}"
 
 
 def _summary(summary: TurnSummary) -> list[str]:
-    tools = ", ".join(f"`{name}`" for name in summary.tools) or "none"
+    tools = ", ".join(md.code(name) for name in summary.tools) or "none"
     reply = (
         summary.reply
         if len(summary.reply) <= SUMMARY_LIMIT
         else summary.reply[:SUMMARY_LIMIT] + "…"
     )
     return [
-        f"- user: {_escape(_one_line(summary.user or ''))}",
+        f"- user: {_text(summary.user or '')}",
         f"- tools: {tools}",
-        f"- reply: {_escape(_one_line(reply))}",
+        f"- reply: {_text(reply)}",
     ]
 
 
@@ -245,51 +249,53 @@ def _change(change: TurnChange) -> list[str]:
     match change:
         case ToolCallAdded() | ToolCallRemoved():
             verb = "added" if isinstance(change, ToolCallAdded) else "removed"
-            text = f"- tool call {verb}: `{change.tool}` #{change.occurrence}"
-            text += f" with {_code(shorten(change.arguments, VALUE_LIMIT))}"
+            text = f"- tool call {verb}: {md.code(change.tool)} #{change.occurrence}"
+            text += f" with {md.code(shorten(change.arguments, VALUE_LIMIT))}"
             if change.output is not None:
-                text += f" → {_code(shorten(change.output, VALUE_LIMIT))}"
+                text += f" → {md.code(shorten(change.output, VALUE_LIMIT))}"
             return [text]
         case ToolOrderChanged():
-            old = ", ".join(f"`{label}`" for label in change.old)
-            new = ", ".join(f"`{label}`" for label in change.new)
+            old = ", ".join(md.code(label) for label in change.old)
+            new = ", ".join(md.code(label) for label in change.new)
             return [f"- tool call order: {old} → {new}"]
         case ToolArgumentsChanged():
-            head = f"- `{change.tool}` #{change.occurrence} arguments:"
+            head = f"- {md.code(change.tool)} #{change.occurrence} arguments:"
             return [head, *_fields(change.fields, indent="  ")]
         case ToolOutputChanged():
-            head = f"- `{change.tool}` #{change.occurrence} output:"
+            head = f"- {md.code(change.tool)} #{change.occurrence} output:"
             if change.format == "json":
                 return [head, *_fields(change.fields, indent="  ")]
             return [f"{head} {_inline(change.text_diff, one_line=True)}"]
         case ToolStatusChanged():
             what = "call" if change.item == "call" else "output"
             return [
-                f"- `{change.tool}` #{change.occurrence} {what} status: "
-                f"`{change.old}` → `{change.new}`"
+                f"- {md.code(change.tool)} #{change.occurrence} {what} status: "
+                f"{_status(change.old)} → {_status(change.new)}"
             ]
         case ReplyChanged():
             quoted = _inline(change.word_diff).split("\n")
-            return ["- reply:", *(f"  > {line}".rstrip() for line in quoted)]
+            return ["- reply:", *(f"  > {md.line_start(line)}".rstrip() for line in quoted)]
         case UsageChanged():
             return [f"- usage: {_usage(change)}"]
         case UserChanged():
             return [f"- user: {_inline(change.word_diff, one_line=True)}"]
         case ExpectationBroken():
-            return [f"- **expectation broken**: {_escape(change.message)}"]
+            return [f"- **expectation broken**: {_text(change.message)}"]
         case ErrorChanged():
             return [f"- **error**: {_error(change.old)} → {_error(change.new)}"]
         case ExpectChanged():
             return ["- expect:", *_fields(change.fields, indent="  ")]
         case TraceChanged():
-            return [f"- {_escape(change.subject)}:", *_fields(change.fields, indent="  ")]
+            subject = md.line_start(_text(change.subject))  # it starts the list item
+            return [f"- {subject}:", *_fields(change.fields, indent="  ")]
     return [f"- {change.kind}"]  # pragma: no cover - a kind without a renderer yet
 
 
 def _error(error: dict[str, object] | None) -> str:
     if not error:
         return "none (the turn replied)"
-    return f"`{error.get('type')}` `{error.get('code')}`: {_escape(str(error.get('message')))}"
+    kind, code, message = (str(error.get(key)) for key in ("type", "code", "message"))
+    return f"{md.code(kind)} {md.code(code)}: {_text(message)}"
 
 
 def _number(value: int | float | None) -> str:
@@ -299,27 +305,31 @@ def _number(value: int | float | None) -> str:
 def _fields(fields: list[FieldChange], indent: str) -> list[str]:
     lines = []
     for field in fields[:MAX_FIELDS]:
-        path = f"`{field.path}`" if field.path else "whole value"
+        path = md.code(field.path) if field.path else "whole value"
         if field.change == "added":
-            lines.append(f"{indent}- {path} added: {_code(shorten(field.new, VALUE_LIMIT))}")
+            lines.append(f"{indent}- {path} added: {md.code(shorten(field.new, VALUE_LIMIT))}")
         elif field.change == "removed":
-            lines.append(f"{indent}- {path} removed (was {_code(shorten(field.old, VALUE_LIMIT))})")
+            was = md.code(shorten(field.old, VALUE_LIMIT))
+            lines.append(f"{indent}- {path} removed (was {was})")
         else:
             old, new = shorten(field.old, VALUE_LIMIT), shorten(field.new, VALUE_LIMIT)
-            lines.append(f"{indent}- {path}: {_code(old)} → {_code(new)}")
+            lines.append(f"{indent}- {path}: {md.code(old)} → {md.code(new)}")
     if len(fields) > MAX_FIELDS:
         lines.append(f"{indent}- … and {len(fields) - MAX_FIELDS} more field changes")
     return lines
 
 
 def _inline(segments: list[Segment], one_line: bool = False) -> str:
-    """~~deleted~~ **inserted** in place; markers never enclose whitespace or a line break."""
+    """~~deleted~~ **inserted** in place; markers never enclose whitespace or a line break. The
+    text between and inside the markers is escaped: content never adds or closes a marker."""
     out = []
     previous = None
     for segment in segments:
-        text = _one_line(segment.text) if one_line else segment.text
+        text = md.visible(segment.text)
+        if one_line:
+            text = md.one_line(text)
         if segment.op == "equal":
-            out.append(_escape(text))
+            out.append(md.text(text))  # line breaks kept: the caller quotes line by line
         elif segment.op == "elided":
             out.append("…")
         else:
@@ -342,26 +352,17 @@ def _mark(text: str, mark: str) -> str:
             continue
         lead = line[: len(line) - len(line.lstrip())]
         trail = line[len(line.rstrip()) :]
-        lines.append(f"{lead}{mark}{_escape(core)}{mark}{trail}")
+        lines.append(f"{lead}{mark}{md.text(core)}{mark}{trail}")
     return "\n".join(lines)
 
 
-_SPECIAL = re.compile(r"([\\`*_~\[\]<>|#])")
+def _text(text: str) -> str:
+    """Untrusted prose on one line (see markdown_text.text)."""
+    return md.inline(text)
 
 
-def _escape(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", text)
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\n", " ⏎ ")
-
-
-def _code(text: str) -> str:
-    """Inline code that survives backticks inside."""
-    if "`" not in text:
-        return f"`{text}`"
-    return f"`` {text} ``"
+def _status(status: str | None) -> str:
+    return "none" if status is None else md.code(status)
 
 
 def inline_word_diff(segments: list[Segment]) -> str:
@@ -370,4 +371,5 @@ def inline_word_diff(segments: list[Segment]) -> str:
 
 
 def escape_markdown(text: str) -> str:
-    return _escape(text)
+    """`text` as Markdown prose that shows exactly its characters (see markdown_text.text)."""
+    return md.text(text)
