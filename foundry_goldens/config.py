@@ -19,7 +19,14 @@ value can be overridden on the command line (`foundry-goldens --snippet ...`, py
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import io
+import os
+import secrets
+import shutil
+import stat
 import threading
 import tomllib
 from collections.abc import Mapping
@@ -44,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
 RESERVED_REPLAY_KEYS = frozenset(
     {"AZURE_AI_PROJECT_ENDPOINT", "AZURE_TOKEN_CREDENTIAL", "FOUNDRY_MAX_RETRIES"}
 )
+# The directories the recorder writes into; none may be another or lie inside another.
+GOLDEN_DIRECTORY_KEYS = ("dialogues", "snapshots", "cassettes")
 
 
 class ConfigError(ValueError):
@@ -61,11 +70,34 @@ class Config:
     env_file: Path
     agent: str | None
     replay_env: Mapping[str, str] = field(default_factory=dict)
+    # The keys whose values came from the command line (named as options in errors).
+    overridden: frozenset[str] = frozenset()
 
     def where(self, key: str) -> str:
         """`[tool.foundry-goldens] snippet in /x/pyproject.toml`, for error messages."""
         origin = str(self.source) if self.source else f"the defaults (root {self.root})"
         return f"[tool.{TABLE}] {key} in {origin}"
+
+    def named(self, key: str) -> str:
+        """Where the value in effect came from: `--cassettes`, or the key and its file."""
+        return f"--{key}" if key in self.overridden else self.where(key)
+
+    def require_separate_directories(self) -> None:
+        """Refuse golden directories that are the same or nest: the recorder cleans the
+        cassettes directory (its staging, `<cassettes>/.record`, and older cassette files) and
+        replaces snapshots, so an overlap would delete or overwrite another kind of golden."""
+        for index, first in enumerate(GOLDEN_DIRECTORY_KEYS):
+            for second in GOLDEN_DIRECTORY_KEYS[index + 1 :]:
+                relation = _overlap(
+                    getattr(self, first), getattr(self, second), f"{first} directory"
+                )
+                if relation:
+                    raise ConfigError(
+                        f"{self.named(first)} and {self.named(second)} overlap: {relation}. "
+                        "Dialogues, snapshots and cassettes (with its staging directory "
+                        f"{self.cassettes / '.record'}) each need a directory of their own, "
+                        "none inside another: point one of them elsewhere"
+                    )
 
     def require_snippet(self) -> Path:
         if not self.snippet.is_file():
@@ -142,10 +174,12 @@ def load_config(
     for key, default in DEFAULTS.items():
         values[key] = _checked(key, table.get(key, default), source)
     paths = {key: project_root / values[key] for key in PATH_KEYS}
+    overridden: set[str] = set()
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         value = _checked(key, value, None, from_command_line=True)
+        overridden.add(key)
         if key in PATH_KEYS:
             paths[key] = cwd / value
         else:
@@ -160,7 +194,26 @@ def load_config(
         env_file=paths["env-file"],
         agent=values["agent"],
         replay_env=dict(values["replay-env"]),
+        overridden=frozenset(overridden),
     )
+
+
+def _overlap(first: Path, second: Path, first_name: str) -> str | None:
+    """How two directories overlap (the same, or one inside the other), as they are written
+    and as their symbolic links resolve; None if they do not."""
+    for a, b in ((_normal(first), _normal(second)), (first.resolve(), second.resolve())):
+        if a == b:
+            return f"both are {a}"
+        if b.is_relative_to(a):
+            return f"{b} is inside the {first_name} {a}"
+        if a.is_relative_to(b):
+            return f"the {first_name} {a} is inside {b}"
+    return None
+
+
+def _normal(path: Path) -> Path:
+    """Absolute, with `.` and `..` taken lexically (no symbolic link followed)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -233,3 +286,213 @@ def active() -> Config:
 
 def replace(config: Config, **changes: Any) -> Config:
     return dataclasses.replace(config, **changes)
+
+
+# -- golden files, never read or written through a symbolic link -----------------------------
+#
+# Goldens arrive in pull requests from strangers: a committed link must never make the
+# recorder or syrupy read or write a file outside the project. A golden directory is reached
+# from a trusted start (the project root, or a directory configured outside the project as it
+# is named) one component at a time with O_NOFOLLOW, and its files are opened relative to that
+# descriptor, so no link can be swapped in between a check and a write.
+
+FILE_MODE = 0o666  # what open() asks for: the umask decides, for every file the recorder writes
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not hang us
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# What opening a link with O_NOFOLLOW fails with (EMLINK on the BSDs).
+_LINK_ERRNOS = frozenset({errno.ELOOP, errno.EMLINK, errno.ENOTDIR})
+
+
+class UnsafeGoldenPath(ValueError):
+    """A golden file, or a directory on its way, is a symbolic link or not what it must be."""
+
+
+def trusted_start(directory: Path) -> Path:
+    """Where reaching `directory` starts refusing links: the active project's root when the
+    directory lies inside it, else the directory itself (configured outside the project)."""
+    directory = _normal(directory)
+    root = _active.root if _active is not None else None
+    if root is not None and directory.is_relative_to(_normal(root)):
+        return _normal(root)
+    return directory
+
+
+class GoldenDirectory:
+    """An open directory reached without following a link; names in it are opened, replaced
+    and removed relative to its descriptor. Use it as a context manager (closes it)."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd = fd
+        self.path = path
+
+    @classmethod
+    def open(
+        cls, directory: Path, anchor: Path | None = None, *, create: bool = False
+    ) -> GoldenDirectory:
+        """`directory`, inside the golden directory `anchor` (default: itself), reached from
+        the anchor's trusted start; missing components are made when `create`."""
+        directory = _normal(directory)
+        start = trusted_start(anchor if anchor is not None else directory)
+        if not directory.is_relative_to(start):
+            raise UnsafeGoldenPath(f"{directory} lies outside the golden directory {start}")
+        if create:
+            start.mkdir(parents=True, exist_ok=True)  # the project root, or as configured
+        current = cls(os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), start)
+        try:
+            for part in directory.relative_to(start).parts:
+                deeper = current.subdirectory(part, create=create)
+                current.close()
+                current = deeper
+        except BaseException:
+            current.close()
+            raise
+        return current
+
+    def __enter__(self) -> GoldenDirectory:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def subdirectory(self, name: str, *, create: bool = False) -> GoldenDirectory:
+        try:
+            return GoldenDirectory(self._open_directory(name, create), self.path / name)
+        except OSError as exc:
+            if exc.errno in _LINK_ERRNOS:
+                self.refuse_link(name, "directory")
+            raise
+
+    def _open_directory(self, name: str, create: bool) -> int:
+        try:
+            return os.open(name, _DIRECTORY, dir_fd=self.fd)
+        except FileNotFoundError:
+            if not create:
+                raise
+        with contextlib.suppress(FileExistsError):  # made meanwhile by another process
+            os.mkdir(name, dir_fd=self.fd)
+        return os.open(name, _DIRECTORY, dir_fd=self.fd)
+
+    def mode(self, name: str) -> int | None:
+        """The st_mode of `name` itself (a link is not followed); None if it does not exist."""
+        try:
+            return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode
+        except FileNotFoundError:
+            return None
+
+    def refuse_link(self, name: str, kind: str = "file") -> None:
+        """Raise UnsafeGoldenPath naming `name` if it is a symbolic link; else return."""
+        mode = self.mode(name)
+        if mode is None or not stat.S_ISLNK(mode):
+            return
+        target = os.readlink(name, dir_fd=self.fd)
+        raise UnsafeGoldenPath(
+            f"{self.path / name} is a symbolic link (to {target}); goldens are never read or "
+            f"written through a link, which may point outside the project: replace it with "
+            f"the {kind} itself (or remove it)"
+        )
+
+    def refuse_replacing(self, name: str) -> None:
+        """`name` may be replaced by a file: it is missing or a regular file."""
+        self.refuse_link(name)
+        mode = self.mode(name)
+        if mode is not None and not stat.S_ISREG(mode):
+            raise UnsafeGoldenPath(
+                f"{self.path / name} is not a regular file; remove it, a golden file goes there"
+            )
+
+    def read(self, name: str) -> bytes:
+        """The bytes of the regular file `name`; a link is refused."""
+        try:
+            fd = os.open(name, _READ, dir_fd=self.fd)
+        except OSError as exc:
+            if exc.errno in _LINK_ERRNOS:
+                self.refuse_link(name)
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(
+                    errno.EISDIR, os.strerror(errno.EISDIR), str(self.path / name)
+                )
+            if not stat.S_ISREG(mode):
+                raise UnsafeGoldenPath(f"{self.path / name} is not a regular file; remove it")
+            return handle.read()
+
+    def read_text(self, name: str) -> str:
+        """As open(name, encoding="utf-8").read() reads it: universal newlines."""
+        return io.TextIOWrapper(io.BytesIO(self.read(name)), encoding="utf-8").read()
+
+    def write(self, name: str, data: bytes) -> None:
+        """Replace `name` with `data` atomically: a new file made exclusively beside it (mode
+        FILE_MODE less the umask), renamed over it. A link there is refused; one swapped in
+        meanwhile is replaced, never written through."""
+        self.refuse_replacing(name)
+        temporary = self.temporary(name, data)
+        try:
+            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            self.unlink(temporary, missing_ok=True)
+            raise
+
+    def temporary(self, name: str, data: bytes) -> str:
+        """A new file holding `data`, named after `name` and hidden; its name."""
+        temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(temporary, _CREATE, FILE_MODE, dir_fd=self.fd)
+        try:
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+        except BaseException:
+            self.unlink(temporary, missing_ok=True)
+            raise
+        return temporary
+
+    def move_in(self, source: GoldenDirectory, source_name: str, name: str) -> None:
+        """Rename the regular file `source_name` of `source` over `name` here (one atomic
+        rename, so the same filesystem); links on either side are refused."""
+        source.refuse_replacing(source_name)
+        self.refuse_replacing(name)
+        os.replace(source_name, name, src_dir_fd=source.fd, dst_dir_fd=self.fd)
+
+    def unlink(self, name: str, *, missing_ok: bool = False) -> None:
+        """Remove `name` (a link itself, never what it points to)."""
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            if not missing_ok:
+                raise
+
+    def names(self) -> list[str]:
+        return sorted(os.listdir(self.fd))
+
+    def remove_tree(self, name: str) -> None:
+        """Remove the directory `name` and everything in it, best effort (rmtree by
+        descriptor: a link inside is removed, never followed)."""
+        shutil.rmtree(name, ignore_errors=True, dir_fd=self.fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_golden(path: Path, anchor: Path | None = None) -> bytes:
+    """The bytes of a golden file inside `anchor` (default: its directory), never through a
+    link: FileNotFoundError if missing, UnsafeGoldenPath naming a link."""
+    with GoldenDirectory.open(path.parent, anchor) as directory:
+        return directory.read(path.name)
+
+
+def write_golden(path: Path, data: bytes, anchor: Path | None = None) -> None:
+    """Replace a golden file inside `anchor` (default: its directory) atomically, never
+    through a link; missing directories are made."""
+    with GoldenDirectory.open(path.parent, anchor, create=True) as directory:
+        directory.write(path.name, data)

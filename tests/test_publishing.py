@@ -135,7 +135,7 @@ def test_a_kill_before_the_commit_point_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "changed" / "greeting.yaml").write_text(CHANGED_GREETING, encoding="utf-8")
     code = KILL_BEFORE_SNAPSHOT_MOVE.replace(
         "publishing._move = move_then_die",
-        "os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL)",
+        "os.rename = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
     )
 
     killed = run_python(code, tmp_path)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from vcr.util import read_body
 from foundry_goldens.cassettes import bodies
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
+from foundry_goldens.config import read_golden, write_golden
 
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "json_body")
 
@@ -182,9 +182,13 @@ class Utf8Files:
     loading a cassette)."""
 
     @staticmethod
-    def load_cassette(cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
+    def load_cassette(
+        cassette_path: str | os.PathLike[str], serializer: Any, anchor: Path | None = None
+    ) -> Any:
+        """The cassette's bytes parsed; a cassette that is a link (or lies in a linked
+        directory of the project) is refused with UnsafeGoldenPath naming it."""
         try:
-            data = Path(cassette_path).read_bytes()
+            data = read_golden(Path(cassette_path), anchor)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise CassetteNotFoundError() from None
         if not data.strip():  # an empty file is no cassette, as vcrpy has it
@@ -200,13 +204,18 @@ class Utf8Files:
 
 class LeakCheckingPersister:
     """vcrpy persister that scans the serialized cassette before writing it, and
-    writes through a temporary file so a reader never sees half a cassette."""
+    writes through a temporary file so a reader never sees half a cassette.
 
-    def __init__(self, sanitizer: Sanitizer) -> None:
+    Never through a symbolic link: the file and the directories inside `anchor` (the golden
+    directory the cassette belongs to; default the cassette's own) are reached with
+    O_NOFOLLOW, and the file is created with the mode open() gives (0666 less the umask)."""
+
+    def __init__(self, sanitizer: Sanitizer, anchor: Path | None = None) -> None:
         self._sanitizer = sanitizer
+        self._anchor = anchor
 
     def load_cassette(self, cassette_path: str | os.PathLike[str], serializer: Any) -> Any:
-        return Utf8Files.load_cassette(cassette_path, serializer)
+        return Utf8Files.load_cassette(cassette_path, serializer, self._anchor)
 
     def save_cassette(
         self, cassette_path: str | os.PathLike[str], cassette_dict: Any, serializer: Any
@@ -215,16 +224,7 @@ class LeakCheckingPersister:
         leaks = self._sanitizer.scan(text)
         if leaks:
             raise CassetteLeakError(cassette_path, leaks)
-        path = Path(cassette_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_golden(Path(cassette_path), text.encode("utf-8"), self._anchor)
 
 
 # -- matching ------------------------------------------------------------------

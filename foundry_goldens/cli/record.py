@@ -15,15 +15,17 @@ import dataclasses
 import math
 import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 from foundry_goldens.cli.options import add_config_arguments, config_from_args
-from foundry_goldens.config import Config, ConfigError
+from foundry_goldens.config import Config, ConfigError, GoldenDirectory, UnsafeGoldenPath
 from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 from foundry_goldens.goldens.dialogues import DialogueError, load_dialogues
 from foundry_goldens.recording.progress import RichProgress, SilentProgress, print_outcomes
+from foundry_goldens.recording.publishing import PublishError, refuse_linked_goldens
 from foundry_goldens.recording.recorder import (
     DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
     MAX_CONCURRENCY,
@@ -164,6 +166,22 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--strict and --format apply to the drift report: add --check")
 
 
+def refuse_linked_dialogues(directory: Path) -> None:
+    """A dialogue file that is a symbolic link is refused before it is read (it could show
+    any file of this machine in an error message)."""
+    with GoldenDirectory.open(directory) as opened:
+        for name in opened.names():
+            if name.endswith((".yaml", ".yml")):
+                opened.refuse_link(name, "dialogue file")
+
+
+def _one_line(exc: OSError) -> str:
+    if isinstance(exc, PublishError) or exc.strerror is None:
+        return str(exc)
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror}{where}"
+
+
 def _threshold(text: str) -> float:
     try:
         return parse_threshold(text)
@@ -181,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=markdown)
     try:
         config = config_from_args(args)
+        # Before anything is read or written: recording cleans and replaces files there.
+        config.require_separate_directories()
     except ConfigError as exc:
         console.print("[red]error:[/]", escape(str(exc)), highlight=False)
         return 2
@@ -224,8 +244,11 @@ def _run(
                 variation_seed=args.vary,
             )
         config.require_snippet()
-        dialogues = load_dialogues(config.require_dialogues(), args.only)
-    except (ConfigurationError, DialogueError, ConfigError) as exc:
+        refuse_linked_dialogues(config.require_dialogues())
+        dialogues = load_dialogues(config.dialogues, args.only)
+        names = [dialogue.name for dialogue in dialogues]
+        refuse_linked_goldens(config.cassettes, config.snapshots, names)
+    except (ConfigurationError, DialogueError, ConfigError, UnsafeGoldenPath) as exc:
         console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
         return 2
     options = RecordOptions(
@@ -245,9 +268,12 @@ def _run(
         else:
             with RichProgress(console) as progress:
                 outcomes = record_dialogues(dialogues, target, options, progress)
-    except ValueError as exc:
+    except ValueError as exc:  # a linked golden, another recorder at work, ...
         console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
         return 2
+    except OSError as exc:  # disk full, read-only: the message says what was left as it was
+        console.print("[red]error:[/]", escape(redact(_one_line(exc))), highlight=False)
+        return 1
     except KeyboardInterrupt:
         console.print(
             "[red]interrupted:[/] nothing was written; the committed goldens are untouched"

@@ -59,9 +59,8 @@ def finish(job: FinishJob, replaying: Replaying) -> Finished:
     try:
         replayed = replay_recording(job, replaying)
         write_cassette(job, replayed.expectations_held)
-        job.staged.snapshot(job.dialogue.name).write_text(
-            render_snapshot(replayed.snapshot()), encoding="utf-8"
-        )
+        snapshot = render_snapshot(replayed.snapshot()).encode("utf-8")
+        job.staged.write(job.staged.snapshot(job.dialogue.name), snapshot)
         status = "recorded"
     except CassetteLeakError as exc:
         # The persister scanned the sanitized cassette and refused to write it.
@@ -91,8 +90,9 @@ def replay_recording(job: FinishJob, replaying: Replaying) -> ReplayResult:
 
 
 def write_cassette(job: FinishJob, expectations_held: list[str]) -> None:
-    """What vcrpy's Cassette._save does for a recording: serialize, scan, write atomically;
-    with the digests of the turns whose expectations held (goldens/held.py), if checked."""
+    """What vcrpy's Cassette._save does for a recording: serialize, scan, write atomically
+    (never through a link: the staging lies in the cassettes directory); with the digests of
+    the turns whose expectations held (goldens/held.py), if checked."""
     interactions = job.interactions
     cassette: dict[str, Any] = {
         "requests": interactions.requests,
@@ -100,6 +100,6 @@ def write_cassette(job: FinishJob, expectations_held: list[str]) -> None:
     }
     if expectations_held:
         cassette["metadata"] = {METADATA_KEY: expectations_held}
-    LeakCheckingPersister(job.sanitizer).save_cassette(
+    LeakCheckingPersister(job.sanitizer, anchor=job.staged.cassette_dir).save_cassette(
         job.staged.cassette(job.dialogue.name), cassette, serializer=cassette_format
     )

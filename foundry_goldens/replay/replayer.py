@@ -22,7 +22,7 @@ from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
-from foundry_goldens.config import active
+from foundry_goldens.config import UnsafeGoldenPath, active, read_golden
 from foundry_goldens.goldens.dialogues import Dialogue, Turn
 from foundry_goldens.goldens.held import (
     METADATA_KEY,
@@ -81,9 +81,12 @@ def explain_snapshot_mismatch(
     from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
 
     try:
-        expected = json.loads(expected_file.read_text(encoding="utf-8"))
+        # Never through a link: the committed snapshot is untrusted input.
+        expected = json.loads(read_golden(expected_file).decode("utf-8"))
     except FileNotFoundError:
         return f"{dialogue}: no snapshot at {expected_file}; {rerecord_hint(dialogue)}"
+    except UnsafeGoldenPath as refused:
+        return f"{dialogue}: {refused}"
     classification = classify_snapshots(dialogue, expected, actual, script)
     lines = [
         f"{dialogue}: the output changed against {expected_file} "

@@ -9,6 +9,7 @@ and `pytest`.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from importlib import metadata, resources
@@ -37,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
     except InitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only, disk full, ...: one line, not a traceback
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"error: cannot write the project into {args.directory}: {reason}{where}",
+            file=sys.stderr,
+        )
+        return 1
     print(f"created {len(written)} files in {args.directory}")
     # Absolute commands when this environment is not on PATH: they must run as printed.
     fg, pytest = _absolute(command()), _absolute(command("pytest"))
@@ -50,6 +59,11 @@ def _absolute(command_text: str) -> str:
 
 def init_project(directory: Path) -> list[Path]:
     """Write the scaffold into `directory` (created if missing); refuse a non-empty one."""
+    if directory.is_symlink() and not directory.exists():
+        raise InitError(
+            f"{directory} is a symbolic link to {os.readlink(directory)}, which does not exist; "
+            "pass a new or empty directory (or create the link's target first)"
+        )
     if directory.exists():
         if not directory.is_dir():
             raise InitError(f"{directory} exists and is not a directory")
