@@ -5,6 +5,11 @@ option is given): the configured dialogue directory is collected, each `<name>.y
 `test_golden[<name>]`, with the network blocked and no Azure settings; plus one check that every
 snapshot and cassette still has its dialogue. The snapshots are syrupy's: `--snapshot-update`
 rewrites them (and deletes orphaned ones) through the project's snapshot extension.
+
+A golden test that fails before its snapshot is compared (a dialogue file that does not load,
+a broken `expect:`, a changed user text, a snippet that does not compile, a cassette refused)
+still marks its snapshot used: syrupy would otherwise call the snapshot of a dialogue that
+exists "unused" and suggest `--snapshot-update`, which would delete it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from syrupy.assertion import SnapshotAssertion
+from syrupy.assertion import AssertionResult, SnapshotAssertion
 
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.commands import command
@@ -136,7 +141,12 @@ class GoldenFile(pytest.File):
         try:
             dialogue = load_dialogue(self.path)
         except DialogueError as exc:
-            raise self.CollectError(str(exc)) from None
+            # A failed test of its own (named after the file, as its snapshot is), not a
+            # collection error: its snapshot stays used, so --snapshot-update keeps it.
+            yield pytest.Function.from_parent(
+                self, name=f"test_golden[{self.path.stem}]", callobj=_unloadable_test(str(exc))
+            )
+            return
         yield pytest.Function.from_parent(
             self,
             name=f"test_golden[{dialogue.name}]",
@@ -190,6 +200,38 @@ def _golden_test(dialogue: Dialogue) -> Callable[..., None]:
     return test_golden
 
 
+def _unloadable_test(problem: str) -> Callable[..., None]:
+    def test_golden(golden: SnapshotAssertion) -> None:
+        keep_snapshot(golden)
+        pytest.fail(problem, pytrace=False)
+
+    return test_golden
+
+
+def keep_snapshot(golden: SnapshotAssertion, error: BaseException | None = None) -> None:
+    """Record `golden`'s snapshot as used by this test without comparing or writing it (a
+    failed assertion, in syrupy's report), unless the test already asserted it.
+
+    syrupy knows a snapshot is used only from the test's assertions; a golden test that fails
+    before its assertion would leave the snapshot of a dialogue that still exists "unused",
+    and `--snapshot-update` would delete it."""
+    if golden.num_executions:
+        return
+    location, index = golden.test_location, golden.index
+    extension = golden.extension
+    golden.executions[golden.num_executions] = AssertionResult(
+        snapshot_location=extension.get_location(test_location=location, index=index),
+        snapshot_name=extension.get_snapshot_name(test_location=location, index=index),
+        asserted_data=None,
+        recalled_data=None,
+        created=False,
+        updated=False,
+        success=False,
+        exception=error if isinstance(error, Exception) else None,
+        test_location=location,
+    )
+
+
 class _Replays:
     """The run's replay session (vcrpy patched once for consecutive golden tests)."""
 
@@ -227,17 +269,42 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def check_golden(
     dialogue: Dialogue, golden: SnapshotAssertion, recheck_expectations: bool = False
 ) -> None:
-    """Replay `dialogue` from its cassette and compare with its snapshot."""
+    """Replay `dialogue` from its cassette and compare with its snapshot; a check that fails
+    first still marks the snapshot used (`keep_snapshot`)."""
     from foundry_goldens.config import active
     from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_golden
 
-    result = replay_golden(
-        dialogue, _Replays.get().replaying, recheck_expectations=recheck_expectations
-    )
-    actual = result.snapshot()
+    try:
+        result = replay_golden(
+            dialogue, _Replays.get().replaying, recheck_expectations=recheck_expectations
+        )
+        actual = result.snapshot()
+    except BaseException as error:
+        keep_snapshot(golden, error)
+        problem = _named_problem(dialogue, error)
+        if problem is None:
+            raise
+    else:
+        problem = None
+    if problem is not None:  # outside the handler: no "during handling" chain in the report
+        pytest.fail(problem, pytrace=False)
     if not golden == actual:
         raise AssertionError(
             explain_snapshot_mismatch(
                 dialogue.name, active().snapshots / f"{dialogue.name}.json", actual, dialogue
             )
         )
+
+
+def _named_problem(dialogue: Dialogue, error: BaseException) -> str | None:
+    """The one-line failure of a file the user must fix, where a traceback would show only
+    the harness: a snippet that does not load, a cassette refused."""
+    from foundry_goldens.config import active
+    from foundry_goldens.snippet.loader import SnippetError
+
+    if isinstance(error, SnippetError):
+        return str(error)
+    if isinstance(error, cassette_format.CassetteFormatError):
+        cassette = cassette_format.find_cassette(active().cassettes, dialogue.name)
+        return f"{cassette}: {error}"
+    return None

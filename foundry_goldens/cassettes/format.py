@@ -38,16 +38,16 @@ import yaml
 
 from foundry_goldens import jsontext
 from foundry_goldens.cassettes import bodies
+from foundry_goldens.goldens.dialogues import load_yaml
 from foundry_goldens.jsontext import compact, indented
 
 SERIALIZER_NAME = "readable-json"
 SUFFIX = ".json"
 LEGACY_SUFFIX = ".yaml"  # what this project wrote before cassettes were JSON
-
-try:  # libyaml only makes loading faster; its result is the same as the pure loader's.
-    from yaml import CSafeLoader as _YamlLoader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
+# An old YAML cassette comes in a pull request like any golden: a long dialogue's was a few
+# hundred kilobytes; anything past this is refused before it is parsed. (Its writer never
+# wrote an anchor or alias, so load_yaml refusing them costs no real cassette.)
+MAX_LEGACY_YAML_BYTES = 16 * 1024 * 1024
 
 
 class CassetteFormatError(ValueError):
@@ -282,7 +282,12 @@ def parse(text: str | bytes) -> Any:
             return jsontext.loads(text)
         except ValueError as error:
             raise CassetteFormatError(f"not valid JSON: {error}") from None
+    if len(text) > MAX_LEGACY_YAML_BYTES:  # characters or bytes: either way, far too big
+        raise CassetteFormatError(
+            f"not JSON, and larger than the {MAX_LEGACY_YAML_BYTES // (1024 * 1024)} MiB an old "
+            "YAML cassette may have; refused without parsing it"
+        )
     try:  # a cassette written as YAML by an older version of this project
-        return yaml.load(text, Loader=_YamlLoader)
+        return load_yaml(text)
     except yaml.YAMLError as error:
         raise CassetteFormatError(f"neither JSON nor YAML: {error}") from None

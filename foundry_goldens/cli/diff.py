@@ -87,7 +87,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # The report becomes a pull-request comment: a secret in a dialogue, a reply or an old
     # golden is masked here, by the same redaction as the recordings.
-    settings = config.settings(os.environ) if config else dict(os.environ)
+    try:
+        settings = config.settings(os.environ) if config else dict(os.environ)
+    except UnicodeDecodeError as error:  # config.settings reads the env-file
+        where = config.env_file if config else "the env-file"
+        print(
+            f"golden_diff: error: {where} (env-file, --env-file): not UTF-8 text "
+            f"(byte {error.start}: {error.reason}); save it as UTF-8",
+            file=sys.stderr,
+        )
+        return 2
+    except (ConfigError, OSError) as error:
+        print(f"golden_diff: error: {error}", file=sys.stderr)
+        return 2
     redact = Redactor.from_settings(settings)
     dirs = (config.dialogues, config.snapshots, config.cassettes) if config else None
     try:

@@ -1,14 +1,20 @@
 """`python -m foundry_goldens.emulator --port 0`: serve a local Foundry project until Ctrl-C.
 
 It prints the snippet's settings: the endpoint, and (unless --no-sign-in) the service principal
-and the Entra ID stand-in's authority host and CA bundle, to sign in as a team would.
+and the Entra ID stand-in's authority host and CA bundle, to sign in as a team would. Ctrl-C and
+SIGTERM (`kill`, a CI job's end) stop it the same way: servers closed, the throwaway CA file
+removed from the temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from foundry_goldens.emulator.agents import AGENTS
 from foundry_goldens.emulator.faults import FaultConfig
@@ -28,7 +34,9 @@ DESCRIPTION = "Serve a local Azure AI Foundry project emulator on 127.0.0.1 unti
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="TCP port (0: any free port; default)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="TCP port, 0..65535 (0: any free port; default)"
+    )
     parser.add_argument(
         "--project", default="demo", help="project name in the endpoint path (default: demo)"
     )
@@ -96,7 +104,51 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
+MAX_PORT = 65535
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, once: the emulator's clean-up (its servers,
+    the CA file) then runs to its end even if another signal comes meanwhile. The previous
+    handlers are put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def interrupt(number: int, _frame: Any) -> None:
+        received.append(number)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Stop signals wait (blocked, then delivered) while the emulator starts: one that came
+    halfway through would leave a CA file no one removes."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= MAX_PORT:
+        print(f"error: --port must be between 0 and {MAX_PORT}, got {args.port}", file=sys.stderr)
+        return 2
     try:
         faults = FaultConfig(
             latency=args.latency_ms / 1000,
@@ -112,6 +164,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        with _stop_signals_interrupt():
+            return _serve(args, faults)
+    except KeyboardInterrupt:  # the emulator was stopped (or never started) on the way out
+        print("stopped", file=sys.stderr)
+        return 0
+
+
+def _serve(args: argparse.Namespace, faults: FaultConfig) -> int:
     emulator = FoundryEmulator(
         seed=args.seed,
         faults=faults,
@@ -121,7 +182,17 @@ def run(args: argparse.Namespace) -> int:
         role_assigned=not args.without_role,
         variation_seed=args.vary,
     )
-    with emulator:
+    try:
+        with _signals_held():
+            emulator.start()
+    except OSError as error:  # the port is taken, or not ours to listen on
+        print(
+            f"error: --port {args.port}: cannot listen on 127.0.0.1:{args.port}: "
+            f"{error.strerror or error}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
         print(f"AZURE_AI_PROJECT_ENDPOINT={emulator.endpoint}", flush=True)
         if args.sign_in:
             # A throwaway service principal made for this run: printing it is the point.
@@ -134,11 +205,10 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"agents: {', '.join(AGENTS)}; stats: {emulator.base_url}/_emulator/stats", flush=True
         )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-    return 0
+        threading.Event().wait()
+    finally:
+        emulator.stop()  # closes both servers and removes the CA file
+    return 0  # not reached: only a stop signal ends the wait
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import (
@@ -20,13 +20,99 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
+from yaml.nodes import Node
+from yaml.resolver import Resolver
 
 # Matched whole (fullmatch): `$` would let a trailing newline through into a file name.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# Goldens arrive in pull requests from strangers: a dialogue is a few kilobytes of scripted
+# turns, so anything past this is refused before it is parsed.
+MAX_DIALOGUE_BYTES = 1024 * 1024
+# Deeper than any dialogue (or cassette body) nests; bounds the composer's recursion.
+MAX_YAML_DEPTH = 100
 
 
 class DialogueError(ValueError):
     """A dialogue file is missing, unreadable or invalid; the message names file and field."""
+
+
+# -- YAML without alias expansion ------------------------------------------------------
+
+
+class UnsafeYamlError(yaml.YAMLError):
+    """YAML this project refuses to load: an anchor or alias (a few hundred bytes of nested
+    aliases expand to gigabytes once anything walks the data), nesting past MAX_YAML_DEPTH, or a
+    value its constructor cannot build (a 5000-digit integer, the 13th month)."""
+
+
+class _StrictComposer(Composer):
+    """Composes nodes from the parser's events, refusing anchors, aliases and deep nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = cast(Any, self).peek_event()  # the parser's (libyaml's or PyYAML's)
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise UnsafeYamlError(
+                f"line {line}: YAML anchors and aliases (&name, *name) are not allowed; "
+                "write the value out where it is used"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise UnsafeYamlError(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+            return cast("Node | None", super().compose_node(parent, index))
+        finally:
+            self._depth -= 1
+
+
+if yaml.__with_libyaml__:  # libyaml's parser, this composer: no alias is ever composed
+    from yaml._yaml import CParser
+
+    class _StrictLoader(_StrictComposer, CParser, SafeConstructor, Resolver):
+        def __init__(self, stream: str | bytes) -> None:
+            CParser.__init__(self, stream)
+            _StrictComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+else:  # pragma: no cover - depends on how PyYAML was built
+
+    class _StrictLoader(_StrictComposer, yaml.SafeLoader):  # type: ignore[no-redef]
+        pass
+
+
+def load_yaml(text: str | bytes) -> Any:
+    """One YAML document, as `yaml.safe_load` reads it but never expanding an alias: anchors,
+    aliases and nesting deeper than MAX_YAML_DEPTH raise UnsafeYamlError (a yaml.YAMLError), as
+    does a value the safe constructor cannot build."""
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except (ValueError, OverflowError, RecursionError) as error:
+        raise UnsafeYamlError(f"a value cannot be loaded: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def read_limited(path: Path, limit: int, what: str) -> bytes:
+    """The file's bytes; a file over `limit` is a ValueError naming it and the limit, raised
+    after reading at most `limit + 1` bytes (a huge file or a device is never read whole)."""
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(
+            f"{path}: larger than the {_size(limit)} a {what} may have; refused unread"
+        )
+    return data
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count % (1024 * 1024) == 0 else f"{count} bytes"
 
 
 class ToolCallExpectation(BaseModel):
@@ -219,7 +305,7 @@ def _describe(error: ValidationError, path: Path) -> str:
 
 def load_dialogue(path: Path) -> Dialogue:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(read_limited(path, MAX_DIALOGUE_BYTES, "dialogue file").decode("utf-8"))
     except FileNotFoundError:
         raise DialogueError(f"{path}: no such dialogue file") from None
     except IsADirectoryError:
@@ -232,8 +318,12 @@ def load_dialogue(path: Path) -> Dialogue:
         ) from None
     except OSError as exc:
         raise DialogueError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except UnsafeYamlError as exc:
+        raise DialogueError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise DialogueError(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # over the size limit
+        raise DialogueError(str(exc)) from None
     if not isinstance(raw, dict):
         raise DialogueError(f"{path}: expected a mapping with name, description and turns")
     try:

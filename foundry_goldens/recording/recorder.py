@@ -38,16 +38,20 @@ from foundry_goldens.redaction.redactor import Redactor
 from foundry_goldens.replay.replayer import conversations_created
 from foundry_goldens.snippet.driver import (
     Deadlines,
+    RunInference,
     TurnFailure,
     conversations_expected,
     drive_dialogue,
 )
-from foundry_goldens.snippet.loader import load_integration
+from foundry_goldens.snippet.loader import load_integration, run_inference_of
 
 MAX_CONCURRENCY = 15  # the model's rate_limit in integration/model.yaml
 # A whole dialogue, every turn and retry included; a turn alone has the snippet's deadline
 # (FOUNDRY_TURN_TIMEOUT_SECONDS, default 100 s) unless `turn_timeout` lowers it.
 DEFAULT_DIALOGUE_TIMEOUT_SECONDS = 600.0
+# A turn's deadline unless --turn-timeout lowers it: the reference snippet's default (under
+# model.yaml's `timeout: 120`). The harness's own number: a team's snippet owes it no constant.
+DEFAULT_TURN_TIMEOUT_SECONDS = 100.0
 
 
 class Cancelled(Exception):
@@ -61,7 +65,7 @@ class RecordOptions:
     concurrency: int = 4
     check: bool = False
     dialogue_timeout: float = DEFAULT_DIALOGUE_TIMEOUT_SECONDS
-    turn_timeout: float | None = None  # None: the snippet's default (100 s)
+    turn_timeout: float | None = None  # None: DEFAULT_TURN_TIMEOUT_SECONDS
     # --check: usage moves within this many percent are not reported (goldens/classify.py).
     usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT
     # Where cassettes are written and replayed (recording/finishers.py): "auto" picks a
@@ -78,6 +82,7 @@ def _record_one(
     cancel: threading.Event,
     deadlines: Deadlines,
     check: bool = False,
+    run_inference: RunInference | None = None,
 ) -> tuple[DialogueOutcome, Cassette | None, Sanitizer | None]:
     """Drive the dialogue against the target, recording it; the cassette is not written yet.
     Also returns the session's sanitizer (None if none was made), which writes the cassette
@@ -107,7 +112,7 @@ def _record_one(
             with router.recording(recording_vcr(sanitizer), path) as cassette:
                 drive_dialogue(
                     dialogue,
-                    load_integration().run_inference,
+                    run_inference or run_inference_of(load_integration()),
                     session.environment,
                     before_turn=before_turn,
                     on_turn=on_turn,
@@ -239,13 +244,18 @@ def record_dialogues(
             f"--concurrency must be between 1 and {MAX_CONCURRENCY} (the model's rate_limit), "
             f"got {options.concurrency}"
         )
+    # Loaded before anything starts: a snippet that does not load (a syntax error, an import
+    # that fails, no run_inference) is a SnippetError (a ValueError) naming the file, the
+    # command's exit 2, not the same failure repeated for every dialogue.
+    run_inference = run_inference_of(load_integration())
     options.cassette_dir.mkdir(parents=True, exist_ok=True)
     deadlines = Deadlines(
-        options.dialogue_timeout,
-        options.turn_timeout or load_integration().DEFAULT_TURN_TIMEOUT_SECONDS,
+        options.dialogue_timeout, options.turn_timeout or DEFAULT_TURN_TIMEOUT_SECONDS
     )
     with _terminate_as_interrupt(), staging(options.cassette_dir) as staged:
-        outcomes = _record_all(dialogues, target, options, progress, staged, deadlines)
+        outcomes = _record_all(
+            dialogues, target, options, progress, staged, deadlines, run_inference
+        )
         # Every dialogue is recorded, written and replayed; what is left (comparing, moving
         # files in place) takes milliseconds. A Ctrl-C now is held: raised after it, it would
         # end the run with some dialogues written and the others not, reported as "nothing
@@ -274,6 +284,7 @@ def _record_all(
     progress: ProgressReporter,
     staged: Staging,
     deadlines: Deadlines,
+    run_inference: RunInference | None = None,
 ) -> list[DialogueOutcome]:
     cancel = threading.Event()
     router = ThreadCassetteRouter()
@@ -286,7 +297,15 @@ def _record_all(
 
         def record_then_finish(dialogue: Dialogue) -> Future[DialogueOutcome]:
             outcome, recorded, sanitizer = _record_one(
-                dialogue, target, staged, router, progress, cancel, deadlines, options.check
+                dialogue,
+                target,
+                staged,
+                router,
+                progress,
+                cancel,
+                deadlines,
+                options.check,
+                run_inference,
             )
             done: Future[DialogueOutcome] = Future()
             if recorded is None or sanitizer is None:

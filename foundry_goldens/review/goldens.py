@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.format import CassetteFormatError
+from foundry_goldens.goldens.dialogues import MAX_DIALOGUE_BYTES, UnsafeYamlError, load_yaml
 from foundry_goldens.review.errors import GoldenDiffError
 from foundry_goldens.review.revisions import DEFAULT_LAYOUT, GoldenLayout, Revision
 
@@ -170,8 +171,17 @@ def _parse_script(content: bytes, path: str, revision: Revision) -> DialogueScri
 
 
 def _parse_yaml(content: bytes, path: str, revision: Revision, what: str) -> Any:
+    """A dialogue as goldens/dialogues.py loads it: at most MAX_DIALOGUE_BYTES, no anchors or
+    aliases (the revision may be a stranger's pull request)."""
+    if len(content) > MAX_DIALOGUE_BYTES:
+        raise GoldenDiffError(
+            f"refused {what} {path} at {revision.label}: {len(content)} bytes, over the "
+            f"{MAX_DIALOGUE_BYTES // (1024 * 1024)} MiB a {what} file may have"
+        )
     try:
-        return yaml.safe_load(content.decode("utf-8"))
+        return load_yaml(content.decode("utf-8"))
+    except UnsafeYamlError as error:
+        raise GoldenDiffError(f"refused {what} {path} at {revision.label}: {error}") from None
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         problem = str(error).splitlines()[0]
         raise GoldenDiffError(f"unparsable {what} {path} at {revision.label}: {problem}") from None
