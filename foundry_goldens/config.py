@@ -122,7 +122,19 @@ class Config:
 
         values: dict[str, str] = {}
         if self.env_file.is_file():
-            values.update({k: v for k, v in dotenv_values(self.env_file).items() if v is not None})
+            try:
+                found = dotenv_values(self.env_file)
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{self.env_file} (env-file, --env-file): not UTF-8 text (byte "
+                    f"{exc.start}: {exc.reason}); save it as UTF-8"
+                ) from None
+            except OSError as exc:
+                raise ConfigError(
+                    f"{self.env_file} (env-file, --env-file): cannot be read "
+                    f"({exc.strerror or exc})"
+                ) from None
+            values.update({k: v for k, v in found.items() if v is not None})
         values.update(environ)
         if self.agent:
             values.setdefault("AZURE_FOUNDRY_AGENT_NAME", self.agent)

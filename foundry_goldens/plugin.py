@@ -38,6 +38,7 @@ PATH_OPTIONS = {
     "goldens_cassettes": "cassettes",
 }
 _STASH: pytest.StashKey[Config] = pytest.StashKey()
+_SETTINGS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
 
 
 class NetworkBlocked(RuntimeError):
@@ -110,6 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if goldens is None:
         return
     config.stash[_STASH] = activate(goldens)
+    try:
+        # Read now: the golden tests run with the AZURE_* settings taken away, and their
+        # failure text (an old golden's content among it) is masked with these.
+        config.stash[_SETTINGS] = goldens.settings(os.environ)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     # A plain `pytest` (testpaths or the current directory) also collects the dialogues.
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         base = Path(config.invocation_params.dir)
@@ -260,6 +267,20 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     # The patches stay on across a run of golden tests and come off before any other test.
     if _is_golden(item) and not _is_golden(nextitem):
         _Replays.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A golden test's failure text is masked as the recordings are: it quotes the committed
+    golden, which a pull request from anyone may have filled with secrets."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    golden = _is_golden(item) or isinstance(item, OrphanCheck)
+    if golden and report.failed and report.longrepr is not None:
+        from foundry_goldens.redaction.redactor import Redactor
+
+        settings: dict[str, str] = item.config.stash.get(_SETTINGS, {})
+        report.longrepr = Redactor.from_settings(settings).redact(str(report.longrepr))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -277,13 +277,21 @@ def test_an_emulator_port_in_use_exits_2_in_one_line(tmp_path: Path) -> None:
     assert line.startswith(f"error: --port {port}: cannot listen on 127.0.0.1:{port}: "), line
 
 
-def test_diff_with_an_env_file_that_is_not_utf8_exits_2_naming_it(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "prefix"),
+    [(("diff", "--base", "HEAD"), "golden_diff: error: "), (("record", "--emulator"), "error: ")],
+)
+def test_an_env_file_that_is_not_utf8_exits_2_naming_it(
+    project: Path, arguments: tuple[str, ...], prefix: str
+) -> None:
     env_file = project / "integration" / ".env"
     env_file.write_bytes(b"AZURE_CLIENT_SECRET=caf\xe9\n")
-    result = command(project, "foundry_goldens", "diff", "--base", "HEAD")
+    result = command(project, "foundry_goldens", *arguments)
     assert result.returncode == 2
-    [line] = result.stderr.splitlines()
-    assert line.startswith(f"golden_diff: error: {env_file} (env-file, --env-file): not UTF-8")
+    output = "".join((result.stdout + result.stderr).split())  # rich wraps long paths
+    expected = f"{prefix}{env_file} (env-file, --env-file): not UTF-8"
+    assert "".join(expected.split()) in output
+    assert "Traceback" not in output
 
 
 # ------------------------------------------------ the emulator's CA file
@@ -320,3 +328,33 @@ def test_the_emulator_removes_its_ca_file_when_stopped(tmp_path: Path, stop: int
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert list(temporary.iterdir()) == []
+
+
+# ------------------------------------------------ secrets in an old golden
+
+
+def test_a_failing_golden_does_not_print_the_secrets_an_old_golden_holds(project: Path) -> None:
+    """A pull request planted secrets in the committed snapshot: the replay fails (the output
+    differs) and its explanation quotes the old golden, masked."""
+    secret = "Zq8~planted.Secret-Value_42"
+    (project / "integration" / ".env").write_text(
+        f"AZURE_CLIENT_SECRET={secret}\n", encoding="utf-8"
+    )
+    planted = [
+        secret,
+        "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+        "sk-proj-" + "Tq3v9Xw2Yz7Ab4Cd8Ef1Gh5Ij0Kl6Mn2Op9Qr3St7Uv",
+        "Server=db;Database=x;User Id=sa;Password=Pl4nted!Passw0rd;",
+    ]
+    snapshot = project / "goldens" / "snapshots" / "greeting.json"
+    text = snapshot.read_text(encoding="utf-8")
+    reply = "Hello! I'm the Contoso Retail support assistant."
+    assert reply in text
+    snapshot.write_text(text.replace(reply, reply + " " + " ".join(planted), 1), encoding="utf-8")
+    result = pytest_in(project)
+    assert result.returncode == 1, result.stdout
+    output = result.stdout + result.stderr
+    assert "greeting" in output and "the output changed" in output
+    for value in planted:
+        assert "Pl4nted!Passw0rd" not in output
+        assert value not in output, value

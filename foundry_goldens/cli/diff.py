@@ -89,14 +89,6 @@ def run(args: argparse.Namespace) -> int:
     # golden is masked here, by the same redaction as the recordings.
     try:
         settings = config.settings(os.environ) if config else dict(os.environ)
-    except UnicodeDecodeError as error:  # config.settings reads the env-file
-        where = config.env_file if config else "the env-file"
-        print(
-            f"golden_diff: error: {where} (env-file, --env-file): not UTF-8 text "
-            f"(byte {error.start}: {error.reason}); save it as UTF-8",
-            file=sys.stderr,
-        )
-        return 2
     except (ConfigError, OSError) as error:
         print(f"golden_diff: error: {error}", file=sys.stderr)
         return 2

@@ -201,11 +201,11 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         # Before anything is read or written: recording cleans and replaces files there.
         config.require_separate_directories()
+        # The env-file's values, the process environment winning (as load_dotenv does).
+        settings: dict[str, str | None] = dict(config.settings(os.environ))
     except ConfigError as exc:
         console.print("[red]error:[/]", escape(str(exc)), highlight=False)
         return 2
-    # The env-file's values, the process environment winning (as load_dotenv does).
-    settings: dict[str, str | None] = dict(config.settings(os.environ))
     stray = config.root / ".env"
     if stray.is_file() and stray.resolve() != config.env_file.resolve():
         # One .env location: say so rather than silently ignore a file a user expects read.

@@ -252,7 +252,7 @@ def record_dialogues(
     deadlines = Deadlines(
         options.dialogue_timeout, options.turn_timeout or DEFAULT_TURN_TIMEOUT_SECONDS
     )
-    with _terminate_as_interrupt(), staging(options.cassette_dir) as staged:
+    with _terminate_as_interrupt(), staging(options.cassette_dir, options.snapshot_dir) as staged:
         outcomes = _record_all(
             dialogues, target, options, progress, staged, deadlines, run_inference
         )
