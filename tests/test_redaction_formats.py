@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from benchmarks.canaries import ANTHROPIC_KEY, OPENAI_PROJECT_KEY
 from foundry_goldens.cassettes.sanitizer import scan_for_leaks
 from foundry_goldens.redaction import redactor as redactor_module
 from foundry_goldens.redaction.gitleaks import RULES as GITLEAKS_RULES
@@ -21,15 +22,6 @@ from foundry_goldens.redaction.redactor import Redactor, configure_redaction, re
 from foundry_goldens.redaction.rules import RULES
 from tests.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
 
-OPENAI_PROJECT_KEY = (
-    "sk-proj-"
-    + "C4n4ry_OpenAI-proj" * 4
-    + "Zz"
-    + "T3BlbkFJ"
-    + "c4n4ry-Tail_0123" * 4
-    + "0123456789"
-)
-ANTHROPIC_KEY = "sk-ant-api03-" + "C4n4ry-Anthropic_key" * 4 + "0123456789abc" + "AA"
 # (what is planted, what must disappear, the marker that says what it was)
 FORMATS = {
     "OpenAI project key": (OPENAI_PROJECT_KEY, OPENAI_PROJECT_KEY[-40:], "<OPENAI_API_KEY>"),
