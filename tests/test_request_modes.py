@@ -225,3 +225,46 @@ def test_echo_bodies_assembled_from_kept_messages_are_the_models_serialization()
     assert compared > 40
     odd = 'Grüße "quoted" \\ back\nslash 🚀 \u2028'
     assert build_request_body([], odd, system=odd) == _reference_echo_body([], odd, odd)
+
+
+def _reference_rebuilt_body(previous: list[TurnResult], user_text: str, system: str | None) -> str:
+    """The rebuilt body the plain way: the whole trace through latticeflow-core's converter."""
+    from latticeflow.core.dtypes import (
+        ChatCompletionInput,
+        ChatCompletionInputMessage,
+        model_input_to_trace_items,
+        trace_items_to_model_input,
+    )
+
+    trace: list[Any] = []
+    if system is not None:
+        lead = ChatCompletionInputMessage(role="system", content=system)
+        trace += model_input_to_trace_items(ChatCompletionInput(messages=[lead]))
+    for turn in previous:
+        trace += turn.trace_items
+    messages: list[Any] = []
+    if trace:
+        rebuilt = trace_items_to_model_input(trace)
+        assert isinstance(rebuilt, ChatCompletionInput)
+        messages += rebuilt.messages
+    messages.append(ChatCompletionInputMessage(role="user", content=user_text))
+    return str(ChatCompletionInput(messages=messages).model_dump_json())
+
+
+def test_rebuilt_bodies_assembled_turn_by_turn_are_the_converters_output() -> None:
+    # In rebuild and aigo mode each turn's part of the chat is converted once and kept; every
+    # shipped dialogue's every turn must get exactly the bytes of converting the whole trace.
+    from foundry_goldens.goldens.dialogues import load_dialogues
+    from foundry_goldens.replay.replayer import replay_dialogue
+    from tests.paths import DIALOGUE_DIR
+
+    compared = 0
+    for shipped in load_dialogues(DIALOGUE_DIR):
+        if shipped.request_mode == "echo":
+            continue
+        results = replay_dialogue(shipped).turns
+        for number, result in enumerate(results):
+            expected = _reference_rebuilt_body(results[:number], result.user, shipped.system)
+            assert result.request_body == expected, (shipped.name, result.number)
+            compared += 1
+    assert compared > 35

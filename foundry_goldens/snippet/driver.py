@@ -166,6 +166,16 @@ class TurnResult:
         """This turn in the trace AI GO! keeps: the user message, then the output's items."""
         return [*_trace_items("user", self.user), *model_output_to_trace_items(self.output)]
 
+    @cached_property
+    def rebuilt_jsons(self) -> list[str]:
+        """This turn's messages as a chat rebuilt from the trace holds them, serialized (once:
+        every later rebuilt request repeats them; the converter reads item by item, so a
+        turn's part of the rebuilt chat does not depend on the turns around it)."""
+        rebuilt = trace_items_to_model_input(self.trace_items)
+        if not isinstance(rebuilt, ChatCompletionInput):
+            raise TypeError("a dialogue's trace rebuilds to chat messages only")
+        return [str(message.model_dump_json()) for message in rebuilt.messages]
+
     @property
     def conversation_id(self) -> str:
         if self.error is not None:
@@ -226,28 +236,19 @@ def build_request_body(
 ) -> str:
     """The chat-completion body AI GO! sends for the next turn (see the module docstring).
     `user_json`: the new user message, already serialized as `_message_json` does."""
-    messages: list[Any] = []
-    if mode == "echo":
-        # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
-        # dialogue's requests repeat every earlier turn (tests/test_driver.py checks this is
-        # ChatCompletionInput(messages=...).model_dump_json() to the byte).
-        parts = [] if system is None else [_message_json("system", system)]
-        for turn in previous:
-            parts.append(turn.user_message_json)
-            if turn.error is None:  # a failed turn leaves no assistant message to echo
-                parts.append(turn.echo_json)
-        parts.append(user_json or _message_json("user", user_text))
-        return '{"messages":[' + ",".join(parts) + "]}"
-    else:  # rebuild and aigo: the chat rebuilt from the trace, as AI GO!'s solver keeps it
-        trace: list[TraceItem] = _trace_items("system", system) if system is not None else []
-        for turn in previous:
-            trace += turn.trace_items
-        if trace:
-            rebuilt = trace_items_to_model_input(trace)
-            assert isinstance(rebuilt, ChatCompletionInput)  # chat items only
-            messages += rebuilt.messages
-    messages.append(ChatCompletionInputMessage(role="user", content=user_text))
-    return ChatCompletionInput(messages=messages).model_dump_json()
+    # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
+    # dialogue's requests repeat every earlier turn (tests/test_request_modes.py checks this is
+    # ChatCompletionInput(messages=...).model_dump_json() of the chat built whole, to the byte).
+    parts = [] if system is None else [_message_json("system", system)]
+    for turn in previous:
+        if mode != "echo":  # rebuild and aigo: the chat rebuilt from the trace
+            parts.extend(turn.rebuilt_jsons)
+            continue
+        parts.append(turn.user_message_json)
+        if turn.error is None:  # a failed turn leaves no assistant message to echo
+            parts.append(turn.echo_json)
+    parts.append(user_json or _message_json("user", user_text))
+    return '{"messages":[' + ",".join(parts) + "]}"
 
 
 def conversations_expected(dialogue: Dialogue) -> int:
@@ -374,7 +375,7 @@ def drive_dialogue(
         if before_turn is not None:
             before_turn(number, turn)
         # Serialized once: this request ends with it, every later echoed request repeats it.
-        user_json = _message_json("user", turn.user) if dialogue.request_mode == "echo" else ""
+        user_json = _message_json("user", turn.user)
         body = build_request_body(
             results,
             turn.user,
