@@ -135,9 +135,48 @@ def test_aigo_mode_passes_the_dialogue_as_the_sample(
     assert seen == [dialogue_sample(chosen)] * 3
     assert seen[0] == {"id": "modes", "system": SYSTEM, "turns": [t["user"] for t in ORDER_LOOKUP]}
 
-    seen.clear()  # rebuild mode: AI GO!'s converters, but no sample
-    drive_dialogue(dialogue("rebuild"), run_inference, environment(emulator))
-    assert seen == [None] * 3
+    seen.clear()  # every mode: AI GO! passes a snippet that takes one its sample
+    for mode in ("rebuild", "echo"):
+        chosen = dialogue(mode)
+        drive_dialogue(chosen, run_inference, environment(emulator))
+    assert seen == [dialogue_sample(dialogue("rebuild"))] * 3 + [dialogue_sample(chosen)] * 3
+
+
+def test_aigo_mode_needs_the_system_message_it_opens_with() -> None:
+    with pytest.raises(ValueError, match=r"request_mode aigo .* set `system:`"):
+        dialogue("aigo")
+
+
+def test_look_alike_dialogues_recorded_together_against_one_project_keep_their_own(
+    snippet: ModuleType, emulator: FoundryEmulator
+) -> None:
+    """Two rebuilt dialogues with the same opening, turn by turn in step against one project
+    (as --concurrency records against a live one): each keeps one conversation of its own."""
+    import threading
+
+    results: dict[str, list[TurnResult]] = {}
+    started = threading.Barrier(2)
+    shared = environment(emulator)  # one identity, as one recording run has
+
+    def record(name: str) -> None:
+        chosen = Dialogue.model_validate(
+            {"name": name, "request_mode": "rebuild", "turns": ORDER_LOOKUP}
+        )
+
+        def in_step(number: int, turn: Any) -> None:
+            started.wait(timeout=30)
+
+        results[name] = drive_dialogue(chosen, snippet.run_inference, shared, before_turn=in_step)
+
+    threads = [threading.Thread(target=record, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    ids = {name: {t.conversation_id for t in turns} for name, turns in results.items()}
+    assert sorted(ids) == ["first", "second"]  # neither failed
+    assert all(len(found) == 1 for found in ids.values()), ids
+    assert ids["first"] != ids["second"]
 
 
 def test_echoed_requests_with_a_system_message_keep_one_conversation(

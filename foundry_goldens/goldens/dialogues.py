@@ -244,8 +244,10 @@ class Dialogue(BaseModel):
         description="How AI GO! builds each turn's request: `echo` repeats earlier replies as "
         "model_output_to_message made them (with conversation_id); `rebuild` rebuilds the chat "
         "from the trace with latticeflow-core's converters (text only); `aigo` is AI GO!'s "
-        "multi_turn_solver: rebuilt from the trace, the system message first, and the sample "
-        "passed to a snippet that takes one. Every mode is one conversation per dialogue.",
+        "multi_turn_solver: rebuilt from the trace after its system message (`system` "
+        "required). A snippet whose run_inference takes `sample` gets the dialogue as one in "
+        "every mode, as AI GO! passes its dataset row. Every mode is one conversation per "
+        "dialogue.",
     )
     system: str | None = Field(
         default=None, description="A system message leading every request, as AI GO! sends it."
@@ -258,6 +260,15 @@ class Dialogue(BaseModel):
         if value is not None and not value.strip():
             raise ValueError("the system message is empty; write it or leave `system` out")
         return value
+
+    @model_validator(mode="after")
+    def _aigo_opens_with_a_system_message(self) -> Dialogue:
+        if self.request_mode == "aigo" and self.system is None:
+            raise ValueError(
+                "request_mode aigo builds requests as AI GO!'s multi_turn_solver, which opens "
+                "with a system message: set `system:` (or use request_mode rebuild)"
+            )
+        return self
 
     @field_validator("agent")
     @classmethod

@@ -10,8 +10,11 @@ Each request holds the whole chat so far, built either way AI GO! builds it (the
   which keep the text of assistant messages only: no conversation id comes back, so the
   snippet must recognise the conversation it created from the chat itself;
 - `aigo`: AI GO!'s own multi-turn path (its `multi_turn_solver`): the chat rebuilt from the
-  trace as in `rebuild`, the system message first, and the sample (the dialogue as a dataset
-  row) passed to a snippet whose `run_inference` takes a `sample` argument.
+  trace as in `rebuild`, after the system message it opens with.
+
+A snippet whose `run_inference` takes a `sample` argument gets the dialogue as that sample (a
+dataset row) in every mode, as AI GO! passes one: it keeps apart dialogues whose chats look
+alike, which matters when several record at once against one project.
 
 In every mode a dialogue is one conversation: a snippet that starts a new one per turn when
 the echo is lost makes AI GO! evaluate an agent that forgets (and pays for the whole history
@@ -280,7 +283,7 @@ def check_conversation(dialogue: Dialogue, result: TurnResult, previous: list[Tu
 
 
 def dialogue_sample(dialogue: Dialogue) -> dict[str, Any]:
-    """The dialogue as the AI GO! dataset row `aigo` mode passes to the snippet."""
+    """The dialogue as the AI GO! dataset row the snippet gets as its sample."""
     return {
         "id": dialogue.name,
         "system": dialogue.system,
@@ -365,7 +368,7 @@ def drive_dialogue(
     results: list[TurnResult] = []
     ends_at = time.monotonic() + deadlines.dialogue if deadlines else None
     call = run_inference
-    if dialogue.request_mode == "aigo" and takes_sample(run_inference):
+    if takes_sample(run_inference):  # as AI GO! passes a snippet that takes one its sample
         sample = dialogue_sample(dialogue)
 
         def call(body: str, environment: dict[str, Any]) -> str:
