@@ -9,6 +9,12 @@ the live path, token requests included. Within `opened()` (the recorder's whole 
 dialogue's emulator trusts one stand-in, as the projects of one tenant trust one Entra ID: the
 snippet signs in once per run, as it does against a live project; outside it, each session
 starts a stand-in of its own.
+
+Whichever azure-identity credential the snippet builds signs in there (snippet/identity.py):
+the tutorial's `ClientSecretCredential` or `DefaultAzureCredential`, a managed identity, the
+CLI's, none of them reaching Entra ID or running `az`. Within `opened()` the stand-in's sign-in
+settings are also in os.environ for the run (restored after); a session outside it signs in on
+its own thread only. A live target leaves the snippet's credentials alone.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from foundry_goldens.emulator import EmulatorStats, FoundryEmulator
-from foundry_goldens.emulator.entra import EntraStandIn
+from foundry_goldens.emulator.entra import EntraStandIn, ServicePrincipal
 from foundry_goldens.emulator.variation import BehaviourChange
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.redaction.redactor import (
@@ -27,6 +33,7 @@ from foundry_goldens.redaction.redactor import (
     SECRET_ENVIRONMENT_KEYS,
     secrets_from_environment,
 )
+from foundry_goldens.snippet.identity import signing_in_at
 
 PASSED_THROUGH_KEYS = (
     *SECRET_ENVIRONMENT_KEYS,
@@ -126,7 +133,7 @@ class EmulatorTarget:
         stand-in, a TLS certificate and a sign-in per dialogue."""
         if self._run.entra is not None:
             raise RuntimeError("this emulator target is already opened (one run at a time)")
-        with EntraStandIn() as entra:
+        with EntraStandIn() as entra, signing_in_at(entra_sign_in(entra), process_wide=True):
             self._run.entra = entra
             try:
                 yield entra
@@ -136,19 +143,25 @@ class EmulatorTarget:
     @contextlib.contextmanager
     def session(self, dialogue: Dialogue) -> Iterator[Session]:
         shared = self._run.entra
-        with FoundryEmulator(
-            seed=dialogue.name,
-            latency=self.latency,
-            sign_in=shared is None,
-            entra=shared,
-            variation_seed=self.variation_seed,
-            behaviour_change=self.behaviour_change,
-            **self.emulator_options,
-        ) as emulator:
+        with (
+            FoundryEmulator(
+                seed=dialogue.name,
+                latency=self.latency,
+                sign_in=shared is None,
+                entra=shared,
+                variation_seed=self.variation_seed,
+                behaviour_change=self.behaviour_change,
+                **self.emulator_options,
+            ) as emulator,
+            contextlib.ExitStack() as identity,
+        ):
+            sign_in = emulator_sign_in(emulator)
+            if shared is None:  # the run's sign-in is process-wide; this one is the thread's
+                identity.enter_context(signing_in_at(sign_in))
             environment: dict[str, Any] = {
                 "AZURE_AI_PROJECT_ENDPOINT": emulator.endpoint,
                 "AZURE_FOUNDRY_AGENT_NAME": dialogue.agent or DEFAULT_EMULATOR_AGENT,
-                **emulator_sign_in(emulator),
+                **sign_in,
             }
             live_endpoint = self.settings.get(ENDPOINT_KEY, "").strip()
             yield Session(
@@ -172,13 +185,21 @@ def _emulator_secrets(
 def emulator_sign_in(emulator: FoundryEmulator) -> dict[str, str]:
     """The snippet's settings for signing in to `emulator` (created with sign_in=True or
     entra=) as its service principal, exactly as a team sets them for Entra ID."""
-    principal = emulator.service_principal
+    return _sign_in(emulator.service_principal, emulator.authority_host, emulator.ca_bundle)
+
+
+def entra_sign_in(entra: EntraStandIn) -> dict[str, str]:
+    """The same settings for a running stand-in itself."""
+    return _sign_in(entra.service_principal, entra.authority_host, entra.ca_bundle)
+
+
+def _sign_in(principal: ServicePrincipal, authority_host: str, ca_bundle: str) -> dict[str, str]:
     return {
         "AZURE_TENANT_ID": principal.tenant_id,
         "AZURE_CLIENT_ID": principal.client_id,
         "AZURE_CLIENT_SECRET": principal.client_secret,
-        "AZURE_AUTHORITY_HOST": emulator.authority_host,
-        "REQUESTS_CA_BUNDLE": emulator.ca_bundle,
+        "AZURE_AUTHORITY_HOST": authority_host,
+        "REQUESTS_CA_BUNDLE": ca_bundle,
     }
 
 

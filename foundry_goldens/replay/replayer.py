@@ -32,7 +32,6 @@ from foundry_goldens.goldens.held import (
 )
 from foundry_goldens.goldens.normalization import normalize_dialogue
 from foundry_goldens.recording.publishing import half_published
-from foundry_goldens.snippet.credentials import StaticTokenCredential
 from foundry_goldens.snippet.driver import (
     ExpectationFailure,
     RunInference,
@@ -42,6 +41,7 @@ from foundry_goldens.snippet.driver import (
     conversations_expected,
     drive_dialogue,
 )
+from foundry_goldens.snippet.identity import static_identity_here
 from foundry_goldens.snippet.loader import load_integration
 
 MAX_LISTED = 40
@@ -117,10 +117,38 @@ def expectation_message(name: str, failure: ExpectationFailure) -> str:
     broken = "\n".join(f"  - {b}" for b in failure.broken)
     return (
         f"{name}, turn {failure.turn}: the recording breaks the dialogue's expectations "
-        f"(goldens/dialogues/{name}.yaml):\n{broken}\n"
-        "This is a behaviour change: fix the integration or the agent, or change the dialogue's "
-        f"expect: block if the new behaviour is intended, then {rerecord_hint(name)}."
+        f"({active().dialogues / name}.yaml):\n{broken}\n"
+        "If the expect: block is what is wrong, correct it (replay checks it against this "
+        "recording again: nothing to re-record); if the agent or the integration should not "
+        f"behave this way, fix it, then {rerecord_hint(name)}."
     )
+
+
+# Why a snippet that loses the dialogue's conversation cannot be re-recorded away.
+FIX_THE_SNIPPET = (
+    "fix the snippet: re-recording cannot help, recording fails the same check "
+    "(one conversation per dialogue, whichever way the requests are built)"
+)
+
+
+def turn_failure_advice(name: str, failure: TurnFailure) -> str:
+    """What to do about a turn that failed on replay, by its cause."""
+    if failure.__cause__ is None:
+        # The driver's own checks of the output (driver.check_turn, check_conversation): the
+        # snippet's answer to the recorded responses breaks what AI GO! relies on.
+        return f"The snippet's output breaks what AI GO! relies on; {FIX_THE_SNIPPET}."
+    return (
+        "The snippet raised on the recorded responses: fix it, or, if the recording is what "
+        f"is stale (the dialogue now expects something else), {rerecord_hint(name)}"
+    )
+
+
+def started_another_conversation(turn: int, request: Any) -> bool:
+    """An unrecorded request that creates a conversation after the first turn: the snippet
+    lost the dialogue's conversation (the conversation_id echo, or its memory of the chat)."""
+    method = getattr(request, "method", "")
+    path = getattr(request, "path", "")
+    return turn > 1 and method == "POST" and path.rstrip("/").endswith("/conversations")
 
 
 class ReplayError(AssertionError):
@@ -228,17 +256,14 @@ def _unmatched(exc: BaseException) -> CannotOverwriteExistingCassetteException |
     return None
 
 
-# One credential object for every replay, so the integration's client cache (keyed by
-# endpoint and identity) builds its clients once per process, as it would in AI GO!.
-_REPLAY_CREDENTIAL = StaticTokenCredential()
-
-
 def replay_environment(agent: str) -> dict[str, Any]:
+    """The snippet's settings on replay: no credential among them. Whatever credential the
+    snippet builds answers with the static fake token while `replay_cassette` runs
+    (snippet/identity.py `static_identity_here`)."""
     return {
         **active().replay_env,  # the project's own settings ([tool.foundry-goldens] replay-env)
         "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": agent,
-        "AZURE_TOKEN_CREDENTIAL": _REPLAY_CREDENTIAL,
         # A recorded 429 or 5xx must fail at once, never sleep through its Retry-After.
         "FOUNDRY_MAX_RETRIES": "0",
     }
@@ -289,7 +314,7 @@ def replay_golden(
         raise ReplayError(
             f"{dialogue.name}: the turns ran in {len(conversation_ids)} conversations "
             f"({', '.join(conversation_ids)}), not one: the snippet started a new conversation "
-            "within the dialogue; fix the snippet (recording fails the same check)"
+            f"within the dialogue; {FIX_THE_SNIPPET}"
         )
     return result
 
@@ -383,7 +408,7 @@ def replay_cassette(
     The recorder replays its fresh recording from memory this way, before the file exists.
     """
     run_inference = run_inference or load_integration().run_inference
-    with cassette_session as cassette:
+    with static_identity_here(), cassette_session as cassette:
         check_no_retried_responses(dialogue, cassette)
         check_script_matches(dialogue, cassette)
         held = (
@@ -408,7 +433,14 @@ def replay_cassette(
                     _check_turn_expectations(dialogue, turn, ran)
             unmatched = _unmatched(failure)
             if unmatched is None:
-                raise ReplayError(f"{failure}\n{rerecord_hint(dialogue.name)}") from failure
+                advice = turn_failure_advice(dialogue.name, failure)
+                raise ReplayError(f"{failure}\n{advice}") from failure
+            if started_another_conversation(failure.turn, unmatched.failed_request):
+                raise ReplayError(
+                    f"{failure.dialogue}, turn {failure.turn}: the snippet started a new "
+                    "conversation instead of continuing the dialogue's one (it lost the "
+                    f"conversation_id echo, or its memory of the chat); {FIX_THE_SNIPPET}"
+                ) from None
             detail = describe_unmatched_request(cassette, unmatched.failed_request)
             raise ReplayError(
                 f"{failure.dialogue}, turn {failure.turn}: the integration now sends a request "

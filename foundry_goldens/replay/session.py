@@ -4,6 +4,10 @@ Installing and removing vcrpy's patches around every dialogue was a tenth of a r
 whole test path. The pytest plugin opens one `ReplaySession` when a golden test starts and
 closes it after the last of a run of golden tests (before any other test, so a team's own tests
 never run under these patches); benchmarks/replay_speed.py times the same object.
+
+The session also supplies the identity (snippet/identity.py): while it is open, every
+azure-identity credential the snippet builds answers with the static fake token, on any thread,
+so replay needs no sign-in whichever credential class the snippet uses.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from types import TracebackType
 from vcr.cassette import Cassette
 
 from foundry_goldens.cassettes.router import ThreadCassetteRouter
+from foundry_goldens.snippet.identity import static_identity
 
 
 class ReplaySession:
@@ -33,12 +38,14 @@ class ReplaySession:
         """Replay `path` (a `replay_dialogue` cassette_session), patching first if need be."""
         if self._patches is None:
             patches = contextlib.ExitStack()
+            patches.enter_context(static_identity())
             patches.enter_context(self._router.installed())
             self._patches = patches
         return self._router.replaying(path)
 
     def close(self) -> None:
-        """Take vcrpy's patches off again (idempotent); the next `replaying` puts them back."""
+        """Take vcrpy's patches and the identity off again (idempotent); the next `replaying`
+        puts them back."""
         patches, self._patches = self._patches, None
         if patches is not None:
             patches.close()

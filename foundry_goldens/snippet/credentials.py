@@ -1,8 +1,9 @@
-"""A static stand-in for an Azure credential, for replay and for recording on the emulator.
+"""A static stand-in for an Azure credential: replay's answer for every credential a snippet
+builds (snippet/identity.py), and a ready `AZURE_TOKEN_CREDENTIAL` for tests and embedders.
 
 It never talks to Microsoft Entra: `get_token` and `get_token_info` return one fixed fake token
 that expires far in the future, so the integration's bearer-token provider never refreshes and
-no token traffic is ever made (or recorded).
+no token traffic is ever made (or recorded). The emulator accepts it as well.
 """
 
 from __future__ import annotations
