@@ -6,11 +6,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
+import foundry_goldens
+from foundry_goldens import scaffold
 from foundry_goldens.config import load_config
+from foundry_goldens.goldens import schema
 from foundry_goldens.scaffold import InitError, init_project, template_root
 from tests.paths import PROJECT_ROOT
 
@@ -44,6 +50,7 @@ def test_init_writes_a_configured_project(tmp_path: Path) -> None:
         ".gitignore",
         ".github/workflows/goldens.yml",
         ".github/workflows/goldens-drift.yml",
+        "goldens/dialogue.schema.json",
     } <= names
     config = load_config(cwd=target)
     assert config.root == target.resolve()
@@ -103,3 +110,94 @@ def test_the_scaffold_workflows_pin_actions_by_commit_and_sign_in_with_oidc(
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", action), action
     drift = (workflows / "goldens-drift.yml").read_text(encoding="utf-8")
     assert "id-token: write" in drift and "azure/login@" in drift
+
+
+def test_init_writes_the_shipped_schema_where_the_dialogue_points(tmp_path: Path) -> None:
+    written = init_project(tmp_path / "team")
+    copy = tmp_path / "team" / schema.PROJECT_SCHEMA
+    assert copy in written
+    assert copy.read_text("utf-8") == schema.shipped_text()
+    dialogue = tmp_path / "team" / "goldens" / "dialogues" / "greeting.yaml"
+    first = dialogue.read_text("utf-8").splitlines()[0]
+    assert first == schema.MODELINE
+    assert (dialogue.parent / first.split("$schema=", 1)[1]).resolve() == copy.resolve()
+    check_jsonschema = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(check_jsonschema), "--schemafile", str(copy), str(dialogue)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_init_pins_the_version_it_ran_with_and_installs_it_from_its_tag(tmp_path: Path) -> None:
+    init_project(tmp_path / "team")
+    wanted = f"foundry-goldens @ git+{scaffold._repository()}@v{foundry_goldens.__version__}"
+    assert scaffold.requirement() == wanted
+    parsed = Requirement(wanted)  # what pip reads: a valid PEP 508 direct reference
+    assert parsed.name == "foundry-goldens" and parsed.url is not None
+    assert parsed.url.startswith("git+https://") and parsed.url.endswith(
+        f"@v{foundry_goldens.__version__}"
+    )
+    for name in ("goldens.yml", "goldens-drift.yml"):
+        text = (tmp_path / "team" / ".github" / "workflows" / name).read_text("utf-8")
+        assert f'run: python -m pip install "{wanted}"\n' in text, name
+    for name in ("pyproject.toml", "README.md"):
+        text = (tmp_path / "team" / name).read_text("utf-8")
+        assert f'pip install "{wanted}"' in text, name
+    for path in (tmp_path / "team").rglob("*"):
+        if path.name in scaffold.RENDERED:  # every placeholder replaced
+            assert not re.search(r"\{(name|version|requirement)\}", path.read_text("utf-8"))
+        if path.is_file():  # and no install from PyPI, which would find nothing (or a stranger)
+            text = path.read_text("utf-8")
+            assert "pip install foundry-goldens" not in text, path
+            assert "foundry-goldens==" not in text, path
+
+
+def test_the_repository_url_comes_from_the_package_metadata(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Metadata:
+        def __init__(self, urls: list[str]) -> None:
+            self.urls = urls
+
+        def get_all(self, name: str) -> list[str]:
+            return self.urls if name == "Project-URL" else []
+
+    def metadata_with(*urls: str) -> Callable[[str], Metadata]:
+        return lambda _name: Metadata(list(urls))
+
+    monkeypatch.setattr(
+        scaffold.metadata,
+        "metadata",
+        metadata_with("Docs, https://x.test", "Repository, https://github.com/acme/fg.git/"),
+    )
+    assert scaffold._repository() == "https://github.com/acme/fg"
+    monkeypatch.setattr(scaffold.metadata, "metadata", metadata_with())
+    assert scaffold._repository() == scaffold.REPOSITORY_PLACEHOLDER
+
+
+def test_the_version_is_written_once() -> None:
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text("utf-8"))
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
+    dynamic = pyproject["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "foundry_goldens.__version__"}
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    assert scaffold._version() == foundry_goldens.__version__
+    source = (PROJECT_ROOT / "foundry_goldens" / "scaffold" / "__init__.py").read_text("utf-8")
+    assert not re.search(r"[\"']\d+\.\d+\.\d+[\"']", source), "a version written in scaffold/"
+
+
+def test_the_readme_installs_this_version_and_not_from_pypi() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text("utf-8")
+    repository = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text("utf-8"))["project"][
+        "urls"
+    ]["Repository"]
+    assert f'pip install "foundry-goldens @ git+{repository}@v{foundry_goldens.__version__}"' in (
+        readme
+    ), "README: the install line names another version or repository than pyproject.toml"
+    assert f"foundry_goldens-{foundry_goldens.__version__}-py3-none-any.whl" in readme
+    assert "pip install foundry-goldens " not in readme

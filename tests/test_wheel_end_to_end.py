@@ -1,19 +1,31 @@
 """End to end, as a new team would: build the wheel, install it into a fresh virtual
 environment outside this repository, `foundry-goldens init`, `record --emulator`, `pytest`;
-nothing may refer to this repository's paths.
+nothing may refer to this repository's paths. The wheel is also what a release publishes: its
+metadata and package data are checked here, with the release workflow's own check
+(scripts/check_release.py), and the release workflow's structure below.
 
 Slow by nature (a wheel build and a pip install that resolves every dependency; pip's cache
 makes repeats fast). It runs in `make test` like every other test."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+import foundry_goldens
+from foundry_goldens.goldens import schema
+from scripts import check_release
 from tests.paths import PROJECT_ROOT
 
 # What the wheel is built from: the package and the metadata pyproject.toml reads.
@@ -59,9 +71,24 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
     (wheel,) = dist.glob("foundry_goldens-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
+        shipped_schema = archive.read("foundry_goldens/goldens/dialogue.schema.json")
     assert {name.split("/")[0] for name in names if "dist-info" not in name} == {"foundry_goldens"}
     assert "foundry_goldens/scaffold/templates/integration/run_inference.py" in names
     assert "foundry_goldens/scaffold/templates/integration/.env.example" in names
+    assert shipped_schema.decode("utf-8") == schema.render()
+    metadata, _ = check_release.wheel_metadata(wheel)
+    assert metadata["Version"] == foundry_goldens.__version__
+    assert wheel.name == f"foundry_goldens-{foundry_goldens.__version__}-py3-none-any.whl"
+    # What makes pip on an older Python say "requires a different Python" instead of installing.
+    assert metadata["Requires-Python"] == ">=3.11"
+    # The release workflow's check, on this wheel (and an sdist carrying its metadata).
+    repository = release_repository(metadata.get_all("Project-URL", []))
+    write_sdist(dist, wheel)
+    tag = f"v{foundry_goldens.__version__}"
+    # Until pyproject.toml names the real repository, its placeholder is all that is wrong.
+    problems = check_release.problems(dist, tag, repository)
+    assert all("(the placeholder)" in problem for problem in problems), problems
+    assert any("version" in p for p in check_release.problems(dist, "v99.0.0", repository))
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
@@ -75,8 +102,14 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
     )  # fmt: skip
     assert Path(where.strip()).is_relative_to(venv)
 
+    printed = subprocess.run(
+        ["foundry-goldens", "schema"], cwd=tmp_path, env=env, capture_output=True, check=True
+    ).stdout
+    assert printed == shipped_schema
+
     project = tmp_path / "acme-agent"
     outputs = [run(["foundry-goldens", "init", str(project)], tmp_path, env)]
+    assert (project / schema.PROJECT_SCHEMA).read_bytes() == shipped_schema
     outputs.append(run(["foundry-goldens", "record", "--emulator"], project, env))
     assert (project / "cassettes" / "greeting.json").is_file()
     assert (project / "goldens" / "snapshots" / "greeting.json").is_file()
@@ -91,3 +124,163 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
     for path in project.rglob("*"):
         if path.is_file():
             assert repository.encode() not in path.read_bytes(), path
+
+
+def release_repository(project_urls: list[str]) -> str:
+    (url,) = [u.split(",", 1)[1].strip() for u in project_urls if u.startswith("Repository,")]
+    return url
+
+
+def write_sdist(dist: Path, wheel: Path) -> Path:
+    """An sdist whose PKG-INFO is the wheel's METADATA (setuptools writes both from the same
+    pyproject.toml): pip cannot build one, and check_release wants the pair."""
+    metadata = check_release.wheel_metadata(wheel)[0].as_string().encode("utf-8")
+    stem = wheel.name.split("-py3-")[0]
+    path = dist / f"{stem}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo(f"{stem}/PKG-INFO")
+        info.size = len(metadata)
+        archive.addfile(info, io.BytesIO(metadata))
+    return path
+
+
+# -- scripts/check_release.py, on made-up distributions ---------------------------------------
+
+GOOD = {
+    "Version": "1.2.3",
+    "Requires-Python": ">=3.11",
+    "Project-URL": "Repository, https://github.com/acme/foundry-goldens",
+}
+
+
+def fake_dist(directory: Path, **changes: str | None) -> Path:
+    fields = {**GOOD, **changes}
+    text = "Metadata-Version: 2.4\nName: foundry-goldens\n" + "".join(
+        f"{key}: {value}\n" for key, value in fields.items() if value is not None
+    )
+    directory.mkdir()
+    with zipfile.ZipFile(directory / "foundry_goldens-1.2.3-py3-none-any.whl", "w") as archive:
+        archive.writestr("foundry_goldens-1.2.3.dist-info/METADATA", text)
+        for name in check_release.WHEEL_FILES:
+            if name != changes.get("missing"):
+                archive.writestr(name, "")
+    data = text.encode()
+    with tarfile.open(directory / "foundry_goldens-1.2.3.tar.gz", "w:gz") as archive:
+        info = tarfile.TarInfo("foundry_goldens-1.2.3/PKG-INFO")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return directory
+
+
+def test_check_release_passes_the_tag_of_the_built_version(tmp_path: Path) -> None:
+    dist = fake_dist(tmp_path / "dist")
+    assert check_release.main(["--tag", "v1.2.3", "--repository", REPO, str(dist)]) == 0
+
+
+REPO = "https://github.com/acme/foundry-goldens"
+
+
+@pytest.mark.parametrize(
+    ("tag", "changes", "says"),
+    [
+        ("v1.2.4", {}, "version 1.2.3, but the tag is v1.2.4"),
+        ("1.2.3", {}, "a release tag is v<version>"),
+        ("v1.2.3", {"Requires-Python": None}, "Requires-Python is None"),
+        ("v1.2.3", {"Requires-Python": ">=3.8"}, "Requires-Python is '>=3.8'"),
+        (
+            "v1.2.3",
+            {"Project-URL": "Repository, https://github.com/OWNER/foundry-goldens"},
+            "(the placeholder)",
+        ),
+        ("v1.2.3", {"Project-URL": "Repository, https://github.com/else/x"}, "pushed to"),
+        ("v1.2.3", {"missing": "foundry_goldens/goldens/dialogue.schema.json"}, "is missing"),
+    ],
+)
+def test_check_release_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tag: str, changes: Any, says: str
+) -> None:
+    dist = fake_dist(tmp_path / "dist", **changes)
+    assert check_release.main(["--tag", tag, "--repository", REPO, str(dist)]) == 1
+    assert says in capsys.readouterr().err
+
+
+def test_check_release_wants_one_wheel_and_one_sdist(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (problem,) = check_release.problems(tmp_path / "empty", "v1.2.3", REPO)
+    assert "found 0 and 0" in problem
+
+
+# -- .github/workflows/release.yml -----------------------------------------------------------
+
+WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
+RELEASE = WORKFLOWS / "release.yml"
+PINNED = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+")
+
+
+def release() -> dict[Any, Any]:
+    data = yaml.safe_load(RELEASE.read_text("utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def uses_lines(path: Path) -> list[str]:
+    return [
+        line.split("uses:", 1)[1].strip()
+        for line in path.read_text("utf-8").splitlines()
+        if line.strip().startswith(("uses:", "- uses:"))
+    ]
+
+
+def test_the_release_workflow_matches_githubs_schema() -> None:
+    check = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(check), "--builtin-schema", "vendor.github-workflows", str(RELEASE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_release_workflow_pins_every_action_by_commit() -> None:
+    uses = uses_lines(RELEASE)
+    assert len(uses) == 5
+    for action in uses:
+        assert PINNED.fullmatch(action), f"{action}: pin by full commit SHA, tag in a comment"
+    # One action, one pin, across this repository's workflows and the scaffold's.
+    pins: dict[str, set[str]] = {}
+    scaffold = PROJECT_ROOT / "foundry_goldens" / "scaffold" / "templates" / "dot-github"
+    for path in [*WORKFLOWS.glob("*.yml"), *scaffold.rglob("*.yml")]:
+        for action in uses_lines(path):
+            pins.setdefault(action.split("@")[0], set()).add(action.split("@")[1])
+    for action, seen in pins.items():
+        assert len(seen) == 1, f"{action} is pinned differently: {sorted(seen)}"
+
+
+def test_the_release_workflow_builds_checks_the_tag_and_publishes_with_trusted_publishing() -> None:
+    workflow = release()
+    assert workflow[True] == {"push": {"tags": ["v*"]}}  # PyYAML reads the key `on` as True
+    assert workflow["permissions"] == {"contents": "read"}
+    build, publish = workflow["jobs"]["build"], workflow["jobs"]["publish"]
+    steps = {step.get("name", step.get("uses", "")): step for step in build["steps"]}
+    runs = "\n".join(step.get("run", "") for step in build["steps"])
+    assert "python -m build\n" in runs + "\n"
+    assert "twine check --strict dist/*" in runs
+    (check,) = [s for s in steps.values() if "check_release.py" in s.get("run", "")]
+    assert check["run"] == (
+        'python scripts/check_release.py --tag "$TAG" --repository "$REPOSITORY" dist'
+    )
+    assert check["env"] == {
+        "TAG": "${{ github.ref_name }}",
+        "REPOSITORY": "${{ github.server_url }}/${{ github.repository }}",
+    }
+    order = [runs.index(s) for s in ("python -m build\n", "check_release.py", "twine check")]
+    assert order == sorted(order), "build, then check the tag, then twine check"
+    python = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/setup"))
+    assert python["with"]["python-version"] == "3.11"  # the oldest supported, as constraints
+    assert publish["needs"] == "build"
+    assert publish["environment"]["name"] == "pypi"
+    assert publish["permissions"] == {"id-token": "write"}
+    (upload,) = [s for s in publish["steps"] if "gh-action-pypi-publish" in s.get("uses", "")]
+    assert "with" not in upload  # no password or token: trusted publishing

@@ -6,6 +6,9 @@
     foundry-goldens diff --base origin/main      # what changed in the goldens, turn by turn
     foundry-goldens emulator --port 0            # serve the local Foundry emulator
     foundry-goldens config                       # the configuration in effect, resolved
+    foundry-goldens export aigo DIR              # an AI GO! run config of the goldens (lf run -f)
+    foundry-goldens import aigo PATH             # dialogues from AI GO! evaluation evidence
+    foundry-goldens schema                       # the JSON Schema of dialogue files (editors)
 
 The replay tests need no command: `pytest` in the project (the plugin collects the dialogues).
 """
@@ -19,9 +22,10 @@ import sys
 from collections.abc import Callable, Mapping
 
 from foundry_goldens import scaffold
-from foundry_goldens.cli import diff, options, record
+from foundry_goldens.cli import aigo, diff, options, record
 from foundry_goldens.config import ConfigError
 from foundry_goldens.emulator import __main__ as emulator
+from foundry_goldens.goldens import schema
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,9 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     scaffold.add_arguments(sub)
     sub.set_defaults(run=scaffold.run)
 
+    sub = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of dialogue files, for editors",
+        description=schema.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schema.add_arguments(sub)
+    sub.set_defaults(run=schema.run)
+
     sub = commands.add_parser("config", help="print the configuration in effect")
     options.add_config_arguments(sub)
     sub.set_defaults(run=show_config)
+
+    aigo.add_parsers(commands)
     return parser
 
 

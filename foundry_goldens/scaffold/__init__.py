@@ -1,9 +1,10 @@
 """`foundry-goldens init DIR`: a new project for a team's own agent, in a new or empty DIR.
 
 It writes a copy of the reference snippet (integration/run_inference.py) with its model.yaml,
-app.yaml and .env.example, one dialogue, the GitHub workflows, a README and pyproject.toml with
-the [tool.foundry-goldens] configuration. Then, inside DIR: `foundry-goldens record --emulator`
-and `pytest`.
+app.yaml and .env.example, one dialogue, the dialogue files' JSON Schema (for editors), the
+GitHub workflows, a README and pyproject.toml with the [tool.foundry-goldens] configuration; the
+workflows install this version of foundry-goldens. Then, inside DIR:
+`foundry-goldens record --emulator` and `pytest`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+import foundry_goldens
 from foundry_goldens.commands import command
+from foundry_goldens.goldens import schema
 
 TEMPLATES = "templates"
 # Names a package-data directory cannot carry as they are (dot files are easily dropped).
 RENAMES = {"dot-github": ".github", "gitignore": ".gitignore"}
 RENDERED = {"pyproject.toml", "README.md", "goldens.yml", "goldens-drift.yml"}
+# pyproject.toml's [project.urls] Repository until the package's metadata says otherwise (an
+# install from before the URL was set); OWNER marks it as not a real place.
+REPOSITORY_PLACEHOLDER = "https://github.com/OWNER/foundry-goldens"
 
 
 class InitError(ValueError):
@@ -75,10 +81,40 @@ def init_project(directory: Path) -> list[Path]:
                 "directory, so that nothing of yours is overwritten"
             )
     directory.mkdir(parents=True, exist_ok=True)
-    values = {"{name}": _project_name(directory), "{version}": _version()}
+    values = {
+        "{name}": _project_name(directory),
+        "{version}": _version(),
+        "{requirement}": requirement(),
+    }
     written: list[Path] = []
     _copy(resources.files(__package__).joinpath(TEMPLATES), directory, values, written)
+    # Not a template copy: the shipped schema itself, which the dialogues' first line points to.
+    target = directory / schema.PROJECT_SCHEMA
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(schema.shipped_text().encode("utf-8"))
+    written.append(target)
     return written
+
+
+def requirement() -> str:
+    """What a scaffolded project installs: this version, from its tag in the repository.
+
+    Not `foundry-goldens==<version>`: until a release is on PyPI that name resolves to nothing,
+    or to someone else's package. A tag of the repository is what every release is built from.
+    """
+    return f"foundry-goldens @ git+{_repository()}@v{_version()}"
+
+
+def _repository() -> str:
+    try:
+        urls = metadata.metadata("foundry-goldens").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository" and url.strip():
+            return url.strip().removesuffix("/").removesuffix(".git")
+    return REPOSITORY_PLACEHOLDER
 
 
 def template_root() -> Traversable:
@@ -110,7 +146,4 @@ def _project_name(directory: Path) -> str:
 
 
 def _version() -> str:
-    try:
-        return metadata.version("foundry-goldens")
-    except metadata.PackageNotFoundError:
-        return "0.1.0"
+    return foundry_goldens.__version__
