@@ -24,6 +24,7 @@ import dataclasses
 import errno
 import io
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 TABLE = "foundry-goldens"
 PYPROJECT = "pyproject.toml"
@@ -47,7 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "agent": None,
     "replay-env": {},
 }
-# Replay sets these itself: a placeholder endpoint, a static credential, no retries.
+# Replay owns these: a placeholder endpoint, no retries, and the identity (no credential
+# setting: snippet/identity.py answers for whatever credential the snippet builds).
 RESERVED_REPLAY_KEYS = frozenset(
     {"AZURE_AI_PROJECT_ENDPOINT", "AZURE_TOKEN_CREDENTIAL", "FOUNDRY_MAX_RETRIES"}
 )
@@ -118,6 +121,33 @@ class Config:
     def settings(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The live settings: env-file's values, the process environment winning (as
         python-dotenv's load_dotenv does), and the configured agent as a default."""
+        values = self.env_file_values()
+        values.update(environ)
+        if self.agent:
+            values.setdefault("AZURE_FOUNDRY_AGENT_NAME", self.agent)
+        return values
+
+    def origin(self, key: str, environ: Mapping[str, str]) -> str:
+        """Where the live setting `key` in effect comes from, for messages (never its value):
+        the process environment wins over the env-file (settings())."""
+        if key in environ:
+            return "the process environment"
+        if key in self.env_file_values():
+            return f"the env-file {self.env_file}"
+        return "nowhere (not set)"
+
+    def shadowed(self, environ: Mapping[str, str], keys: tuple[str, ...]) -> list[str]:
+        """Those of `keys` that the env-file sets to a value the process environment
+        overrides with another: the env-file's is silently not used."""
+        in_file = self.env_file_values()
+        return [
+            key
+            for key in keys
+            if key in environ and key in in_file and environ[key].strip() != in_file[key].strip()
+        ]
+
+    def env_file_values(self) -> dict[str, str]:
+        """The env-file's settings alone ({} without one)."""
         from dotenv import dotenv_values
 
         values: dict[str, str] = {}
@@ -135,10 +165,51 @@ class Config:
                     f"({exc.strerror or exc})"
                 ) from None
             values.update({k: v for k, v in found.items() if v is not None})
-        values.update(environ)
-        if self.agent:
-            values.setdefault("AZURE_FOUNDRY_AGENT_NAME", self.agent)
         return values
+
+
+PROJECT_ENDPOINT_KEY = "AZURE_AI_PROJECT_ENDPOINT"
+PROJECT_ENDPOINT_SHAPE = "https://<resource>.services.ai.azure.com/api/projects/<project>"
+_PROJECT_PATH = re.compile(r"/api/projects/[^/]+/?")
+
+
+def check_project_endpoint(endpoint: str, origin: str) -> None:
+    """A project endpoint's shape, on any host (sovereign clouds, a private link, the emulator
+    over http on loopback); else ConfigError naming the setting and `origin`. The message
+    never shows the host (it names the customer's resource and must not reach a log): only
+    what is wrong, and the path with the project name masked."""
+    problem = _endpoint_problem(endpoint.strip())
+    if problem:
+        raise ConfigError(
+            f"{PROJECT_ENDPOINT_KEY} (from {origin}) is not a Foundry project endpoint: "
+            f"{problem}. Expected {PROJECT_ENDPOINT_SHAPE}, the project endpoint shown on the "
+            "project's overview page in the Foundry portal"
+        )
+
+
+def _endpoint_problem(endpoint: str) -> str:
+    from foundry_goldens.redaction.redactor import is_local_host
+
+    parts = urlsplit(endpoint)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return "its port is not a number"
+    if scheme not in ("https", "http") or not host:
+        return "it is not an https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "it holds credentials (user:password@): sign in with the AZURE_* settings"
+    if scheme == "http" and not is_local_host(host):
+        return "it is plain http, which only a local emulator (a loopback host) may use"
+    if parts.query or parts.fragment:
+        return "it has a query or a fragment"
+    if parts.path in ("", "/"):
+        return "it has no path (the resource's endpoint, not a project's)"
+    if not _PROJECT_PATH.fullmatch(parts.path):
+        shown = re.sub(r"(/api/projects/)[^/]+", r"\1<project>", parts.path)
+        return f"its path is {shown!r}, not /api/projects/<project>"
+    return ""
 
 
 def find_pyproject(start: Path) -> Path | None:

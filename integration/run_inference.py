@@ -1428,8 +1428,8 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
         raise FoundryError("timeout", exc.detail) from None
     except openai.APITimeoutError:
         raise FoundryError("timeout", "the request to Foundry timed out") from None
-    except openai.APIConnectionError:
-        raise FoundryError("connection_error", "could not connect to Foundry") from None
+    except openai.APIConnectionError as exc:
+        raise FoundryError("connection_error", _connection_failure(exc, environment)) from None
     except ClientAuthenticationError as exc:
         message = redact(str(exc.message or exc), environment)
         raise FoundryError("authentication_failed", message) from None
@@ -1440,6 +1440,35 @@ def _foundry_errors(environment: dict[str, Any]) -> Iterator[None]:
         raise FoundryError(
             "invalid_response", f"Foundry returned a body that is not valid JSON ({exc.msg})"
         ) from None
+
+
+def _connection_failure(exc: openai.APIConnectionError, environment: dict[str, Any]) -> str:
+    """Where the connection went and why it failed (refused, DNS, TLS), read from the
+    exception chain: "could not connect to Foundry" alone leaves nothing to act on."""
+    import socket
+    import ssl
+
+    url = getattr(getattr(exc, "request", None), "url", None)
+    host = getattr(url, "host", "") or "?"
+    port = getattr(url, "port", None) or {"https": 443, "http": 80}.get(getattr(url, "scheme", ""))
+    reason, cause, depth = "", exc.__cause__ or exc.__context__, 0
+    while cause is not None and not reason and depth < 10:  # a chain could loop
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = f"TLS certificate verification failed ({cause.verify_message})"
+        elif isinstance(cause, ssl.SSLError):
+            reason = f"TLS handshake failed ({cause.reason or cause})"
+        elif isinstance(cause, socket.gaierror):
+            reason = f"DNS lookup of {host} failed ({cause.strerror or cause})"
+        elif isinstance(cause, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror
+        elif cause.__cause__ is None and cause.__context__ is None:
+            reason = f"{type(cause).__name__}: {cause}"
+        cause, depth = cause.__cause__ or cause.__context__, depth + 1
+    where = f"{host}:{port}" if port else host
+    message = f"could not connect to Foundry at {where}: {reason or 'no reason given'}"
+    return redact(message, environment)
 
 
 def _status_error_details(exc: openai.APIStatusError) -> tuple[str, str]:

@@ -47,8 +47,9 @@ def test_record_with_a_missing_snippet_names_the_key_and_the_file(tmp_path: Path
     (tmp_path / "goldens" / "dialogues").mkdir(parents=True)
     result = cli("record", "--emulator", cwd=tmp_path)
     assert result.returncode == 2
-    assert "[tool.foundry-goldens] snippet in" in result.stdout
-    assert str(tmp_path / "pyproject.toml") in "".join(result.stdout.split())
+    assert "[tool.foundry-goldens] snippet in" in result.stderr  # an error: stderr, not stdout
+    assert str(tmp_path / "pyproject.toml") in result.stderr
+    assert result.stdout == ""
 
 
 def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
@@ -58,8 +59,10 @@ def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
     (tmp_path / ".env").write_text("AZURE_FOUNDRY_AGENT_NAME=x\n", encoding="utf-8")
     result = cli("record", cwd=tmp_path)
     assert result.returncode == 2  # no snippet, no live settings: nothing recorded
-    # rich wraps at the terminal's width, which a temp path's length decides: whitespace aside.
-    assert "is not read; live settings come from" in " ".join(result.stdout.split())
+    # A warning, on stderr, and on one line: output that is not a terminal is never wrapped.
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert f"{tmp_path / '.env'} is not read; live settings come from" in note
+    assert result.stdout == ""
 
 
 def test_diff_reads_the_configured_directories(tmp_path: Path) -> None:

@@ -838,7 +838,7 @@ def test_not_a_repository(tmp_path: Path) -> None:
 
 def test_no_main_branch_for_the_default_base(repo: GoldenRepo) -> None:
     repo.git("branch", "--move", "main", "trunk")
-    with pytest.raises(GoldenDiffError, match=r"no branch main or origin/main .*pass --base REF"):
+    with pytest.raises(GoldenDiffError, match=r"no default branch to compare .*pass --base REF"):
         diff_goldens(repo.root)
 
 
@@ -943,18 +943,86 @@ def test_script_default_base_is_the_merge_base_with_main(repo: GoldenRepo) -> No
     assert "the merge base of main and HEAD" in completed.stdout
 
 
+def shorter_greeting_on_a_feature_branch(repo: GoldenRepo) -> None:
+    repo.git("checkout", "--quiet", "-b", "feature")
+    repo.write("greeting", [{"user": "Hello!", "reply": "Hi!", "usage": (120, 9)}])
+    repo.commit("Shorter greeting")
+
+
+def run_command(repo: GoldenRepo, *args: str) -> subprocess.CompletedProcess[str]:
+    """`foundry-goldens diff` as the installed command runs it (python -m foundry_goldens)."""
+    return subprocess.run(
+        [sys.executable, "-m", "foundry_goldens", "diff", "--repo", str(repo.root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_default_base_in_a_repository_whose_default_branch_is_master(repo: GoldenRepo) -> None:
+    repo.git("branch", "--move", "main", "master")  # as `git init` makes it on many machines
+    shorter_greeting_on_a_feature_branch(repo)
+    for completed in (run_command(repo), run_script(repo)):
+        assert completed.returncode == 0, completed.stderr
+        assert "the merge base of master and HEAD" in completed.stdout
+        assert "<summary><code>greeting</code>: wording" in completed.stdout
+
+
+def test_default_base_is_the_remotes_default_branch(repo: GoldenRepo, tmp_path: Path) -> None:
+    repo.git("branch", "--move", "main", "trunk")
+    clone = GoldenRepo.__new__(GoldenRepo)
+    clone.root = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(repo.root), str(clone.root)], check=True)
+    for key, value in (("user.name", "Golden Tester"), ("user.email", "golden@example.com")):
+        clone.git("config", key, value)
+    assert clone.git("symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/trunk"
+    shorter_greeting_on_a_feature_branch(clone)
+    # A local `main` that is not the remote's default: origin/HEAD wins over the fallbacks.
+    clone.git("branch", "main", "feature")
+    completed = run_command(clone)
+    assert completed.returncode == 0, completed.stderr
+    assert "the merge base of origin/trunk and HEAD" in completed.stdout
+    assert "<summary><code>greeting</code>: wording" in completed.stdout
+
+
+def test_without_a_default_branch_the_error_says_to_pass_base(repo: GoldenRepo) -> None:
+    repo.git("branch", "--move", "main", "develop")
+    completed = run_command(repo)
+    assert completed.returncode == 2 and completed.stdout == ""
+    assert completed.stderr.startswith(
+        "foundry-goldens diff: error: no default branch to compare with in "
+    )
+    assert "origin/HEAD is not set and there is no branch main, origin/main, master or " in (
+        completed.stderr
+    )
+    assert "pass --base REF" in completed.stderr
+    assert run_command(repo, "--base", "develop").returncode == 0
+
+
+def test_errors_name_the_command_whichever_way_it_is_run(repo: GoldenRepo) -> None:
+    """One name, as argparse's own errors give it: scripts/golden_diff.py is that command."""
+    for run in (run_command, run_script):
+        bad_ref = run(repo, "--base", "no-such-ref")
+        bad_option = run(repo, "--usage-threshold", "lots")
+        for completed in (bad_ref, bad_option):
+            assert completed.returncode == 2
+            assert completed.stderr.splitlines()[-1].startswith("foundry-goldens diff: error: ")
+            assert "golden_diff" not in completed.stderr
+
+
 def test_script_errors_exit_2_without_traceback(repo: GoldenRepo) -> None:
     completed = run_script(repo, "--base", "no-such-ref")
     assert completed.returncode == 2 and completed.stdout == ""
     assert completed.stderr == (
-        f"golden_diff: error: bad git revision 'no-such-ref': it names no commit in "
+        f"foundry-goldens diff: error: bad git revision 'no-such-ref': it names no commit in "
         f"{repo.root} (check the spelling; in CI, fetch with fetch-depth: 0)\n"
     )
     repo.write_file("goldens/snapshots/greeting.json", "not json")
     completed = run_script(repo, "--base", "HEAD")
     assert completed.returncode == 2
     assert completed.stderr.startswith(
-        "golden_diff: error: unparsable snapshot goldens/snapshots/greeting.json "
+        "foundry-goldens diff: error: unparsable snapshot goldens/snapshots/greeting.json "
         "at the working tree:"
     )
     assert "Traceback" not in completed.stderr

@@ -237,3 +237,89 @@ def test_diff_step_tells_the_comment_whether_goldens_changed(tmp_path: Path) -> 
     status, output, summary = run_diff_step(clone, branch)
     assert (status, output) == (1, "changed=unknown\n")
     assert "boom" in summary
+
+
+# -- the diff runs even when the replay failed ----------------------------------------------------
+
+SCAFFOLD_WORKFLOWS = (
+    ROOT / "foundry_goldens" / "scaffold" / "templates" / "dot-github" / "workflows"
+)
+
+
+def runs(
+    condition: str | None,
+    *,
+    outcomes: dict[str, str],
+    event: str = "pull_request",
+    cancelled: bool = False,
+) -> bool:
+    """Whether GitHub runs a step with this `if:` after steps with these outcomes: the few
+    operators and functions the workflows use, evaluated as GitHub documents them (no status
+    function means `success() && (...)`)."""
+    text = (condition or "true").strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    if not re.search(r"\b(?:success|failure|always|cancelled)\(\)", text):
+        text = f"success() && ({text})"
+    failed = "failure" in outcomes.values()
+    for pattern, replacement in (
+        (r"!\s*cancelled\(\)", " (not cancelled) "),
+        (r"\bcancelled\(\)", " cancelled "),
+        (r"\bsuccess\(\)", " success "),
+        (r"\bfailure\(\)", " failure "),
+        (r"\balways\(\)", " True "),
+        (r"\bsteps\.([\w-]+)\.outcome\b", r" outcome('\1') "),
+        (r"\bgithub\.event_name\b", " event "),
+        (r"&&", " and "),
+        (r"\|\|", " or "),
+    ):
+        text = re.sub(pattern, replacement, text)
+    assert not re.search(r"[!$]|\b(?:github|steps|env|secrets)\.", text), text  # all translated
+    names = {
+        "cancelled": cancelled,
+        "success": not failed and not cancelled,
+        "failure": failed,
+        "outcome": lambda step: outcomes.get(step, "skipped"),
+        "event": event,
+        "true": True,
+        "True": True,
+    }
+    return bool(eval(text, {"__builtins__": {}}, names))
+
+
+def diff_and_replay_steps(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    all_steps = steps(workflow)
+    (diff,) = [s for s in all_steps if "diff" in s.get("run", "") and "--base" in s["run"]]
+    (replay,) = [s for s in all_steps if re.search(r"\b(?:pytest|make test)\b", s.get("run", ""))]
+    return diff, replay
+
+
+@pytest.mark.parametrize(
+    "path",
+    [WORKFLOWS / "goldens.yml", SCAFFOLD_WORKFLOWS / "goldens.yml"],
+    ids=["repo", "scaffold"],
+)
+def test_the_diff_runs_when_the_replay_failed_and_the_job_still_fails(path: Path) -> None:
+    diff, replay = diff_and_replay_steps(path)
+    replay_id = replay.get("id", "replay")
+    setup = {"setup": "success"}  # the reference's install step
+    # The replay failed: the diff still runs, since it is what explains a failing golden.
+    assert runs(diff.get("if"), outcomes={**setup, replay_id: "failure"})
+    assert runs(diff.get("if"), outcomes={**setup, replay_id: "success"})
+    # Neither a cancelled run nor (the scaffold) a push compares anything.
+    assert not runs(diff.get("if"), outcomes={**setup, replay_id: "failure"}, cancelled=True)
+    # And the failed replay fails the job: nothing lets the job pass over it.
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    (job,) = workflow["jobs"].values()
+    assert "continue-on-error" not in job and "continue-on-error" not in replay
+
+
+def test_the_scaffold_diff_waits_for_an_install_and_only_runs_on_pull_requests() -> None:
+    diff, replay = diff_and_replay_steps(SCAFFOLD_WORKFLOWS / "goldens.yml")
+    assert replay["id"] == "replay"
+    failed_install = {"replay": "skipped", "install": "failure"}
+    assert not runs(diff["if"], outcomes=failed_install)  # nothing replayed: nothing to explain
+    assert not runs(diff["if"], outcomes={"replay": "failure"}, event="push")
+    # What it used to say: an `if:` without a status function skipped it after any failure.
+    assert not runs("github.event_name == 'pull_request'", outcomes={"replay": "failure"})

@@ -279,7 +279,10 @@ def test_an_emulator_port_in_use_exits_2_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("arguments", "prefix"),
-    [(("diff", "--base", "HEAD"), "golden_diff: error: "), (("record", "--emulator"), "error: ")],
+    [
+        (("diff", "--base", "HEAD"), "foundry-goldens diff: error: "),
+        (("record", "--emulator"), "error: "),
+    ],
 )
 def test_an_env_file_that_is_not_utf8_exits_2_naming_it(
     project: Path, arguments: tuple[str, ...], prefix: str

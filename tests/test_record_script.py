@@ -258,9 +258,10 @@ def test_without_live_settings_or_emulator_it_exits_2_saying_how_to_configure(
     result = run(*dirs(tmp_path), "--env-file", str(tmp_path / "absent.env"))
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "nothing to record against" in result.stdout
-    assert "AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME not set" in result.stdout
-    assert "--emulator" in result.stdout
+    assert "nothing to record against" in result.stderr
+    assert "AZURE_AI_PROJECT_ENDPOINT and AZURE_FOUNDRY_AGENT_NAME not set" in result.stderr
+    assert "--emulator" in result.stderr
+    assert result.stdout == ""
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert written == ["dialogues", "dialogues/greeting.yaml"]
 
@@ -273,8 +274,8 @@ def test_a_bad_dialogue_file_exits_2_naming_the_file_and_field(tmp_path: Path) -
     result = run("--emulator", *dirs(tmp_path))
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"{bad}: invalid dialogue" in result.stdout
-    assert "turns[0].expects: unknown key" in result.stdout
+    assert f"{bad}: invalid dialogue" in result.stderr
+    assert "turns[0].expects: unknown key" in result.stderr
     assert not (tmp_path / "cassettes").exists()
 
 
@@ -315,7 +316,7 @@ def test_a_missing_or_empty_dialogue_directory_exits_2_naming_it(
     result = run("--emulator", "--dialogues", directory, "--cassettes", tmp_path / "c")
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert str(directory) in result.stdout
+    assert str(directory) in result.stderr
     assert "0 dialogue(s)" not in result.stdout
     assert not (tmp_path / "c").exists()
 
@@ -326,4 +327,59 @@ def test_only_naming_an_unknown_dialogue_exits_2(tmp_path: Path) -> None:
     result = run("--emulator", "--only", "greting", *dirs(tmp_path))
 
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "no dialogue named greting; known: greeting" in result.stdout
+    assert "no dialogue named greting; known: greeting" in result.stderr
+
+
+# ---------------------------------------------------------------------------- --missing
+
+
+def test_missing_records_only_the_dialogues_without_a_golden(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting", "multi_tool_turn")
+    record_in_process(tmp_path)
+    copy_dialogues(tmp_path, "failing_tool", "order_lookup")  # scripted after the recording
+    (tmp_path / "snapshots" / "multi_tool_turn.json").unlink()  # half a golden: recorded again
+    greeting = {
+        kind: state(tmp_path / kind)["greeting.json"] for kind in ("cassettes", "snapshots")
+    }
+
+    result = run("--emulator", "--missing", "--only", "greeting", "--only", "failing_tool",
+                 "--only", "multi_tool_turn", *dirs(tmp_path))  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("--missing:")]
+    assert line == (
+        "--missing: recording 2 without a golden: failing_tool (no cassette and no snapshot), "
+        "multi_tool_turn (no snapshot); skipped 1 that already have a cassette and a snapshot: "
+        "greeting"
+    )
+    assert "recording against the local Foundry emulator: 2 dialogue(s)" in result.stdout
+    rows = [row for row in result.stdout.splitlines() if "│" in row]
+    assert [r.split("│")[1].strip() for r in rows] == ["failing_tool", "multi_tool_turn"]
+    # The golden that was there is untouched (bytes and mtime); --only left order_lookup out.
+    assert {kind: state(tmp_path / kind)["greeting.json"] for kind in greeting} == greeting
+    for name in ("failing_tool", "multi_tool_turn"):
+        assert (tmp_path / "snapshots" / f"{name}.json").is_file()
+        assert (tmp_path / "cassettes" / f"{name}.json").is_file()
+    assert not (tmp_path / "cassettes" / "order_lookup.json").exists()
+    assert staging_dirs(tmp_path) == []
+
+
+def test_missing_with_nothing_missing_exits_0_saying_so(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting", "multi_tool_turn")
+    record_in_process(tmp_path)
+    before = state(tmp_path)
+
+    result = run("--emulator", "--missing", *dirs(tmp_path))
+
+    assert (result.returncode, result.stderr) == (0, ""), result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        "--missing: nothing to record: all 2 dialogue(s) already have a cassette and a snapshot"
+    ]
+    assert state(tmp_path) == before
+
+
+def test_missing_and_check_exclude_each_other(tmp_path: Path) -> None:
+    copy_dialogues(tmp_path, "greeting")
+    result = run("--emulator", "--missing", "--check", *dirs(tmp_path))
+    assert result.returncode == 2
+    assert "--missing records what has no golden yet" in result.stderr

@@ -1,12 +1,13 @@
 """Show what changed in the goldens (snapshots, dialogues, cassettes) between two revisions.
 
-    foundry-goldens diff                       # merge base with main -> working tree
+    foundry-goldens diff                       # merge base with the default branch -> working tree
     foundry-goldens diff --base origin/main --format json
     foundry-goldens diff --base HEAD --fail-on-change
 
 Exit codes: 0 compared (and, with --fail-on-change, nothing changed); 1 something changed and
 --fail-on-change was given; 2 the comparison could not be made (bad ref, missing or unparsable
-golden). The logic lives in foundry_goldens.review.
+golden). The default base is the merge base with the remote's default branch (origin/HEAD),
+else with main, else master. The logic lives in foundry_goldens.review.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from foundry_goldens.review import (
 )
 from foundry_goldens.review.report import GoldenDiffReport
 
+# Errors are prefixed with the command's name, as argparse prefixes its own usage errors:
+# scripts/golden_diff.py forwards to this command, so it says the same.
+PROG = "foundry-goldens diff"
+
 
 def _threshold(text: str) -> float:
     try:
@@ -41,7 +46,7 @@ def _threshold(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="foundry-goldens diff",
+        prog=PROG,
         description="Report, turn by turn, what changed in the golden conversations.",
     )
     add_config_arguments(parser)
@@ -51,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--base", metavar="REF", help="base revision (default: merge base with main)"
+        "--base",
+        metavar="REF",
+        help="base revision (default: the merge base with the remote's default branch, "
+        "origin/HEAD; without one, with main, else master)",
     )
     parser.add_argument("--head", metavar="REF", help="head revision (default: the working tree)")
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -78,26 +86,30 @@ def _config(args: argparse.Namespace, repo: Path) -> Config | None:
     return activate(load_config(config_file=source)) if source else None
 
 
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     repo = args.repo or Path.cwd()
     try:
         config = _config(args, repo)
     except ConfigError as error:
-        print(f"golden_diff: error: {error}", file=sys.stderr)
+        _error(str(error))
         return 2
     # The report becomes a pull-request comment: a secret in a dialogue, a reply or an old
     # golden is masked here, by the same redaction as the recordings.
     try:
         settings = config.settings(os.environ) if config else dict(os.environ)
     except (ConfigError, OSError) as error:
-        print(f"golden_diff: error: {error}", file=sys.stderr)
+        _error(str(error))
         return 2
     redact = Redactor.from_settings(settings)
     dirs = (config.dialogues, config.snapshots, config.cassettes) if config else None
     try:
         report = diff_goldens(repo, args.base, args.head, args.usage_threshold, dirs)
     except GoldenDiffError as error:
-        print(f"golden_diff: error: {redact(str(error))}", file=sys.stderr)
+        _error(redact(str(error)))
         return 2
     # Before rendering (Markdown escapes and shortens text), and the rendered text once more.
     report = GoldenDiffReport.model_validate(redact_strings(report.model_dump(), redact))

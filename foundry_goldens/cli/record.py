@@ -1,6 +1,7 @@
 """Record golden dialogues into sanitized cassettes and snapshots.
 
 foundry-goldens record --emulator              # against the built-in Foundry emulator
+foundry-goldens record --emulator --missing    # only the dialogues without a golden yet
 foundry-goldens record                         # live: AZURE_* settings from env or env-file
 foundry-goldens record --check                 # drift report; writes nothing
 foundry-goldens record --check --format markdown >> "$GITHUB_STEP_SUMMARY"
@@ -20,11 +21,25 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cli.options import add_config_arguments, config_from_args
-from foundry_goldens.config import Config, ConfigError, GoldenDirectory, UnsafeGoldenPath
+from foundry_goldens.config import (
+    PROJECT_ENDPOINT_KEY,
+    Config,
+    ConfigError,
+    GoldenDirectory,
+    UnsafeGoldenPath,
+    check_project_endpoint,
+)
 from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
-from foundry_goldens.goldens.dialogues import DialogueError, load_dialogues
-from foundry_goldens.recording.progress import RichProgress, SilentProgress, print_outcomes
+from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogues
+from foundry_goldens.recording.progress import (
+    DialogueOutcome,
+    RichProgress,
+    SilentProgress,
+    make_console,
+    print_outcomes,
+)
 from foundry_goldens.recording.publishing import PublishError, refuse_linked_goldens
 from foundry_goldens.recording.recorder import (
     DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
@@ -32,7 +47,12 @@ from foundry_goldens.recording.recorder import (
     RecordOptions,
     record_dialogues,
 )
-from foundry_goldens.recording.targets import ConfigurationError, EmulatorTarget, choose_target
+from foundry_goldens.recording.targets import (
+    ConfigurationError,
+    EmulatorTarget,
+    LiveTarget,
+    choose_target,
+)
 from foundry_goldens.redaction.logs import redacting_logs
 from foundry_goldens.redaction.redactor import Redactor
 from foundry_goldens.review import check_report, parse_threshold
@@ -101,6 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="record only this dialogue (repeatable)",
     )
     parser.add_argument(
+        "--missing",
+        action="store_true",
+        help="record only the dialogues that have no golden yet (no cassette or no snapshot), "
+        "as vcrpy's `once` mode records only missing cassettes; the others are left as they are",
+    )
+    parser.add_argument(
         "--concurrency",
         type=concurrency,
         default=4,
@@ -164,6 +190,11 @@ def validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--vary needs --emulator: only the emulator has a variation mode")
     if not args.check and (args.strict or args.format != "text"):
         parser.error("--strict and --format apply to the drift report: add --check")
+    if args.missing and args.check:
+        parser.error(
+            "--missing records what has no golden yet, and --check compares with the goldens "
+            "there are: use one of them"
+        )
 
 
 def refuse_linked_dialogues(directory: Path) -> None:
@@ -193,10 +224,19 @@ def main(argv: list[str] | None = None) -> int:
     return run(parse_args(argv))
 
 
+# The CA bundles of a live recording: requests' (the service principal's sign-in, which the
+# snippet passes as connection_verify) and OpenSSL's (openai's HTTP client to Foundry, read from
+# the process environment).
+CA_BUNDLE_KEYS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+TLS_VERIFY_FAILED = ("CERTIFICATE_VERIFY_FAILED", "certificate verification failed")
+
+
 def run(args: argparse.Namespace) -> int:
     markdown = args.format == "markdown"
-    # Markdown goes to stdout alone (a job summary); everything else to stderr then.
-    console = Console(stderr=markdown)
+    # The report on stdout (a Markdown job summary: alone there, everything else on stderr);
+    # errors and warnings on stderr.
+    out = make_console(stderr=markdown)
+    err = make_console(stderr=True)
     try:
         config = config_from_args(args)
         # Before anything is read or written: recording cleans and replaces files there.
@@ -204,12 +244,12 @@ def run(args: argparse.Namespace) -> int:
         # The env-file's values, the process environment winning (as load_dotenv does).
         settings: dict[str, str | None] = dict(config.settings(os.environ))
     except ConfigError as exc:
-        console.print("[red]error:[/]", escape(str(exc)), highlight=False)
+        err.print("[red]error:[/]", escape(str(exc)), highlight=False)
         return 2
     stray = config.root / ".env"
     if stray.is_file() and stray.resolve() != config.env_file.resolve():
         # One .env location: say so rather than silently ignore a file a user expects read.
-        console.print(
+        err.print(
             "[yellow]note:[/]",
             escape(
                 f"{stray} is not read; live settings come from {config.env_file} "
@@ -220,23 +260,29 @@ def run(args: argparse.Namespace) -> int:
     # Everything printed or logged from here on is masked: the --check report is published.
     redact = Redactor.from_settings({k: v for k, v in settings.items() if v is not None})
     with redacting_logs(redact):
-        return _run(args, config, console, settings, redact)
+        return _run(args, config, (out, err), settings, redact)
 
 
 def _run(
     args: argparse.Namespace,
     config: Config,
-    console: Console,
+    consoles: tuple[Console, Console],
     settings: dict[str, str | None],
     redact: Redactor,
 ) -> int:
+    out, err = consoles
     markdown = args.format == "markdown"
+    # Where each setting came from, before _use_ca_settings adds the env-file's TLS settings.
+    environ = dict(os.environ)
     try:
         target = choose_target(
             {k: v for k, v in settings.items() if v is not None},
             emulator=args.emulator,
             emulator_latency=args.emulator_latency_ms / 1000,
         )
+        if isinstance(target, LiveTarget):
+            check_project_endpoint(target.endpoint, config.origin(PROJECT_ENDPOINT_KEY, environ))
+            _use_ca_settings(config, settings, err, redact)
         if args.vary is not None and isinstance(target, EmulatorTarget):
             target = dataclasses.replace(
                 target,
@@ -249,8 +295,12 @@ def _run(
         names = [dialogue.name for dialogue in dialogues]
         refuse_linked_goldens(config.cassettes, config.snapshots, names)
     except (ConfigurationError, DialogueError, ConfigError, UnsafeGoldenPath) as exc:
-        console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
+        err.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
         return 2
+    if args.missing:
+        dialogues = _without_goldens(dialogues, config, out, redact)
+        if not dialogues:
+            return 0
     options = RecordOptions(
         cassette_dir=config.cassettes,
         snapshot_dir=config.snapshots,
@@ -261,33 +311,135 @@ def _run(
         usage_threshold_percent=args.usage_threshold,
     )
     mode = "checking drift against" if args.check else "recording against"
-    console.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
+    out.print(f"{mode} the {target.description}: {len(dialogues)} dialogue(s)")
     try:
         if markdown:
             outcomes = record_dialogues(dialogues, target, options, SilentProgress())
         else:
-            with RichProgress(console) as progress:
+            with RichProgress(out) as progress:
                 outcomes = record_dialogues(dialogues, target, options, progress)
     except ValueError as exc:  # a linked golden, another recorder at work, ...
-        console.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
+        err.print("[red]error:[/]", escape(redact(str(exc))), highlight=False)
         return 2
     except OSError as exc:  # disk full, read-only: the message says what was left as it was
-        console.print("[red]error:[/]", escape(redact(_one_line(exc))), highlight=False)
+        err.print("[red]error:[/]", escape(redact(_one_line(exc))), highlight=False)
         return 1
     except KeyboardInterrupt:
-        console.print(
-            "[red]interrupted:[/] nothing was written; the committed goldens are untouched"
-        )
+        err.print("[red]interrupted:[/] nothing was written; the committed goldens are untouched")
         return 130
+    if isinstance(target, LiveTarget):
+        _explain_tls_failures(outcomes, config, settings, environ)
     if args.check and markdown:
         summary = check_report.render_markdown(outcomes, target.description, args.strict)
         sys.stdout.write(redact(summary))
         return check_report.exit_code(outcomes, args.strict)
     report = check_report.render_text(outcomes)
-    print_outcomes(console, outcomes, check=args.check, redact=redact, report=report)
+    print_outcomes(out, outcomes, check=args.check, redact=redact, report=report, errors=err)
     if args.check:
         return check_report.exit_code(outcomes, args.strict)
     return 1 if any(not o.ok for o in outcomes) else 0
+
+
+def _without_goldens(
+    dialogues: list[Dialogue], config: Config, out: Console, redact: Redactor
+) -> list[Dialogue]:
+    """--missing: the dialogues lacking a cassette or a snapshot (a cassette in the older YAML
+    format counts: replay reads it); one line says which were skipped and why."""
+    missing: list[Dialogue] = []
+    reasons: list[str] = []
+    for dialogue in dialogues:
+        lacks = [
+            kind
+            for kind, present in (
+                ("cassette", cassette_format.find_cassette(config.cassettes, dialogue.name)),
+                ("snapshot", config.snapshots / f"{dialogue.name}.json"),
+            )
+            if not present.is_file()
+        ]
+        if lacks:
+            missing.append(dialogue)
+            reasons.append(f"{dialogue.name} (no {' and no '.join(lacks)})")
+    recording = {dialogue.name for dialogue in missing}
+    have = [dialogue.name for dialogue in dialogues if dialogue.name not in recording]
+    if not missing:
+        line = (
+            f"--missing: nothing to record: all {len(dialogues)} dialogue(s) already have a "
+            "cassette and a snapshot"
+        )
+    else:
+        line = f"--missing: recording {len(missing)} without a golden: {', '.join(reasons)}"
+        if have:
+            line += (
+                f"; skipped {len(have)} that already have a cassette and a snapshot: "
+                + ", ".join(have)
+            )
+    out.print(escape(redact(line)), highlight=False)
+    return missing
+
+
+def _use_ca_settings(
+    config: Config, settings: dict[str, str | None], err: Console, redact: Redactor
+) -> None:
+    """A live recording's CA bundles, with the documented precedence made visible: the
+    process environment wins over the env-file (settings()); a bundle set in both, to
+    different files, is named with both sources, so a machine-wide REQUESTS_CA_BUNDLE does not
+    silently replace the project's. An env-file's SSL_CERT_FILE or SSL_CERT_DIR is applied as
+    load_dotenv would (openai's HTTP client reads them from the process environment only)."""
+    for key in config.shadowed(os.environ, CA_BUNDLE_KEYS):
+        err.print(
+            "[yellow]warning:[/]",
+            escape(
+                redact(
+                    f"{key} is set in the process environment ({os.environ[key]}) and in the "
+                    f"env-file {config.env_file} to another file; the process environment's is "
+                    "used (it wins over the env-file): unset it to use the env-file's"
+                )
+            ),
+            highlight=False,
+        )
+    for key in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        value = settings.get(key)
+        if value and key not in os.environ:
+            os.environ[key] = value
+
+
+def _explain_tls_failures(
+    outcomes: list[DialogueOutcome],
+    config: Config,
+    settings: dict[str, str | None],
+    environ: dict[str, str],
+) -> None:
+    """A failed TLS verification says which CA bundle was used and where that setting came
+    from: CERTIFICATE_VERIFY_FAILED alone does not tell a machine-wide bundle from the
+    project's."""
+
+    def used(key: str, default: str) -> str:
+        value = settings.get(key)
+        if not value:
+            return default
+        return f"{key}={value} (from {config.origin(key, environ)})"
+
+    for outcome in outcomes:
+        if outcome.ok or not any(s.lower() in outcome.detail.lower() for s in TLS_VERIFY_FAILED):
+            continue
+        foundry = used(
+            "SSL_CERT_FILE",
+            used(
+                "SSL_CERT_DIR",
+                "the system's CA certificates (neither SSL_CERT_FILE nor SSL_CERT_DIR is set)",
+            ),
+        )
+        sign_in = used(
+            "REQUESTS_CA_BUNDLE",
+            "requests' bundled CA certificates (REQUESTS_CA_BUNDLE is not set)",
+        )
+        if "connection_error" in outcome.detail:
+            note = f"the connection to Foundry verified TLS against {foundry}"
+        elif "authentication_failed" in outcome.detail:
+            note = f"the sign-in verified TLS against {sign_in}"
+        else:
+            note = f"TLS was verified against {foundry} for Foundry and {sign_in} for the sign-in"
+        outcome.detail = f"{outcome.detail.rstrip()}; {note}"
 
 
 if __name__ == "__main__":

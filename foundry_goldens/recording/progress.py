@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -17,6 +19,22 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+# The width of output that is not a terminal (a CI log, a pipe, a file): wide enough that rich
+# never breaks a line, since a path or message split at its guessed 80 columns (or COLUMNS)
+# can no longer be searched for or copied. Nothing here pads lines to the width.
+UNWRAPPED_WIDTH = 100_000
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that wraps only in an interactive terminal: in CI
+    (CI=true) or when the stream is not a terminal, lines are never broken, whatever COLUMNS
+    says, and tables are laid out as wide as their content."""
+    console = Console(stderr=stderr)
+    ci = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+    if console.is_terminal and not ci:
+        return console
+    return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
 
 
 @dataclass
@@ -150,7 +168,8 @@ def summary_table(
             f"{outcome.turns_done}/{outcome.turns_total}",
             f"[{style}]{outcome.status}[/]" if style else outcome.status,
             f"{outcome.seconds:.2f}",
-            redact(outcome.detail),
+            # A detail is text, not markup: "[the ...]" in it would vanish as a rich tag.
+            escape(redact(outcome.detail)),
         )
     return table
 
@@ -162,10 +181,12 @@ def print_outcomes(
     check: bool,
     redact: Callable[[str], str] = str,
     report: Sequence[str] | None = None,
+    errors: Console | None = None,
 ) -> None:
-    """The summary table, the drift report (``report``'s lines, else each changed dialogue's
-    own) and each failure, as foundry-goldens record prints them; every detail through ``redact``
-    (the report is published)."""
+    """The summary table and the drift report (``report``'s lines, else each changed
+    dialogue's own) on ``console``, and each failure on ``errors`` (default: ``console``), as
+    foundry-goldens record prints them; every detail through ``redact`` (the report is
+    published)."""
     console.print(summary_table(outcomes, "drift check" if check else "recording", redact))
     if report is not None:
         for line in report:
@@ -177,6 +198,8 @@ def print_outcomes(
                 console.print(f"  {redact(line)}", highlight=False, markup=False)
     for outcome in outcomes:
         if outcome.status in ("failed", "cancelled"):
-            console.print(
-                f"[red]failed:[/] {outcome.name}:", redact(outcome.detail), highlight=False
+            (errors or console).print(
+                f"[red]failed:[/] {escape(outcome.name)}:",
+                escape(redact(outcome.detail)),
+                highlight=False,
             )

@@ -39,7 +39,8 @@ def diff_goldens(
     usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT,
     golden_dirs: tuple[Path, Path, Path] | None = None,
 ) -> GoldenDiffReport:
-    """Compare the goldens of `base` (default: the merge base with main) and `head` (default:
+    """Compare the goldens of `base` (default: the merge base with the
+    repository's default branch, review/revisions.py) and `head` (default:
     the working tree). Raises GoldenDiffError naming the ref and path when that cannot be done.
 
     `golden_dirs`: the configured dialogue, snapshot and cassette directories (default: the

@@ -48,8 +48,11 @@ class GoldenLayout:
 # [tool.foundry-goldens]'s default layout (foundry_goldens/config.py) at the repository root.
 DEFAULT_LAYOUT = GoldenLayout(DEFAULTS["dialogues"], DEFAULTS["snapshots"], DEFAULTS["cassettes"])
 
-# Tried in order when no --base is given and the merge base with main is wanted.
-MAIN_BRANCHES = ("main", "origin/main")
+# The remote whose default branch (its HEAD, as `git clone` records it) is the base when no
+# --base is given; without one, these are tried in order. A repository whose default branch
+# is `master` (or anything else) must not need --base just because `main` is missing.
+DEFAULT_REMOTE = "origin"
+FALLBACK_BRANCHES = ("main", "origin/main", "master", "origin/master")
 
 
 @dataclass(frozen=True)
@@ -100,29 +103,49 @@ class GitRepository:
             )
         return Revision(ref=ref, commit=completed.stdout.decode().strip(), label=ref)
 
-    def merge_base_with_main(self, head: Revision) -> Revision:
-        """The merge base of main (or origin/main) with `head` (HEAD for the working tree)."""
+    def default_branch(self) -> str:
+        """The branch the default base is taken with: the remote's default branch
+        (`origin/HEAD`, e.g. `origin/master`) when git knows it, else the first of
+        FALLBACK_BRANCHES that exists; GoldenDiffError naming --base otherwise."""
+        symbolic = self.git(
+            "symbolic-ref", "--quiet", "--short", f"refs/remotes/{DEFAULT_REMOTE}/HEAD"
+        )
+        candidates = [symbolic.stdout.decode().strip()] if symbolic.returncode == 0 else []
+        for branch in (*candidates, *FALLBACK_BRANCHES):
+            if (
+                branch
+                and not self.git(
+                    "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}"
+                ).returncode
+            ):
+                return branch
+        raise GoldenDiffError(
+            f"no default branch to compare with in {self.root}: {DEFAULT_REMOTE}/HEAD is not "
+            f"set and there is no branch {', '.join(FALLBACK_BRANCHES[:-1])} or "
+            f"{FALLBACK_BRANCHES[-1]}; pass --base REF (the branch your changes will merge "
+            f"into), or set it with `git remote set-head {DEFAULT_REMOTE} --auto`"
+        )
+
+    def merge_base_with_default_branch(self, head: Revision) -> Revision:
+        """The merge base of the default branch (default_branch()) with `head` (HEAD for the
+        working tree)."""
         head_commit = head.commit or self.resolve("HEAD").commit
         assert head_commit is not None
-        for branch in MAIN_BRANCHES:
-            if self.git("rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").returncode:
-                continue
-            completed = self.git("merge-base", branch, head_commit)
-            if completed.returncode != 0:
-                raise GoldenDiffError(
-                    f"{branch} and {head.label} have no merge base ({_stderr(completed)}); "
-                    "pass --base REF"
-                )
-            commit = completed.stdout.decode().strip()
-            return Revision(
-                ref=branch,
-                commit=commit,
-                label=f"the merge base of {branch} and {head.ref or 'HEAD'}",
+        branch = self.default_branch()
+        completed = self.git("merge-base", branch, head_commit)
+        if completed.returncode != 0:
+            raise GoldenDiffError(
+                f"{branch} and {head.label} have no merge base ({_stderr(completed)}); "
+                "pass --base REF"
             )
-        raise GoldenDiffError(
-            f"no branch {' or '.join(MAIN_BRANCHES)} in {self.root} to take the merge base with; "
-            "pass --base REF"
+        return Revision(
+            ref=branch,
+            commit=completed.stdout.decode().strip(),
+            label=f"the merge base of {branch} and {head.ref or 'HEAD'}",
         )
+
+    # The name callers knew when the default branch was always `main`.
+    merge_base_with_main = merge_base_with_default_branch
 
     def read_goldens(self, revision: Revision) -> dict[str, bytes]:
         """Every golden file of `revision`, as {repo-relative posix path: content}."""
