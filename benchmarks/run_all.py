@@ -10,12 +10,14 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = (
     "client_reuse.py",
     "replay_speed.py",
+    "replay_overhead.py",
     "record_concurrency.py",
     "signin_stress.py",
     "canaries.py",
     "emulator_long_turn.py",
     "live_variation.py",
     "aigo_conversations.py",
+    "plugin_overhead.py",
 )
 
 

@@ -3,7 +3,8 @@ dialogue the golden diff reads from a revision) with YAML anchors and aliases, n
 size meant to exhaust memory is refused with an error naming the file, quickly and small.
 
 A 1 KB "billion laughs" dialogue once ran pytest into a 6 GB memory limit; now it is never
-expanded: loading refuses the first anchor.
+expanded: loading refuses the first anchor. Loading uses libyaml where PyYAML has it and the
+pure-Python loader otherwise; every in-process test here runs with each (`loader`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.format import MAX_LEGACY_YAML_BYTES, CassetteFormatError
+from foundry_goldens.goldens import dialogues
 from foundry_goldens.goldens.dialogues import (
     MAX_DIALOGUE_BYTES,
     MAX_YAML_DEPTH,
@@ -48,9 +55,30 @@ BOMB_DIALOGUE = (
 )
 
 
+LOADERS = [
+    pytest.param(
+        True,
+        id="libyaml",
+        marks=pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml"),
+    ),
+    pytest.param(False, id="pure"),
+]
+
+
+@pytest.fixture(params=LOADERS)
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Load YAML with libyaml (True) or PyYAML's pure-Python loader (False)."""
+    monkeypatch.setattr(dialogues, "USE_LIBYAML", request.param)
+    return bool(request.param)
+
+
+in_either_loader = pytest.mark.usefixtures("loader")
+
+
 # ---------------------------------------------------------------------- the loader
 
 
+@in_either_loader
 def test_plain_yaml_loads_as_safe_load_reads_it() -> None:
     text = "name: x\nturns:\n  - user: 'hi'\n    expect: {tools: [a, b], max_prompt_tokens: 3}\n"
     assert load_yaml(text) == {
@@ -59,6 +87,8 @@ def test_plain_yaml_loads_as_safe_load_reads_it() -> None:
     }
 
 
+@in_either_loader
+@in_either_loader
 @pytest.mark.parametrize(
     ("text", "line"),
     [
@@ -73,6 +103,7 @@ def test_anchors_and_aliases_are_refused_with_their_line(text: str, line: int) -
         load_yaml(text)
 
 
+@in_either_loader
 def test_a_billion_laughs_is_refused_small_and_unexpanded() -> None:
     tracemalloc.start()
     try:
@@ -84,6 +115,7 @@ def test_a_billion_laughs_is_refused_small_and_unexpanded() -> None:
     assert peak < 5 * 1024 * 1024
 
 
+@in_either_loader
 def test_nesting_past_the_limit_is_refused() -> None:
     assert load_yaml("[" * MAX_YAML_DEPTH + "]" * MAX_YAML_DEPTH) is not None
     deep = "[" * (MAX_YAML_DEPTH + 1) + "]" * (MAX_YAML_DEPTH + 1)
@@ -99,9 +131,131 @@ def test_values_the_constructor_cannot_build_are_yaml_errors(text: str) -> None:
         load_yaml(text)
 
 
+ALIKE = [
+    "a: 1\n---\nb: 2\n",  # one document only
+    "a: 1\n--- &x\nb: *x\n",  # an anchor past the first document: that error comes first
+    "a: [1, 2\n",
+    "a: b: c\n",
+    "",
+    "null",
+    "- 1\n- 2.5\n- .inf\n- 0x1F\n- 0o17\n- 017\n- 1_000\n- 1:30\n- yes\n- ~\n- 2024-01-02\n",
+    "<<: {a: 1}\nb: 2\n",  # a merge key without an alias
+    "a: !!binary aGVsbG8=\nb: !!set {x, y}\nc: !!omap [k: 1]\nd: !!str 1\n",
+    "? [1]\n: 2\n",
+    "a: 1\na: 2\n",
+    "a: !custom 1\n",
+    "key: !!python/object:os.system x\n",
+    "- - - - 1\n",
+    "[" * MAX_YAML_DEPTH + "1" + "]" * MAX_YAML_DEPTH,
+]
+
+
+def _outcome(text: str) -> tuple[Any, ...]:
+    try:
+        return ("loaded", repr(load_yaml(text)))
+    except UnsafeYamlError as error:
+        return ("refused", str(error))
+    except yaml.YAMLError:  # invalid YAML: each parser words (and places) that its own way
+        return ("invalid",)
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+@pytest.mark.parametrize(
+    "text", ALIKE + [path.read_text("utf-8") for path in DIALOGUE_DIR.glob("*.yaml")]
+)
+def test_libyaml_loads_what_the_pure_loader_loads_and_refuses_alike(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dialogues, "USE_LIBYAML", True)
+    with_libyaml = _outcome(text)
+    monkeypatch.setattr(dialogues, "USE_LIBYAML", False)
+    assert with_libyaml == _outcome(text)
+
+
+# libyaml's parser under the composer hook that refuses (what load_yaml was before it let
+# libyaml compose): with libyaml, load_yaml must refuse, load and fail exactly as this does.
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _HookedLoader(dialogues._StrictComposer, CParser, SafeConstructor, Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            dialogues._StrictComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+
+def _hooked_outcome(text: str) -> tuple[Any, ...]:
+    loader = _HookedLoader(text)
+    try:
+        return ("loaded", repr(loader.get_single_data()))
+    except UnsafeYamlError as error:
+        return ("refused", str(error))
+    except (ValueError, OverflowError, RecursionError) as error:
+        return ("refused", f"a value cannot be loaded: {error}")
+    except yaml.YAMLError as error:
+        return (type(error).__name__, str(error))
+    finally:
+        loader.dispose()
+
+
+def _libyaml_outcome(text: str) -> tuple[Any, ...]:
+    try:
+        return ("loaded", repr(load_yaml(text)))
+    except UnsafeYamlError as error:
+        return ("refused", str(error))
+    except yaml.YAMLError as error:
+        return (type(error).__name__, str(error))
+
+
+# Text made mostly of YAML's indicators, so nesting, anchors, aliases and errors are common;
+# and YAML that PyYAML wrote (block or flow style), some with an anchor or alias spliced in.
+INDICATORS = st.text(alphabet="[]{}-?:,&*!|>'\"#a1 \n", max_size=60)
+DEEP = st.builds(
+    lambda opening, rest: opening + rest,
+    st.sampled_from(["[" * 99, "[" * 100, "- " * 99, "a: " * 3, "? "]),
+    st.text(alphabet="[]{}-:&* a\n", max_size=12),
+)
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet="ab: -&*#", max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("abc", max_size=2), inner),
+    max_leaves=12,
+)
+
+
+def _written(value: Any, flow: bool, splice: tuple[str, str]) -> str:
+    return yaml.safe_dump(value, default_flow_style=flow).replace(splice[0], splice[1], 1)
+
+
+WRITTEN = st.builds(
+    _written,
+    VALUES,
+    st.booleans(),
+    st.sampled_from([("", ""), (": ", ": &x "), ("- ", "- *x "), ("[", "&y ["), ("{", "*y {")]),
+)
+YAMLISH = INDICATORS | DEEP | WRITTEN
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(YAMLISH)
+@example("[" * (MAX_YAML_DEPTH - 1) + "1" + "]" * (MAX_YAML_DEPTH - 1))
+@example("[" * MAX_YAML_DEPTH + "1" + "]" * MAX_YAML_DEPTH)
+@example("- " * MAX_YAML_DEPTH + "x")
+@example("- " * (MAX_YAML_DEPTH - 1) + "x")
+@example("a: &x [1]\nb: *x\n")
+def test_libyaml_composing_refuses_exactly_what_the_composer_hook_refused(text: str) -> None:
+    outcome = _libyaml_outcome(text)
+    event(outcome[0])
+    assert outcome == _hooked_outcome(text)
+    if not dialogues._may_be_refused(text):  # the scan it skipped would have found nothing
+        assert outcome[0] != "refused" or "cannot be loaded" in outcome[1]
+
+
 # ---------------------------------------------------------------------- dialogues
 
 
+@in_either_loader
 def test_a_dialogue_with_a_billion_laughs_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "greeting.yaml"
     path.write_text(BOMB_DIALOGUE, encoding="utf-8")
@@ -110,6 +264,7 @@ def test_a_dialogue_with_a_billion_laughs_is_an_error_naming_the_file(tmp_path: 
     assert str(caught.value).startswith(f"{path}: refused: line 5: YAML anchors and aliases")
 
 
+@in_either_loader
 def test_a_dialogue_over_the_size_limit_is_refused_unparsed(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     body = "name: big\nturns:\n  - user: hi\n"
@@ -121,6 +276,7 @@ def test_a_dialogue_over_the_size_limit_is_refused_unparsed(tmp_path: Path) -> N
         load_dialogue(path)
 
 
+@in_either_loader
 def test_the_committed_dialogues_still_load() -> None:
     assert len(load_dialogues(DIALOGUE_DIR)) == len(list(DIALOGUE_DIR.glob("*.yaml")))
 
@@ -128,12 +284,14 @@ def test_the_committed_dialogues_still_load() -> None:
 # ---------------------------------------------------------------------- old YAML cassettes
 
 
+@in_either_loader
 def test_an_old_yaml_cassette_with_aliases_is_refused() -> None:
     text = "version: 1\n" + laughs(top="interactions")
     with pytest.raises(CassetteFormatError, match="anchors and aliases"):
         cassette_format.deserialize(text)
 
 
+@in_either_loader
 def test_an_old_yaml_cassette_over_the_cap_is_refused_unparsed() -> None:
     text = "version: 1\ninteractions: []\n#" + " " * MAX_LEGACY_YAML_BYTES
     with pytest.raises(CassetteFormatError, match="MiB an old YAML cassette may have"):
@@ -215,7 +373,6 @@ def test_diff_refuses_a_bomb_in_a_revision_naming_the_file(tmp_path: Path) -> No
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
-    assert line.startswith(
-        "golden_diff: error: refused dialogue goldens/dialogues/greeting.yaml at "
-    ), line
+    # The program's name before "error:" is the command's business (cli/), not this test's.
+    assert ": error: refused dialogue goldens/dialogues/greeting.yaml at " in line, line
     assert "YAML anchors and aliases" in line

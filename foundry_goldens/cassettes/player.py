@@ -14,6 +14,8 @@ response. Headers are never matched: the sanitizer keeps almost none of them.
   request that is not in the cassette raises vcrpy's
   ``CannotOverwriteExistingCassetteException`` without touching the network.
   ``describe_unmatched_request`` turns that into a field-by-field explanation.
+  Its cassettes (``PlaybackCassette``) find a request's interactions through an
+  index on what those matchers compare, serving what vcrpy's scan would.
 
 Replay patches every transport vcrpy knows (sockets are blocked anyway); the recording
 router patches only ``FOUNDRY_PATCHERS``, the transports Foundry traffic takes (openai ->
@@ -24,6 +26,7 @@ router patches only ``FOUNDRY_PATCHERS``, the transports Foundry traffic takes (
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -33,6 +36,7 @@ from urllib.parse import parse_qs
 
 import vcr
 from vcr.cassette import Cassette
+from vcr.matchers import requests_match
 from vcr.patch import PATCHER_NAMES, CassettePatcherBuilder
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.record_mode import RecordMode
@@ -99,9 +103,18 @@ def replay_vcr(cassette_dir: str | os.PathLike[str] | None = None) -> vcr.VCR:
     """A VCR that only plays cassettes from ``cassette_dir``, each interaction once."""
     # No decode_compressed_response: recording stored every body decoded (and the sanitizer
     # drops content-encoding), and vcrpy's decoder deep-copies each response as it loads.
-    player = _project_vcr(cassette_dir, record_mode="none")
+    player = _project_vcr(cassette_dir, vcr_class=_PlaybackVCR, record_mode="none")
     player.register_persister(Utf8Files)
     return player
+
+
+class _PlaybackVCR(vcr.VCR):
+    """replay_vcr's VCR: its ``use_cassette`` plays through PlaybackCassette as well."""
+
+    def _use_cassette(self, with_current_defaults: bool = False, **kwargs: Any) -> Any:
+        if with_current_defaults:
+            return PlaybackCassette.use(**self.get_merged_config(**kwargs))
+        return PlaybackCassette.use_arg_getter(functools.partial(self.get_merged_config, **kwargs))
 
 
 # VCR.get_merged_config keys that configure use_cassette itself, not the Cassette.
@@ -120,13 +133,31 @@ def load_cassette(config: vcr.VCR, path: str | os.PathLike[str], **overrides: An
 
 
 class PlaybackCassette(Cassette):
-    """A cassette that only plays (record mode ``none``), loaded without copying.
+    """A cassette that only plays (record mode ``none``), loaded without copying, and finding
+    a request's recorded interactions through an index instead of vcrpy's scan.
 
     ``Cassette.append`` deep-copies each response so that a caller changing its response
     later cannot change the recording. In this mode append is only called while loading,
     with the dicts the serializer just built and nothing else holds, and those copies were a
     twentieth of a replayed turn's harness cost.
+
+    vcrpy answers each request by running every matcher against every recorded interaction,
+    twice (``can_play_response_for``, then ``play_response``). With the project's ``MATCH_ON``
+    two requests match exactly when their ``match_key`` values are equal, so ``_responses``
+    (which ``__contains__``, ``play_response`` and ``responses_of`` all read) looks the key up
+    in a dict of recorded indices, in recorded order: the same interactions as the scan, each
+    still played once. A request or recording the key cannot describe exactly (a NaN in a
+    body, a port that does not parse, other matchers) is matched by vcrpy's own scan.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._index: dict[Any, list[int]] = {}
+        self._indexed = 0  # self.data[:_indexed] is in the index
+        # Only MATCH_ON is what match_key stands for; once False, vcrpy's scan decides.
+        self._indexable = tuple(self._match_on) == _project_matchers()
+        self._last_key: tuple[Any, ...] = (None, None, None, None, None)
+        self._canonical_of: dict[int, tuple[Any, Any]] = {}
 
     def append(self, request: Request, response: dict[str, Any]) -> None:
         request = self._before_record_request(request)
@@ -137,6 +168,47 @@ class PlaybackCassette(Cassette):
             return
         self.data.append((request, response))
         self.dirty = True
+
+    def _responses(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(index, response) of every recorded interaction matching ``request``, in order."""
+        request = self._before_record_request(request)
+        key = self._key_of(request) if self._sync_index() else None
+        if key is None:
+            yield from self._scanned(request)
+            return
+        data = self.data
+        for index in self._index.get(key, ()):
+            yield index, data[index][1]
+
+    def _scanned(self, request: Request) -> Iterator[tuple[int, dict[str, Any]]]:
+        # vcrpy's Cassette._responses, past its filter (already applied).
+        for index, (stored_request, response) in enumerate(self.data):
+            if requests_match(request, stored_request, self._match_on):
+                yield index, response
+
+    def _sync_index(self) -> bool:
+        """Index what was appended since (vcrpy appends to ``data`` only at its end);
+        whether the index can answer at all."""
+        data = self.data
+        while self._indexable and self._indexed < len(data):
+            key = match_key(data[self._indexed][0], self._canonical_of)
+            if key is None:
+                self._indexable = False
+                break
+            self._index.setdefault(key, []).append(self._indexed)
+            self._indexed += 1
+        return self._indexable
+
+    def _key_of(self, request: Request) -> Any:
+        """match_key, computed once for the ``can_play_response_for`` and ``play_response``
+        vcrpy's stubs call one after the other with the same, unchanged request."""
+        last, uri, body, method, key = self._last_key
+        same = last is request and uri is request.uri and body is request.body
+        if same and method == request.method:
+            return key
+        key = match_key(request, self._canonical_of)
+        self._last_key = (request, request.uri, request.body, request.method, key)
+        return key
 
 
 @contextlib.contextmanager
@@ -161,8 +233,12 @@ def replaying(path: str | os.PathLike[str]) -> Iterator[Cassette]:
         yield cassette
 
 
-def _project_vcr(cassette_dir: str | os.PathLike[str] | None, **options: Any) -> vcr.VCR:
-    project_vcr = vcr.VCR(
+def _project_vcr(
+    cassette_dir: str | os.PathLike[str] | None,
+    vcr_class: type[vcr.VCR] = vcr.VCR,
+    **options: Any,
+) -> vcr.VCR:
+    project_vcr = vcr_class(
         serializer=cassette_format.SERIALIZER_NAME,
         match_on=MATCH_ON,
         cassette_library_dir=os.fspath(cassette_dir) if cassette_dir is not None else None,
@@ -191,7 +267,7 @@ class Utf8Files:
             data = read_golden(Path(cassette_path), anchor)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise CassetteNotFoundError() from None
-        if not data.strip():  # an empty file is no cassette, as vcrpy has it
+        if not data or data.isspace():  # an empty file is no cassette, as vcrpy has it
             raise CassetteNotFoundError()
         return deserialize(data, serializer)
 
@@ -230,6 +306,70 @@ class LeakCheckingPersister:
 # -- matching ------------------------------------------------------------------
 
 
+class _Unkeyable(Exception):
+    pass
+
+
+def match_key(
+    request: Request, canonical_of: dict[int, tuple[Any, Any]] | None = None
+) -> tuple[Any, ...] | None:
+    """A hashable value two requests share exactly when every ``MATCH_ON`` matcher passes for
+    them; None when it cannot be made (then only vcrpy's scan can say, and raise as it does).
+
+    The parts are what those matchers compare: ``method``, ``scheme``, ``host``, ``port``,
+    ``path`` (empty as ``/``), ``query`` (sorted pairs) and the parsed body (``json_body``).
+    ``canonical_of`` remembers bodies' canonical forms by identity: a request sent as recorded
+    parses to the recorded body's very object (bodies.remember), so its form is known."""
+    try:
+        body = parsed_body(request)
+        known = canonical_of.get(id(body)) if canonical_of is not None else None
+        if known is not None and known[0] is body:
+            canonical = known[1]
+        else:
+            canonical = _canonical(body)
+            if canonical_of is not None:
+                canonical_of[id(body)] = (body, canonical)  # holds body: its id stays its own
+        return (request.method, *_route(request.uri), canonical)
+    except Exception:  # the scan meets the same error where vcrpy's would (a bad port, ...)
+        return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _route(uri: str) -> tuple[Any, ...]:
+    """What the scheme, host, port, path and query matchers compare, read as vcrpy reads them
+    (all of it comes from the URI alone, and a dialogue sends few distinct ones)."""
+    request = Request("GET", uri, None, {})
+    return request.scheme, request.host, request.port, request.path or "/", tuple(request.query)
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` (parsed JSON, text, bytes or None) as a hashable that equals another's exactly
+    when the values are ``==``: objects as frozensets of items, arrays as tuples; scalars stay
+    themselves, so 1, 1.0 and true stay equal as they are for ``==``. NaN is unequal even to
+    itself (yet equal inside one shared structure), which no key can say: _Unkeyable."""
+    kind = type(value)
+    if kind is dict:
+        return frozenset([(name, _canonical(item)) for name, item in value.items()])
+    if kind is list:
+        return tuple([_canonical(item) for item in value])
+    if kind is float:
+        if value != value:
+            raise _Unkeyable("NaN")
+        return value
+    if kind in _SCALARS:
+        return value
+    raise _Unkeyable(kind.__name__)
+
+
+_SCALARS = frozenset({str, int, bool, type(None), bytes})
+
+
+@functools.cache
+def _project_matchers() -> tuple[Any, ...]:
+    """MATCH_ON as vcrpy resolves it into a Cassette's ``_match_on``."""
+    return tuple(_project_vcr(None)._get_matchers(MATCH_ON))
+
+
 def json_body(r1: Request, r2: Request) -> None:
     """vcrpy matcher: the bodies are equal as parsed JSON (as text when either is
     not JSON). vcrpy passes the request being made first and the recorded one
@@ -262,6 +402,7 @@ def forget_session_caches() -> None:
     from foundry_goldens.goldens.held import evaluator_identity
 
     bodies.forget()
+    _route.cache_clear()
     evaluator_identity.cache_clear()  # read from the checks' source files once per process
 
 

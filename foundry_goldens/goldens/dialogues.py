@@ -6,10 +6,11 @@ duplicate name), so a user can fix it without reading a traceback.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import yaml
 from pydantic import (
@@ -21,10 +22,14 @@ from pydantic import (
     model_validator,
 )
 from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    ScalarEvent,
+)
 from yaml.nodes import Node
-from yaml.resolver import Resolver
 
 # Matched whole (fullmatch): `$` would let a trailing newline through into a file name.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -48,49 +53,93 @@ class UnsafeYamlError(yaml.YAMLError):
     value its constructor cannot build (a 5000-digit integer, the 13th month)."""
 
 
+def _refusal(event: Any, depth: int) -> UnsafeYamlError | None:
+    """What is wrong with a node `event` opened `depth` levels deep (1: the document's root)."""
+    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+    if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+        return UnsafeYamlError(
+            f"line {line}: YAML anchors and aliases (&name, *name) are not allowed; "
+            "write the value out where it is used"
+        )
+    if depth > MAX_YAML_DEPTH:
+        return UnsafeYamlError(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+    return None
+
+
 class _StrictComposer(Composer):
     """Composes nodes from the parser's events, refusing anchors, aliases and deep nesting."""
 
     _depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = cast(Any, self).peek_event()  # the parser's (libyaml's or PyYAML's)
-        line = event.start_mark.line + 1 if event.start_mark is not None else 0
-        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise UnsafeYamlError(
-                f"line {line}: YAML anchors and aliases (&name, *name) are not allowed; "
-                "write the value out where it is used"
-            )
+        refused = _refusal(cast(Any, self).peek_event(), self._depth + 1)
+        if refused is not None:
+            raise refused
         self._depth += 1
         try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise UnsafeYamlError(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
             return cast("Node | None", super().compose_node(parent, index))
         finally:
             self._depth -= 1
 
 
-if yaml.__with_libyaml__:  # libyaml's parser, this composer: no alias is ever composed
+class _StrictPureLoader(_StrictComposer, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, refusing what _StrictComposer refuses."""
+
+
+# libyaml composes in C, out of any Python hook's reach, so with it the same refusals come
+# first from its event stream, scanned when the text could hold one (_may_be_refused); a third
+# faster than composing in Python. Read at each call: the tests run both loaders.
+USE_LIBYAML = yaml.__with_libyaml__
+
+
+def _check_events(text: str | bytes) -> None:
+    """Raise what _StrictComposer would for the first document's first refused node, scanning
+    libyaml's events in document order; a later document is the loader's error to report."""
     from yaml._yaml import CParser
 
-    class _StrictLoader(_StrictComposer, CParser, SafeConstructor, Resolver):
-        def __init__(self, stream: str | bytes) -> None:
-            CParser.__init__(self, stream)
-            _StrictComposer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
+    parser = CParser(text)
+    try:
+        depth = 0
+        documents = 0
+        while (event := parser.get_event()) is not None:
+            kind = type(event)
+            if kind is ScalarEvent or kind is AliasEvent or isinstance(event, CollectionStartEvent):
+                refused = _refusal(event, depth + 1)
+                if refused is not None:
+                    raise refused
+                if kind is not ScalarEvent and kind is not AliasEvent:
+                    depth += 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return
+    finally:
+        parser.dispose()
 
-else:  # pragma: no cover - depends on how PyYAML was built
 
-    class _StrictLoader(_StrictComposer, yaml.SafeLoader):  # type: ignore[no-redef]
-        pass
+def _may_be_refused(text: str | bytes) -> bool:
+    """False only when no event of `text` can be refused, so libyaml's events need no scan
+    (most dialogues): an anchor or alias needs a `&` or `*`, and every collection opens at a
+    `[`, `{`, `-`, `?` or `:` of its own, so nesting is at most their count plus a scalar."""
+    if not isinstance(text, str):  # bytes may be UTF-16: scan
+        return True
+    if "&" in text or "*" in text:
+        return True
+    return sum(map(text.count, "[{-?:")) + 1 > MAX_YAML_DEPTH
 
 
 def load_yaml(text: str | bytes) -> Any:
     """One YAML document, as `yaml.safe_load` reads it but never expanding an alias: anchors,
     aliases and nesting deeper than MAX_YAML_DEPTH raise UnsafeYamlError (a yaml.YAMLError), as
-    does a value the safe constructor cannot build."""
-    loader = _StrictLoader(text)
+    does a value the safe constructor cannot build. libyaml's loader where PyYAML has it."""
+    if USE_LIBYAML:
+        if _may_be_refused(text):
+            _check_events(text)
+        loader: Any = yaml.CSafeLoader(text)
+    else:
+        loader = _StrictPureLoader(text)
     try:
         return loader.get_single_data()
     except (ValueError, OverflowError, RecursionError) as error:
@@ -121,9 +170,13 @@ class ToolCallExpectation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    arguments: dict[str, Any] | None = None
-    arguments_include: dict[str, Any] | None = None
+    name: str = Field(description="The tool (function) name.")
+    arguments: dict[str, Any] | None = Field(
+        default=None, description="The call's arguments, all of them, exactly."
+    )
+    arguments_include: dict[str, Any] | None = Field(
+        default=None, description="Arguments the call must have (others may come along)."
+    )
 
 
 class ErrorExpectation(BaseModel):
@@ -132,7 +185,9 @@ class ErrorExpectation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str | None = Field(default=None, description="FoundryError.code, e.g. server_error")
-    message_contains: str | None = None
+    message_contains: str | None = Field(
+        default=None, description="A substring of the error's message."
+    )
 
 
 ExpectedCall = str | ToolCallExpectation
@@ -165,23 +220,37 @@ class TurnExpectations(BaseModel):
         description="Calls that must be made in this order (other calls may come between); "
         "an order change of these tools is a behaviour change.",
     )
-    tools_not_called: list[str] = Field(default_factory=list)
+    tools_not_called: list[str] = Field(
+        default_factory=list, description="Tools that must not be called."
+    )
     reply_contains: list[str] = Field(
         default_factory=list, description="Substrings the reply must contain."
     )
-    reply_not_contains: list[str] = Field(default_factory=list)
+    reply_not_contains: list[str] = Field(
+        default_factory=list, description="Substrings the reply must not contain."
+    )
     reply_matches: list[str] = Field(
         default_factory=list, description="Regular expressions the reply must match."
     )
-    reply_not_matches: list[str] = Field(default_factory=list)
+    reply_not_matches: list[str] = Field(
+        default_factory=list, description="Regular expressions the reply must not match."
+    )
     tool_output_contains: dict[str, list[str]] = Field(
         default_factory=dict, description="tool -> regular expressions its output must match."
     )
-    tool_output_not_contains: dict[str, list[str]] = Field(default_factory=dict)
+    tool_output_not_contains: dict[str, list[str]] = Field(
+        default_factory=dict, description="tool -> regular expressions no output of it matches."
+    )
     refusal: bool | None = Field(default=None, description="The reply is (not) a refusal.")
-    max_prompt_tokens: int | None = Field(default=None, ge=0)
-    max_completion_tokens: int | None = Field(default=None, ge=0)
-    min_completion_tokens: int | None = Field(default=None, ge=0)
+    max_prompt_tokens: int | None = Field(
+        default=None, ge=0, description="At most this many prompt tokens."
+    )
+    max_completion_tokens: int | None = Field(
+        default=None, ge=0, description="At most this many completion tokens."
+    )
+    min_completion_tokens: int | None = Field(
+        default=None, ge=0, description="At least this many completion tokens."
+    )
     error: ErrorExpectation | None = Field(
         default=None, description="The turn fails with this error instead of replying."
     )
@@ -218,10 +287,15 @@ class TurnExpectations(BaseModel):
 
 
 class Turn(BaseModel):
+    """One scripted turn: what the user says, and what must hold for the agent's answer."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user: str
-    expect: TurnExpectations = Field(default_factory=TurnExpectations)
+    user: str = Field(description="What the user says in this turn (not empty).")
+    expect: TurnExpectations = Field(
+        default_factory=TurnExpectations,
+        description="Optional checks of this turn; state behaviour and facts, not wording.",
+    )
 
     @field_validator("user")
     @classmethod
@@ -232,10 +306,15 @@ class Turn(BaseModel):
 
 
 class Dialogue(BaseModel):
+    """A golden dialogue, goldens/dialogues/<name>.yaml: scripted user turns recorded against
+    the agent and replayed offline (`foundry-goldens schema` prints this file's JSON Schema)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
-    description: str = ""
+    name: str = Field(
+        description="The file's stem, unique: lowercase letters, digits, '-' and '_'."
+    )
+    description: str = Field(default="", description="What the dialogue is about.")
     agent: str | None = Field(
         default=None, description="Agent to address; default AZURE_FOUNDRY_AGENT_NAME."
     )
@@ -252,7 +331,7 @@ class Dialogue(BaseModel):
     system: str | None = Field(
         default=None, description="A system message leading every request, as AI GO! sends it."
     )
-    turns: list[Turn] = Field(min_length=1)
+    turns: list[Turn] = Field(min_length=1, description="The user turns, in order (one or more).")
 
     @field_validator("system")
     @classmethod
@@ -298,6 +377,28 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "(top level)"
 
 
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """The message for an unknown key at `loc`: the keys allowed there, the nearest first when
+    it looks like a typo, and where every key is described (the wheel has no docs/)."""
+    model: type[BaseModel] = Dialogue
+    for part in loc[:-1]:  # walk to the model that refused the key
+        field = model.model_fields.get(str(part))
+        inner = field.annotation if field is not None else None
+        candidates = [inner, *get_args(inner)]
+        candidates += [arg for candidate in candidates for arg in get_args(candidate)]
+        for candidate in candidates:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+    allowed = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return (
+        f"unknown key; {hint}allowed here: {', '.join(allowed)}; every key is described in "
+        'the README\'s "Dialogue files" and by `foundry-goldens schema`'
+    )
+
+
 def _describe(error: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid dialogue"]
     for detail in error.errors():
@@ -305,7 +406,7 @@ def _describe(error: ValidationError, path: Path) -> str:
         where = _field_path(loc)
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
-            message = "unknown key; allowed keys are listed in docs/contracts.md"
+            message = _unknown_key(loc)
         elif detail["type"] == "missing":
             message = "required field is missing"
         if len(loc) > 1 and loc[0] == "turns" and isinstance(loc[1], int):
