@@ -1,8 +1,9 @@
-"""`foundry-goldens init`: the scaffold it writes, kept equal to this repository's reference
-files, and its refusal to write into a non-empty directory."""
+"""`foundry-goldens init`: the scaffold it writes (the snippet from its one source,
+integration/), and its refusal to write into a non-empty directory."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -17,26 +18,63 @@ import foundry_goldens
 from foundry_goldens import scaffold
 from foundry_goldens.config import load_config
 from foundry_goldens.goldens import schema
-from foundry_goldens.scaffold import InitError, init_project, template_root
+from foundry_goldens.scaffold import InitError, init_project, integration_root, template_root
 from tests.paths import PROJECT_ROOT
 
-# The scaffold ships copies: they must not drift from the reference project's originals.
-COPIES = [
-    "integration/run_inference.py",
-    "integration/model.yaml",
-    "integration/app.yaml",
-    "integration/.env.example",
-    "goldens/dialogues/greeting.yaml",
-]
+INTEGRATION = [f"integration/{name}" for name in scaffold.INTEGRATION_FILES]
+# The scaffold's one remaining copy: it must not drift from the reference project's original.
+DIALOGUE = "goldens/dialogues/greeting.yaml"
+COPIES = [*INTEGRATION, DIALOGUE]
 
 
-@pytest.mark.parametrize("relative", COPIES)
-def test_the_packaged_template_equals_the_reference_file(relative: str) -> None:
-    packaged = template_root().joinpath(*relative.split("/")).read_bytes()
-    assert packaged == (PROJECT_ROOT / relative).read_bytes(), (
-        f"foundry_goldens/scaffold/templates/{relative} differs from {relative}: "
-        f"copy {relative} over it"
+def test_the_packaged_dialogue_equals_the_reference_file() -> None:
+    packaged = template_root().joinpath(*DIALOGUE.split("/")).read_bytes()
+    assert packaged == (PROJECT_ROOT / DIALOGUE).read_bytes(), (
+        f"foundry_goldens/scaffold/templates/{DIALOGUE} differs from {DIALOGUE}: "
+        f"copy {DIALOGUE} over it"
     )
+
+
+def test_the_snippet_has_one_source_and_init_writes_it_as_it_is(tmp_path: Path) -> None:
+    # No second copy in the package tree: a checkout reads integration/ (a wheel carries the
+    # copy its build made; tests/test_wheel_end_to_end.py checks that one).
+    assert not (PROJECT_ROOT / "foundry_goldens/scaffold/templates/integration").exists()
+    assert Path(str(integration_root())) == PROJECT_ROOT / "integration"
+    init_project(tmp_path / "team")
+    for relative in INTEGRATION:
+        written = (tmp_path / "team" / relative).read_bytes()
+        assert written == (PROJECT_ROOT / relative).read_bytes(), relative
+    # Only the named files: never a developer's integration/.env.
+    written_names = {p.name for p in (tmp_path / "team" / "integration").iterdir()}
+    assert written_names == set(scaffold.INTEGRATION_FILES)
+
+
+def test_without_the_snippet_init_says_so_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Neither a checkout around the package nor a wheel's copy: a broken install.
+    monkeypatch.setattr(scaffold, "__file__", str(tmp_path / "site" / "fg" / "scaffold" / "x.py"))
+    with pytest.raises(InitError, match="lacks the integration snippet"):
+        init_project(tmp_path / "team")
+    assert not (tmp_path / "team").exists()
+
+
+def test_the_build_copies_the_files_init_reads() -> None:
+    """setup.py's list of integration files is the scaffold's (setup.py cannot import the
+    package: the build runs before its dependencies are installed)."""
+    tree = ast.parse((PROJECT_ROOT / "setup.py").read_text("utf-8"))
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == ["INTEGRATION_FILES"]
+    ]
+    assert ast.literal_eval(value) == scaffold.INTEGRATION_FILES
+
+
+def test_a_build_copy_of_the_snippet_is_never_committed() -> None:
+    ignored = (PROJECT_ROOT / ".gitignore").read_text("utf-8").splitlines()
+    assert "/foundry_goldens/scaffold/templates/integration/" in ignored
 
 
 def test_init_writes_a_configured_project(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from foundry_goldens.recording.progress import (
     print_outcomes,
 )
 from foundry_goldens.snippet.credentials import StaticTokenCredential
-from tests.paths import DIALOGUE_DIR, INTEGRATION_PATH, PROJECT_ROOT
+from tests.paths import DIALOGUE_DIR, INTEGRATION_PATH
 from tests.scripted_foundry import CONV
 
 # A customer's resource and project, as a live endpoint names them: never to be printed.
@@ -445,8 +445,3 @@ def test_a_tls_verification_failure_says_so(snippet: ModuleType) -> None:
     assert message.startswith(
         f"could not connect to Foundry at 127.0.0.1:{port}: TLS certificate verification failed ("
     )
-
-
-def test_the_scaffold_snippet_is_the_reference_snippet() -> None:
-    template = PROJECT_ROOT / "foundry_goldens" / "scaffold" / "templates" / "integration"
-    assert (template / "run_inference.py").read_bytes() == INTEGRATION_PATH.read_bytes()

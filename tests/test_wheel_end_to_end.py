@@ -1,8 +1,9 @@
-"""End to end, as a new team would: build the wheel, install it into a fresh virtual
-environment outside this repository, `foundry-goldens init`, `record --emulator`, `pytest`;
-nothing may refer to this repository's paths. The wheel is also what a release publishes: its
-metadata and package data are checked here, with the release workflow's own check
-(scripts/check_release.py), and the release workflow's structure below.
+"""End to end, as a new team would: build the sdist, the wheel from it, install the wheel into
+a fresh virtual environment outside this repository, `foundry-goldens init`, `record
+--emulator`, `pytest`; nothing may refer to this repository's paths. The sdist and the wheel
+are also what a release publishes: their metadata and package data are checked here, with the
+release workflow's own check (scripts/check_release.py), and the release workflow's structure
+below.
 
 Slow by nature (a wheel build and a pip install that resolves every dependency; pip's cache
 makes repeats fast). It runs in `make test` like every other test."""
@@ -24,12 +25,16 @@ import pytest
 import yaml
 
 import foundry_goldens
+from foundry_goldens import scaffold
 from foundry_goldens.goldens import schema
 from scripts import check_release
 from tests.paths import PROJECT_ROOT
 
-# What the wheel is built from: the package and the metadata pyproject.toml reads.
-SOURCES = ("pyproject.toml", "README.md", "foundry_goldens")
+# What the sdist is built from: the package, the metadata pyproject.toml reads, setup.py's build
+# step and the snippet's one source (its named files: never a developer's integration/.env).
+SOURCES = ("pyproject.toml", "README.md", "setup.py", "foundry_goldens")
+INTEGRATION = [f"integration/{name}" for name in scaffold.INTEGRATION_FILES]
+PACKAGED = "foundry_goldens/scaffold/templates/"
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -62,37 +67,58 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copyfile(origin, source / name)
+    for relative in INTEGRATION:
+        (source / relative).parent.mkdir(exist_ok=True)
+        shutil.copyfile(PROJECT_ROOT / relative, source / relative)
     dist = tmp_path / "dist"
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
+    bin_dir = venv / "bin"
+    # The sdist as `python -m build` makes it: with the pinned setuptools (`build` itself is not
+    # a dependency here). Then the wheel from the sdist alone, as `build` does: the sdist must
+    # carry everything the build needs.
+    run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q",
+         "-c", str(PROJECT_ROOT / "constraints.txt"), "setuptools"],
+        tmp_path, env,
+    )  # fmt: skip
+    build_sdist = f"from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})"
+    run([str(bin_dir / "python"), "-c", build_sdist], source, env)
+    (sdist,) = dist.glob("foundry_goldens-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"setup.py", *INTEGRATION} <= in_sdist
+    assert not any(name.startswith(PACKAGED + "integration") for name in in_sdist)
     run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(dist), str(source)],
+         "-w", str(dist), str(sdist)],
         tmp_path, env,
     )  # fmt: skip
     (wheel,) = dist.glob("foundry_goldens-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         shipped_schema = archive.read("foundry_goldens/goldens/dialogue.schema.json")
+        shipped_integration = {r: archive.read(PACKAGED + r) for r in INTEGRATION}
     assert {name.split("/")[0] for name in names if "dist-info" not in name} == {"foundry_goldens"}
-    assert "foundry_goldens/scaffold/templates/integration/run_inference.py" in names
-    assert "foundry_goldens/scaffold/templates/integration/.env.example" in names
+    assert sorted(n for n in names if n.startswith(PACKAGED + "integration/")) == sorted(
+        PACKAGED + r for r in INTEGRATION
+    )
+    for relative, data in shipped_integration.items():  # the build's copy of the one source
+        assert data == (PROJECT_ROOT / relative).read_bytes(), relative
     assert shipped_schema.decode("utf-8") == schema.render()
     metadata, _ = check_release.wheel_metadata(wheel)
     assert metadata["Version"] == foundry_goldens.__version__
     assert wheel.name == f"foundry_goldens-{foundry_goldens.__version__}-py3-none-any.whl"
     # What makes pip on an older Python say "requires a different Python" instead of installing.
     assert metadata["Requires-Python"] == ">=3.11"
-    # The release workflow's check, on this wheel (and an sdist carrying its metadata).
+    # The release workflow's check, on this wheel and sdist.
     repository = release_repository(metadata.get_all("Project-URL", []))
-    write_sdist(dist, wheel)
     tag = f"v{foundry_goldens.__version__}"
     # Until pyproject.toml names the real repository, its placeholder is all that is wrong.
     problems = check_release.problems(dist, tag, repository)
     assert all("(the placeholder)" in problem for problem in problems), problems
     assert any("version" in p for p in check_release.problems(dist, "v99.0.0", repository))
 
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
-    bin_dir = venv / "bin"
     run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], tmp_path, env)
     env["PATH"] = os.pathsep.join([str(bin_dir), env["PATH"]])  # as an activated venv
 
@@ -110,6 +136,8 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
     project = tmp_path / "acme-agent"
     outputs = [run(["foundry-goldens", "init", str(project)], tmp_path, env)]
     assert (project / schema.PROJECT_SCHEMA).read_bytes() == shipped_schema
+    for relative in INTEGRATION:  # the snippet a team starts from is this repository's
+        assert (project / relative).read_bytes() == (PROJECT_ROOT / relative).read_bytes()
     outputs.append(run(["foundry-goldens", "record", "--emulator"], project, env))
     assert (project / "cassettes" / "greeting.json").is_file()
     assert (project / "goldens" / "snapshots" / "greeting.json").is_file()
@@ -129,19 +157,6 @@ def test_the_wheel_installed_elsewhere_inits_records_and_replays(tmp_path: Path)
 def release_repository(project_urls: list[str]) -> str:
     (url,) = [u.split(",", 1)[1].strip() for u in project_urls if u.startswith("Repository,")]
     return url
-
-
-def write_sdist(dist: Path, wheel: Path) -> Path:
-    """An sdist whose PKG-INFO is the wheel's METADATA (setuptools writes both from the same
-    pyproject.toml): pip cannot build one, and check_release wants the pair."""
-    metadata = check_release.wheel_metadata(wheel)[0].as_string().encode("utf-8")
-    stem = wheel.name.split("-py3-")[0]
-    path = dist / f"{stem}.tar.gz"
-    with tarfile.open(path, "w:gz") as archive:
-        info = tarfile.TarInfo(f"{stem}/PKG-INFO")
-        info.size = len(metadata)
-        archive.addfile(info, io.BytesIO(metadata))
-    return path
 
 
 # -- scripts/check_release.py, on made-up distributions ---------------------------------------

@@ -1,7 +1,7 @@
 """`foundry-goldens init DIR`: a new project for a team's own agent, in a new or empty DIR.
 
-It writes a copy of the reference snippet (integration/run_inference.py) with its model.yaml,
-app.yaml and .env.example, one dialogue, the dialogue files' JSON Schema (for editors), the
+It writes the reference snippet (integration/run_inference.py) with its model.yaml, app.yaml
+and .env.example, one dialogue, the dialogue files' JSON Schema (for editors), the
 GitHub workflows, a README and pyproject.toml with the [tool.foundry-goldens] configuration; the
 workflows install this version of foundry-goldens. Then, inside DIR:
 `foundry-goldens record --emulator` and `pytest`.
@@ -22,6 +22,12 @@ from foundry_goldens.commands import command
 from foundry_goldens.goldens import schema
 
 TEMPLATES = "templates"
+# The snippet and its settings have one source, this repository's integration/: a built wheel
+# carries a copy in templates/integration (setup.py makes it), a checkout or an editable
+# install reads integration/ itself. Named one by one: a developer's integration/.env is not
+# part of any project.
+INTEGRATION = "integration"
+INTEGRATION_FILES = ("run_inference.py", "model.yaml", "app.yaml", ".env.example")
 # Names a package-data directory cannot carry as they are (dot files are easily dropped).
 RENAMES = {"dot-github": ".github", "gitignore": ".gitignore"}
 RENDERED = {"pyproject.toml", "README.md", "goldens.yml", "goldens-drift.yml"}
@@ -80,6 +86,7 @@ def init_project(directory: Path) -> list[Path]:
                 f"{', ...' if len(present) > 5 else ''}); init writes only into a new or empty "
                 "directory, so that nothing of yours is overwritten"
             )
+    integration = integration_root()  # before anything is written: a broken install writes nothing
     directory.mkdir(parents=True, exist_ok=True)
     values = {
         "{name}": _project_name(directory),
@@ -87,7 +94,12 @@ def init_project(directory: Path) -> list[Path]:
         "{requirement}": requirement(),
     }
     written: list[Path] = []
-    _copy(resources.files(__package__).joinpath(TEMPLATES), directory, values, written)
+    _copy(template_root(), directory, values, written, skip=frozenset({INTEGRATION}))
+    (directory / INTEGRATION).mkdir(exist_ok=True)
+    for name in INTEGRATION_FILES:
+        target = directory / INTEGRATION / name
+        target.write_bytes(integration.joinpath(name).read_bytes())
+        written.append(target)
     # Not a template copy: the shipped schema itself, which the dialogues' first line points to.
     target = directory / schema.PROJECT_SCHEMA
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -121,9 +133,32 @@ def template_root() -> Traversable:
     return resources.files(__package__).joinpath(TEMPLATES)
 
 
-def _copy(source: Traversable, target: Path, values: dict[str, str], written: list[Path]) -> None:
+def integration_root() -> Traversable:
+    """Where the snippet and its settings come from: the repository's integration/ when this
+    package runs from a checkout, else the copy the wheel was built with."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and all(
+        (checkout / INTEGRATION / name).is_file() for name in INTEGRATION_FILES
+    ):
+        return checkout / INTEGRATION
+    packaged = template_root().joinpath(INTEGRATION)
+    if all(packaged.joinpath(name).is_file() for name in INTEGRATION_FILES):
+        return packaged
+    raise InitError(
+        "this installation of foundry-goldens lacks the integration snippet "
+        f"(templates/{INTEGRATION}/run_inference.py): reinstall it from a wheel or a checkout"
+    )
+
+
+def _copy(
+    source: Traversable,
+    target: Path,
+    values: dict[str, str],
+    written: list[Path],
+    skip: frozenset[str] = frozenset(),
+) -> None:
     for entry in sorted(source.iterdir(), key=lambda e: e.name):
-        if entry.name == "__pycache__":
+        if entry.name == "__pycache__" or entry.name in skip:
             continue
         destination = target / RENAMES.get(entry.name, entry.name)
         if entry.is_dir():
