@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml $(LOCK)
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # [tool.importlinter]: no cache directory left behind
 
 typecheck: setup
 	$(BIN)/mypy

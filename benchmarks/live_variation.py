@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from foundry_goldens.emulator.variation import BehaviourChange
 from foundry_goldens.goldens.dialogues import load_dialogues
+from foundry_goldens.recording import check_report
 from foundry_goldens.recording.progress import DialogueOutcome, SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
-from foundry_goldens.review import check_report, diff_goldens, render_markdown
+from foundry_goldens.review import diff_goldens, render_markdown
 from tests.paths import DIALOGUE_DIR
 
 

@@ -48,14 +48,13 @@ sys.path.insert(0, str(ROOT))
 import httpx2  # noqa: E402
 
 from foundry_goldens.cassettes.player import (  # noqa: E402
-    forget_session_caches,
     load_cassette,
     replay_vcr,
 )
 from foundry_goldens.config import active  # noqa: E402
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues  # noqa: E402
 from foundry_goldens.replay.replayer import recorded_agent, replay_environment  # noqa: E402
-from foundry_goldens.replay.session import ReplaySession  # noqa: E402
+from foundry_goldens.replay.session import ReplaySession, forget_session_caches  # noqa: E402
 from foundry_goldens.snippet.driver import drive_dialogue  # noqa: E402
 from foundry_goldens.snippet.loader import load_integration  # noqa: E402
 from tests.paths import CASSETTE_DIR, DIALOGUE_DIR  # noqa: E402

@@ -10,7 +10,7 @@
   foundry_goldens/goldens/held.py). Alternated with the first, round by round.
 
 Every shipped golden dialogue per round; each round starts as a fresh pytest session would
-(`foundry_goldens.cassettes.player.forget_session_caches`), after one warm-up round (imports, the snippet's
+(`foundry_goldens.replay.session.forget_session_caches`), after one warm-up round (imports, the snippet's
 client). Per turn figures are medians over rounds of (time over all dialogues / turns).
 
     python benchmarks/replay_speed.py [--rounds 15] [--profile]
@@ -30,11 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from foundry_goldens.cassettes.player import forget_session_caches
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
 from foundry_goldens.replay.replayer import replay_golden
-from foundry_goldens.replay.session import ReplaySession
+from foundry_goldens.replay.session import ReplaySession, forget_session_caches
 from foundry_goldens.snippet.loader import load_integration
 from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 

@@ -412,8 +412,8 @@ class LiveCheck:
 
     @classmethod
     def configured(cls, config: pytest.Config, mode: str, settings: dict[str, str]) -> LiveCheck:
-        from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
         from foundry_goldens.recording.targets import ConfigurationError, choose_target
+        from foundry_goldens.review.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 
         if config.option.update_snapshots:
             raise pytest.UsageError(
@@ -450,7 +450,7 @@ class LiveCheck:
 
 def _live_test(dialogue: Dialogue, live: LiveCheck) -> Callable[..., None]:
     def test_golden(golden: SnapshotAssertion) -> None:
-        from foundry_goldens.review.check_report import render_text
+        from foundry_goldens.recording.check_report import render_text
 
         try:
             outcome = live.check(dialogue)

@@ -162,7 +162,7 @@ def emulator_messages(endpoint: str, conversation_id: str) -> list[tuple[str, st
     oldest first, as its items route lists them."""
     import httpx2
 
-    from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN
+    from foundry_goldens.static_token import STATIC_TEST_TOKEN
 
     response = httpx2.get(
         f"{endpoint}/openai/v1/conversations/{conversation_id}/items",

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from latticeflow.core.dtypes import OpenResponsesModelOutput
 
-from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN, StaticTokenCredential
+from foundry_goldens.snippet.credentials import StaticTokenCredential
+from foundry_goldens.static_token import STATIC_TEST_TOKEN
 
 PROJECT_PATH = "/api/projects/loopback"
 CONV = "conv_loopback_1"

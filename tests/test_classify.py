@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from foundry_goldens.goldens.classify import classify_snapshots, word_similarity
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue
 from foundry_goldens.goldens.refusals import is_refusal
+from foundry_goldens.review.classify import word_similarity
+from foundry_goldens.review.compare import classify_snapshots
 from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
 
 

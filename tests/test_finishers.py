@@ -26,6 +26,7 @@ from foundry_goldens.cassettes.router import Interactions, ThreadCassetteRouter
 from foundry_goldens.cassettes.sanitizer import Sanitizer
 from foundry_goldens.config import active
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
+from foundry_goldens.goldens.publishing import staging
 from foundry_goldens.recording.finishers import (
     PROCESS_FROM_DIALOGUES,
     FinisherKind,
@@ -35,7 +36,6 @@ from foundry_goldens.recording.finishers import (
 )
 from foundry_goldens.recording.finishing import FinishJob
 from foundry_goldens.recording.progress import DialogueOutcome, ProgressReporter, SilentProgress
-from foundry_goldens.recording.publishing import staging
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.snippet.driver import drive_dialogue

@@ -28,11 +28,11 @@ from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import LeakCheckingPersister, Utf8Files
 from foundry_goldens.cassettes.sanitizer import Sanitizer
 from foundry_goldens.config import ConfigError, GoldenDirectory, UnsafeGoldenPath, load_config
+from foundry_goldens.goldens import publishing
 from foundry_goldens.goldens.dialogues import load_dialogue, load_dialogues
+from foundry_goldens.goldens.publishing import PublishError, complete_pending, staging
 from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
-from foundry_goldens.recording import publishing
 from foundry_goldens.recording.progress import SilentProgress
-from foundry_goldens.recording.publishing import PublishError, complete_pending, staging
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.replay.replayer import ReplayError, replay_dialogue

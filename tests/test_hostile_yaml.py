@@ -24,18 +24,16 @@ from hypothesis import strategies as st
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
+from foundry_goldens import yamltext
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.format import MAX_LEGACY_YAML_BYTES, CassetteFormatError
-from foundry_goldens.goldens import dialogues
 from foundry_goldens.goldens.dialogues import (
     MAX_DIALOGUE_BYTES,
-    MAX_YAML_DEPTH,
     DialogueError,
-    UnsafeYamlError,
     load_dialogue,
     load_dialogues,
-    load_yaml,
 )
+from foundry_goldens.yamltext import MAX_YAML_DEPTH, UnsafeYamlError, load_yaml
 from tests.paths import CASSETTE_DIR, DIALOGUE_DIR, SNAPSHOT_DIR
 from tests.test_plugin import make_project, pytest_in
 
@@ -68,7 +66,7 @@ LOADERS = [
 @pytest.fixture(params=LOADERS)
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Load YAML with libyaml (True) or PyYAML's pure-Python loader (False)."""
-    monkeypatch.setattr(dialogues, "USE_LIBYAML", request.param)
+    monkeypatch.setattr(yamltext, "USE_LIBYAML", request.param)
     return bool(request.param)
 
 
@@ -166,9 +164,9 @@ def _outcome(text: str) -> tuple[Any, ...]:
 def test_libyaml_loads_what_the_pure_loader_loads_and_refuses_alike(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dialogues, "USE_LIBYAML", True)
+    monkeypatch.setattr(yamltext, "USE_LIBYAML", True)
     with_libyaml = _outcome(text)
-    monkeypatch.setattr(dialogues, "USE_LIBYAML", False)
+    monkeypatch.setattr(yamltext, "USE_LIBYAML", False)
     assert with_libyaml == _outcome(text)
 
 
@@ -177,10 +175,10 @@ def test_libyaml_loads_what_the_pure_loader_loads_and_refuses_alike(
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
-    class _HookedLoader(dialogues._StrictComposer, CParser, SafeConstructor, Resolver):
+    class _HookedLoader(yamltext._StrictComposer, CParser, SafeConstructor, Resolver):
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
-            dialogues._StrictComposer.__init__(self)
+            yamltext._StrictComposer.__init__(self)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
 
@@ -248,7 +246,7 @@ def test_libyaml_composing_refuses_exactly_what_the_composer_hook_refused(text: 
     outcome = _libyaml_outcome(text)
     event(outcome[0])
     assert outcome == _hooked_outcome(text)
-    if not dialogues._may_be_refused(text):  # the scan it skipped would have found nothing
+    if not yamltext._may_be_refused(text):  # the scan it skipped would have found nothing
         assert outcome[0] != "refused" or "cannot be loaded" in outcome[1]
 
 

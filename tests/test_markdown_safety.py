@@ -24,14 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from foundry_goldens.goldens.classify import (
-    ClassifiedChange,
-    DialogueClassification,
-    classify_snapshots,
-)
+from foundry_goldens.recording import check_report
 from foundry_goldens.recording.progress import DialogueOutcome
-from foundry_goldens.review import check_report, diff_goldens, render_markdown
+from foundry_goldens.review import diff_goldens, render_markdown
 from foundry_goldens.review import markdown_text as md
+from foundry_goldens.review.classify import ClassifiedChange, DialogueClassification
+from foundry_goldens.review.compare import classify_snapshots
 from foundry_goldens.review.diffs import shorten, word_diff
 from foundry_goldens.review.report import (
     Counts,

@@ -14,9 +14,10 @@ import pytest
 from latticeflow.core.dtypes import OpenResponsesModelOutput
 
 from foundry_goldens.goldens.dialogues import load_dialogues
-from foundry_goldens.goldens.normalization import ALIASED_FIELDS, normalize_dialogue
+from foundry_goldens.goldens.normalization import ALIASED_FIELDS
 from foundry_goldens.replay.replayer import ReplayResult, replay_dialogue
 from foundry_goldens.snippet.driver import TurnResult
+from foundry_goldens.snippet.transcript import normalize_dialogue
 from tests.paths import DIALOGUE_DIR
 
 DIALOGUES = load_dialogues(DIALOGUE_DIR)

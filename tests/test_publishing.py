@@ -2,7 +2,7 @@
 killed between the two renames; staging lives in cassettes/.record/ and is cleaned next run.
 
 The kills are real: a subprocess records and SIGKILLs itself at the chosen point (a wrapper
-around foundry_goldens.recording.publishing._move, set up inside that subprocess only).
+around foundry_goldens.goldens.publishing._move, set up inside that subprocess only).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import yaml
 
 from foundry_goldens.cassettes.format import find_cassette
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogue, load_dialogues
+from foundry_goldens.goldens.publishing import RecorderBusy, complete_pending, staging
 from foundry_goldens.goldens.snapshots import render_snapshot
 from foundry_goldens.recording.progress import SilentProgress
-from foundry_goldens.recording.publishing import RecorderBusy, complete_pending, staging
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
@@ -44,7 +44,7 @@ turns:
 KILL_BEFORE_SNAPSHOT_MOVE = """
 import os, signal, sys
 from pathlib import Path
-import foundry_goldens.recording.publishing as publishing
+import foundry_goldens.goldens.publishing as publishing
 from foundry_goldens.goldens.dialogues import load_dialogues
 from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
@@ -170,7 +170,7 @@ def test_staging_left_by_a_killed_recording_is_removed_by_the_next_run(tmp_path:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + TIMEOUT  # only against a hang: start-up is slow under load
         while not leftovers(tmp_path):
             assert time.monotonic() < deadline and process.poll() is None, "never started"
             time.sleep(0.02)

@@ -144,6 +144,7 @@ def test_a_300_character_path_stays_on_one_line_whatever_columns_says(
         ({"CI": "true"}, False),
         ({"CI": "true", "TTY_COMPATIBLE": "1"}, False),  # a CI that claims a terminal
         ({"TTY_COMPATIBLE": "1"}, True),  # a person's terminal keeps rich's wrapping
+        ({"FORCE_COLOR": "1"}, False),  # colour asked for on a pipe: still not a terminal's width
     ],
 )
 def test_the_summary_table_and_failures_stay_on_one_line_in_ci(
@@ -155,7 +156,7 @@ def test_the_summary_table_and_failures_stay_on_one_line_in_ci(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "40")
     monkeypatch.setenv("NO_COLOR", "1")
-    for key in ("CI", "TTY_COMPATIBLE"):
+    for key in ("CI", "TTY_COMPATIBLE", "FORCE_COLOR"):
         monkeypatch.delenv(key, raising=False)
     for key, value in environment.items():
         monkeypatch.setenv(key, value)

@@ -44,9 +44,9 @@ from foundry_goldens.recording.targets import EmulatorTarget, LiveTarget, entra_
 from foundry_goldens.replay.replayer import replay_dialogue
 from foundry_goldens.scaffold import init_project
 from foundry_goldens.snippet import identity
-from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN
 from foundry_goldens.snippet.identity import SIGN_IN_KEYS, signing_in_at, static_identity
 from foundry_goldens.snippet.loader import MODULE_NAME
+from foundry_goldens.static_token import STATIC_TEST_TOKEN
 from tests.conftest import NetworkBlocked, block_network
 from tests.paths import DIALOGUE_DIR
 

@@ -42,8 +42,8 @@ from foundry_goldens.goldens.dialogues import (
     Dialogue,
     DialogueError,
     load_dialogue,
-    load_yaml,
 )
+from foundry_goldens.yamltext import load_yaml
 
 # A task result log holds every sample's whole trace; far past any real one, refused unread.
 MAX_EVIDENCE_BYTES = 256 * 1024 * 1024

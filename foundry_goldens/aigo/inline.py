@@ -52,10 +52,10 @@ def _load(name: str) -> _Module:
     return _Module(name, source, ast.parse(source, filename=spec.origin))
 
 
-def _package_imports(tree: ast.Module) -> dict[str, set[str]]:
+def _package_imports(nodes: list[ast.stmt]) -> dict[str, set[str]]:
     """Package module -> the names imported from it (a module imported whole: under '*')."""
     found: dict[str, set[str]] = {}
-    for node in tree.body:
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == PACKAGE or node.module.startswith(PACKAGE + "."):
                 for alias in node.names:
@@ -116,9 +116,8 @@ def _segment(module: _Module, node: ast.stmt) -> str:
     return "".join(lines[first - 1 : node.end_lineno])
 
 
-def _sliced(module: _Module, wanted: set[str]) -> str:
-    """The module's docstring, __future__ imports and the statements defining `wanted` and
-    what they use, in source order; any other import of a foreign module is an error."""
+def _kept(module: _Module, wanted: set[str]) -> set[int]:
+    """Indices of the top-level statements defining `wanted` and what they use."""
     body = module.tree.body
     keep: set[int] = set()
     pending = set(wanted)
@@ -133,8 +132,15 @@ def _sliced(module: _Module, wanted: set[str]) -> str:
     missing = wanted - {n for i in keep for n in _defined(body[i])}
     if missing:
         raise InlineError(f"{module.name}: defines no {', '.join(sorted(missing))}")
+    return keep
+
+
+def _sliced(module: _Module, wanted: set[str]) -> str:
+    """The module's docstring, __future__ imports and the statements defining `wanted` and
+    what they use, in source order; any other import of a foreign module is an error."""
+    keep = _kept(module, wanted)
     parts = []
-    for index, node in enumerate(body):
+    for index, node in enumerate(module.tree.body):
         is_docstring = index == 0 and isinstance(node, ast.Expr)
         is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
         if index in keep or is_docstring or is_future:
@@ -212,19 +218,38 @@ _foundry_goldens_modules()
 def standalone(entry: str, *, title: str) -> str:
     """The source of one file that runs `entry` (a package module) without the package."""
     modules: dict[str, _Module] = {}
-    wanted: dict[str, set[str]] = {}
-    order: list[str] = []
+    wanted: dict[str, set[str]] = {entry: {"*"}}
 
-    def visit(name: str, names: set[str]) -> None:
-        wanted.setdefault(name, set()).update(names)
-        if name in modules:
+    def needs(name: str) -> dict[str, set[str]]:
+        # A module cut down to what its importers want needs only what that slice imports
+        # (goldens/dialogues.py's expectation models do not need its YAML loader's module).
+        if name not in modules:
+            modules[name] = _load(name)
+        module = modules[name]
+        body = module.tree.body
+        if "*" not in wanted[name] and any(_foreign(node) for node in body):
+            body = [body[i] for i in sorted(_kept(module, wanted[name]))]
+        return _package_imports(body)
+
+    # The names wanted from each module grow as importers are found: to a fixed point.
+    changed = True
+    while changed:
+        changed = False
+        for name in list(wanted):
+            for dependency, imported in needs(name).items():
+                if not imported <= wanted.setdefault(dependency, set()):
+                    wanted[dependency] |= imported
+                    changed = True
+    order: list[str] = []  # dependencies first, as they are executed
+
+    def visit(name: str) -> None:
+        if name in order:
             return
-        modules[name] = _load(name)
-        for dependency, imported in _package_imports(modules[name].tree).items():
-            visit(dependency, imported)
+        for dependency in needs(name):
+            visit(dependency)
         order.append(name)
 
-    visit(entry, {"*"})
+    visit(entry)
     sources: dict[str, str] = {}
     for name in order:
         module = modules[name]

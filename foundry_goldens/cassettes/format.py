@@ -38,8 +38,8 @@ import yaml
 
 from foundry_goldens import jsontext
 from foundry_goldens.cassettes import bodies
-from foundry_goldens.goldens.dialogues import load_yaml
 from foundry_goldens.jsontext import compact, indented
+from foundry_goldens.yamltext import load_yaml
 
 SERIALIZER_NAME = "readable-json"
 SUFFIX = ".json"

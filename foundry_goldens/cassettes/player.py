@@ -397,13 +397,11 @@ def parsed_body(request: Request) -> Any:
     return bodies.parse(body.encode("utf-8") if isinstance(body, str) else bytes(body))
 
 
-def forget_session_caches() -> None:
-    """Start over as a new process would (benchmarks time a fresh test session)."""
-    from foundry_goldens.goldens.held import evaluator_identity
-
+def forget_caches() -> None:
+    """Parse every cassette and body again, as a new process would
+    (replay.session.forget_session_caches)."""
     bodies.forget()
     _route.cache_clear()
-    evaluator_identity.cache_clear()  # read from the checks' source files once per process
 
 
 def _walk_changes(

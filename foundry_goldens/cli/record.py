@@ -31,8 +31,9 @@ from foundry_goldens.config import (
     UnsafeGoldenPath,
     check_project_endpoint,
 )
-from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogues
+from foundry_goldens.goldens.publishing import PublishError, refuse_linked_goldens
+from foundry_goldens.recording import check_report
 from foundry_goldens.recording.progress import (
     DialogueOutcome,
     RichProgress,
@@ -40,7 +41,6 @@ from foundry_goldens.recording.progress import (
     make_console,
     print_outcomes,
 )
-from foundry_goldens.recording.publishing import PublishError, refuse_linked_goldens
 from foundry_goldens.recording.recorder import (
     DEFAULT_DIALOGUE_TIMEOUT_SECONDS,
     MAX_CONCURRENCY,
@@ -55,7 +55,8 @@ from foundry_goldens.recording.targets import (
 )
 from foundry_goldens.redaction.logs import redacting_logs
 from foundry_goldens.redaction.redactor import Redactor
-from foundry_goldens.review import check_report, parse_threshold
+from foundry_goldens.review import parse_threshold
+from foundry_goldens.review.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 
 
 def _number(text: str, *, minimum: float, inclusive: bool) -> float:

@@ -43,7 +43,7 @@ from foundry_goldens.emulator.ids import IdFactory, as_uuid
 from foundry_goldens.emulator.project import FoundryProject
 from foundry_goldens.emulator.stats import EmulatorStats, StatsRecorder
 from foundry_goldens.emulator.variation import BehaviourChange, Variation
-from foundry_goldens.snippet.credentials import STATIC_TEST_TOKEN
+from foundry_goldens.static_token import STATIC_TEST_TOKEN
 
 log = logging.getLogger("foundry_goldens.emulator")
 

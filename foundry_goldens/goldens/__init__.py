@@ -1,1 +1,1 @@
-"""Goldens: dialogues and their expectations, normalization, snapshots, comparison, classifying."""
+"""Goldens: dialogues and their expectations, normalization, snapshots, publishing."""

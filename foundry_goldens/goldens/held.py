@@ -17,7 +17,7 @@ The snapshot form has its random ids replaced by aliases (goldens/normalization.
 numbering per kind across the dialogue. No check reads an id except to pair a function call
 with its output by `call_id`, and aliasing keeps that pairing, so a turn's checks answer the
 same for the output as returned and as the snapshot holds it (the golden review relies on
-this too: it checks expectations on snapshots, goldens/classify.py).
+this too: it checks expectations on snapshots, review/classify.py).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _installed_versions() -> bytes:
 @functools.cache
 def evaluator_identity() -> bytes:
     """What the checks' answers depend on besides their inputs (worked out once per process;
-    benchmarks start each round afresh: cassettes.player.forget_session_caches)."""
+    benchmarks start each round afresh: replay.session.forget_session_caches)."""
     identity = hashlib.blake2b(digest_size=16)
     for module in _EVALUATOR_MODULES:
         try:
@@ -74,9 +74,15 @@ def evaluator_identity() -> bytes:
     return identity.digest()
 
 
+@functools.lru_cache(maxsize=4)
+def _keyed(identity: bytes) -> Any:
+    """The digest with the evaluator's identity already fed in (copied for every turn)."""
+    return hashlib.blake2b(identity, digest_size=16)
+
+
 def turn_digest(expect: TurnExpectations, snapshot_turn: Mapping[str, Any]) -> str:
     """The digest of checking `expect` against a turn as its snapshot holds it."""
-    digest = hashlib.blake2b(evaluator_identity(), digest_size=16)
+    digest = _keyed(evaluator_identity()).copy()
     for part in (expect.model_dump_json().encode(), compact(snapshot_turn)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)

@@ -12,7 +12,6 @@ atomically with the mode open() gives (0666 less the umask), as the recorder wri
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +110,9 @@ class GoldenSnapshotExtension(JSONSnapshotExtension):
             data = read_golden(Path(snapshot_location), active().snapshots)
         except FileNotFoundError:
             return None
-        # As syrupy reads it (text mode): universal newlines.
-        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+        # As syrupy reads it (text mode): universal newlines, which is what the replacements
+        # make of the decoded text (without a text wrapper around a copy of the bytes).
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
     def delete_snapshots(self, *, snapshot_location: str, snapshot_names: set[str]) -> None:
         path = Path(snapshot_location)

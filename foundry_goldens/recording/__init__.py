@@ -1,1 +1,1 @@
-"""Recording: targets (live or emulator), the recorder, publishing, progress, the watchdog."""
+"""Recording: targets (live or emulator), the recorder, progress, the --check report."""

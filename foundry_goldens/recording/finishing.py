@@ -25,8 +25,8 @@ from foundry_goldens.cassettes.router import Interactions
 from foundry_goldens.cassettes.sanitizer import CassetteLeakError, Sanitizer
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.goldens.held import METADATA_KEY
+from foundry_goldens.goldens.publishing import Staging
 from foundry_goldens.goldens.snapshots import render_snapshot
-from foundry_goldens.recording.publishing import Staging
 from foundry_goldens.replay.replayer import ReplayError, ReplayResult, replay_cassette
 
 # Replays a cassette path with these interactions from memory rather than parsed back from the

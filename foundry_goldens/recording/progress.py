@@ -32,9 +32,18 @@ def make_console(*, stderr: bool = False) -> Console:
     says, and tables are laid out as wide as their content."""
     console = Console(stderr=stderr)
     ci = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-    if console.is_terminal and not ci:
+    # rich counts FORCE_COLOR as a terminal; it asks for colour, not for a terminal's width.
+    colour_on_a_pipe = bool(os.environ.get("FORCE_COLOR")) and not _isatty(console.file)
+    if console.is_terminal and not ci and not colour_on_a_pipe:
         return console
     return Console(stderr=stderr, width=UNWRAPPED_WIDTH, soft_wrap=True)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False
 
 
 @dataclass
@@ -47,7 +56,7 @@ class DialogueOutcome:
     detail: str = ""
     seconds: float = 0.0
     report: list[str] = field(default_factory=list)
-    classification: Any = None  # --check: a foundry_goldens.goldens.classify.DialogueClassification
+    classification: Any = None  # --check: a foundry_goldens.review.classify.DialogueClassification
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,7 @@
 
 All or nothing per dialogue: everything is written into a staging directory first; a dialogue's
 cassette and snapshot replace the committed ones only when its recording, its live checks, its
-leak scan and its replay all succeeded, and then together (recording/publishing.py). A failed,
+leak scan and its replay all succeeded, and then together (goldens/publishing.py). A failed,
 interrupted (Ctrl-C, SIGTERM) or invariant-violating dialogue, or one past its deadline, leaves
 its previous files untouched and is named with the failing turn and reason.
 """
@@ -27,15 +27,16 @@ from foundry_goldens.cassettes.player import recording_vcr
 from foundry_goldens.cassettes.router import Interactions, ThreadCassetteRouter
 from foundry_goldens.cassettes.sanitizer import Sanitizer
 from foundry_goldens.config import active
-from foundry_goldens.goldens.classify import DEFAULT_USAGE_THRESHOLD_PERCENT, classify_snapshots
 from foundry_goldens.goldens.dialogues import Dialogue
+from foundry_goldens.goldens.publishing import Staging, staging
 from foundry_goldens.recording.finishers import FinisherKind, finisher_for
 from foundry_goldens.recording.finishing import Finished, FinishJob
 from foundry_goldens.recording.progress import DialogueOutcome, ProgressReporter
-from foundry_goldens.recording.publishing import Staging, staging
 from foundry_goldens.recording.targets import Target, opened
 from foundry_goldens.redaction.redactor import Redactor
 from foundry_goldens.replay.replayer import conversations_created
+from foundry_goldens.review.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
+from foundry_goldens.review.compare import classify_snapshots
 from foundry_goldens.snippet.driver import (
     Deadlines,
     RunInference,
@@ -66,7 +67,7 @@ class RecordOptions:
     check: bool = False
     dialogue_timeout: float = DEFAULT_DIALOGUE_TIMEOUT_SECONDS
     turn_timeout: float | None = None  # None: DEFAULT_TURN_TIMEOUT_SECONDS
-    # --check: usage moves within this many percent are not reported (goldens/classify.py).
+    # --check: usage moves within this many percent are not reported (review/classify.py).
     usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT
     # Where cassettes are written and replayed (recording/finishers.py): "auto" picks a
     # process of their own for a run of many dialogues.
@@ -202,7 +203,7 @@ def _publish(name: str, staged: Staging, options: RecordOptions) -> None:
 def _check_against_committed(
     outcome: DialogueOutcome, dialogue: Dialogue, staged: Staging, options: RecordOptions
 ) -> None:
-    """Classify the fresh recording against the committed snapshot (goldens/classify.py):
+    """Classify the fresh recording against the committed snapshot (review/classify.py):
     `changed` for a behaviour change or a broken expectation, `reworded` for wording or usage
     only, `unchanged` otherwise."""
     committed = options.snapshot_dir / f"{outcome.name}.json"

@@ -30,8 +30,7 @@ from foundry_goldens.goldens.held import (
     dialogue_digests,
     read_held,
 )
-from foundry_goldens.goldens.normalization import normalize_dialogue
-from foundry_goldens.recording.publishing import half_published
+from foundry_goldens.goldens.publishing import half_published
 from foundry_goldens.snippet.driver import (
     ExpectationFailure,
     RunInference,
@@ -43,6 +42,7 @@ from foundry_goldens.snippet.driver import (
 )
 from foundry_goldens.snippet.identity import static_identity_here
 from foundry_goldens.snippet.loader import load_integration
+from foundry_goldens.snippet.transcript import normalize_dialogue
 
 MAX_LISTED = 40
 # Statuses openai retries (after waiting out Retry-After): a cassette never holds one, since the
@@ -69,7 +69,7 @@ def explain_snapshot_mismatch(
     actual: dict[str, Any],
     script: Dialogue | None = None,
 ) -> str:
-    """Per turn, what differs from the committed snapshot, classified (goldens/classify.py),
+    """Per turn, what differs from the committed snapshot, classified (review/classify.py),
     with every changed reply as a whole word diff, and what to do about it.
 
     Replay got this far, so the cassette still matches what the integration sends: only the
@@ -77,8 +77,9 @@ def explain_snapshot_mismatch(
     """
     # Only a failing golden needs these (and deepdiff, which imports pandas when installed):
     # imported here, they stay out of every passing run's start-up.
-    from foundry_goldens.goldens.classify import CATEGORIES, classify_snapshots
-    from foundry_goldens.goldens.comparison import compare_snapshots, text_word_diff
+    from foundry_goldens.review.classify import CATEGORIES
+    from foundry_goldens.review.compare import classify_snapshots
+    from foundry_goldens.review.comparison import compare_snapshots, text_word_diff
 
     try:
         # Never through a link: the committed snapshot is untrusted input.

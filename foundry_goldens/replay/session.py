@@ -19,8 +19,16 @@ from types import TracebackType
 
 from vcr.cassette import Cassette
 
+from foundry_goldens.cassettes import player
 from foundry_goldens.cassettes.router import ThreadCassetteRouter
+from foundry_goldens.goldens.held import evaluator_identity
 from foundry_goldens.snippet.identity import static_identity
+
+
+def forget_session_caches() -> None:
+    """Start over as a new process would (benchmarks time a fresh test session)."""
+    player.forget_caches()
+    evaluator_identity.cache_clear()  # read from the checks' source files once per process
 
 
 class ReplaySession:

@@ -7,10 +7,10 @@ same name (`get_order #2` is the turn's second get_order call on each side), nev
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-# a module import: classify imports this module's package
-import foundry_goldens.goldens.classify as classify
+import foundry_goldens.review.classify as classify
 from foundry_goldens.review.diffs import elide, field_changes, parse_json, word_diff
 from foundry_goldens.review.goldens import Golden, GoldenSet, ScriptTurn, SnapshotTurn
 from foundry_goldens.review.report import (
@@ -341,6 +341,33 @@ def snapshot_turn_changes(
     changes += _trace_changes(trace(old), trace(new), threshold)
     changes += _error_changes(old.get("error"), new.get("error"))
     return changes
+
+
+def classify_snapshots(
+    name: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    dialogue: Any = None,
+    usage_threshold_percent: float = classify.DEFAULT_USAGE_THRESHOLD_PERCENT,
+) -> classify.DialogueClassification:
+    """Classify every difference between two snapshots of one dialogue (docs/contracts.md), and
+    the dialogue's expectations broken by `new` (when `dialogue`, a harness Dialogue, is given).
+    """
+    result = classify.DialogueClassification(dialogue=name)
+    old_turns, new_turns = list(old.get("turns", [])), list(new.get("turns", []))
+    if len(old_turns) != len(new_turns):
+        result.changes += classify.classify_changes(
+            None, [TurnCountChanged(old=len(old_turns), new=len(new_turns))]
+        )
+    for index, (before, after) in enumerate(zip(old_turns, new_turns, strict=False)):
+        ordered: Sequence[str] = ()
+        if dialogue is not None and index < len(dialogue.turns):
+            ordered = dialogue.turns[index].expect.ordered_tools
+        changes = snapshot_turn_changes(before, after, usage_threshold_percent)
+        result.changes += classify.classify_changes(index + 1, changes, ordered)
+    if dialogue is not None:
+        result.changes += classify.broken_expectations(dialogue, new_turns)
+    return result
 
 
 def _trace_changes(base: TurnTrace, head: TurnTrace, threshold: float) -> list[TurnChange]:

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.format import CassetteFormatError
-from foundry_goldens.goldens.dialogues import MAX_DIALOGUE_BYTES, UnsafeYamlError, load_yaml
+from foundry_goldens.goldens.dialogues import MAX_DIALOGUE_BYTES
 from foundry_goldens.review.errors import GoldenDiffError
 from foundry_goldens.review.revisions import DEFAULT_LAYOUT, GoldenLayout, Revision
+from foundry_goldens.yamltext import UnsafeYamlError, load_yaml
 
 
 class ScriptTurn(BaseModel):

@@ -37,7 +37,7 @@ Category = Literal["behaviour", "wording", "usage", "other"]
 
 
 class Change(BaseModel):
-    """Every change carries its class (goldens/classify.py): behaviour, wording, usage or other
+    """Every change carries its class (review/classify.py): behaviour, wording, usage or other
     (information only). Set by compare; None only in hand-built reports."""
 
     category: Category | None = None

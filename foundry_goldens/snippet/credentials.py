@@ -13,7 +13,8 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-STATIC_TEST_TOKEN = "static-test-token"  # deliberately fake, not a secret
+from foundry_goldens.static_token import STATIC_TEST_TOKEN
+
 FAR_FUTURE_EXPIRY = 4_102_444_800  # 2100-01-01T00:00:00Z
 
 

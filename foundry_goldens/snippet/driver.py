@@ -25,8 +25,10 @@ Every turn's output is checked the way AI GO! reads it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -47,16 +49,17 @@ from latticeflow.core.dtypes import (
     trace_items_to_model_input,
 )
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from foundry_goldens import jsontext
 from foundry_goldens.goldens.dialogues import Dialogue, Turn
 from foundry_goldens.goldens.expectations import BrokenExpectation, TurnFacts, evaluate
-from foundry_goldens.recording.watchdog import DeadlineInterrupt, interrupt_after
+from foundry_goldens.snippet.watchdog import DeadlineInterrupt, interrupt_after
 
 RunInference = Callable[[str, dict[str, Any]], str]
 # The snippet's setting for a turn's deadline (integration/run_inference.py, TURN_TIMEOUT_KEY).
 TURN_TIMEOUT_KEY = "FOUNDRY_TURN_TIMEOUT_SECONDS"
-# The snippet ends a turn at its deadline itself; the watchdog (recording/watchdog.py) only ends
+# The snippet ends a turn at its deadline itself; the watchdog (snippet/watchdog.py) only ends
 # what the snippet cannot see while vcrpy records, this long after.
 WATCHDOG_GRACE_SECONDS = 2.0
 
@@ -179,8 +182,9 @@ class TurnResult:
             raise TypeError("a dialogue's trace rebuilds to chat messages only")
         return [str(message.model_dump_json()) for message in rebuilt.messages]
 
-    @property
+    @cached_property
     def conversation_id(self) -> str:
+        # Kept: every later turn's check compares its id with the first turn's.
         if self.error is not None:
             return ""
         return str((self.assistant_message.model_extra or {}).get("conversation_id") or "")
@@ -221,7 +225,20 @@ RequestMode = Literal["echo", "rebuild", "aigo"]
 
 
 def _message_json(role: Literal["user", "system"], text: str) -> str:
-    return str(ChatCompletionInputMessage(role=role, content=text).model_dump_json())
+    """`ChatCompletionInputMessage(role=role, content=text).model_dump_json()`, to the byte.
+
+    For text, that model dumps exactly its two fields, each value written by pydantic-core's
+    JSON writer, which `pydantic_core.to_json` is too (tests/test_request_modes.py compares
+    every shipped turn and odd text with the model's bytes). Building and validating the model
+    (latticeflow's post-init hook included) cost 15 times as much per message."""
+    if type(text) is not str:  # anything else (a str subclass too): the model decides
+        return str(ChatCompletionInputMessage(role=role, content=text).model_dump_json())
+    return _MESSAGE_JSON[role] + to_json(text).decode("utf-8") + "}"
+
+
+_MESSAGE_JSON = {
+    role: '{"role":' + to_json(role).decode("utf-8") + ',"content":' for role in ("user", "system")
+}
 
 
 def _trace_items(role: Literal["user", "system"], text: str) -> list[TraceItem]:
@@ -236,13 +253,15 @@ def build_request_body(
     mode: RequestMode = "echo",
     system: str | None = None,
     user_json: str | None = None,
+    system_json: str | None = None,
 ) -> str:
     """The chat-completion body AI GO! sends for the next turn (see the module docstring).
-    `user_json`: the new user message, already serialized as `_message_json` does."""
+    `user_json`, `system_json`: the new user message and the system message, already
+    serialized as `_message_json` does (a dialogue's every request opens with the same one)."""
     # Each earlier message as AI GO! serializes it, kept from the turn that made it: a
     # dialogue's requests repeat every earlier turn (tests/test_request_modes.py checks this is
     # ChatCompletionInput(messages=...).model_dump_json() of the chat built whole, to the byte).
-    parts = [] if system is None else [_message_json("system", system)]
+    parts = [] if system is None else [system_json or _message_json("system", system)]
     for turn in previous:
         if mode != "echo":  # rebuild and aigo: the chat rebuilt from the trace
             parts.extend(turn.rebuilt_jsons)
@@ -291,8 +310,24 @@ def dialogue_sample(dialogue: Dialogue) -> dict[str, Any]:
     }
 
 
+# takes_sample's answers by function: a run of golden tests asks about the same snippet
+# function for every dialogue, and inspect.signature cost as much as a turn's own checks.
+_TAKES_SAMPLE: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
 def takes_sample(run_inference: RunInference) -> bool:
     """Whether `run_inference` accepts AI GO!'s `sample` argument (not every snippet does)."""
+    try:
+        return _TAKES_SAMPLE[run_inference]
+    except (KeyError, TypeError):  # not asked yet, or not weakly referable / hashable
+        pass
+    answer = _takes_sample(run_inference)
+    with contextlib.suppress(TypeError):
+        _TAKES_SAMPLE[run_inference] = answer
+    return answer
+
+
+def _takes_sample(run_inference: RunInference) -> bool:
     try:
         parameters = inspect.signature(run_inference).parameters
     except (TypeError, ValueError):
@@ -374,6 +409,8 @@ def drive_dialogue(
         def call(body: str, environment: dict[str, Any]) -> str:
             return run_inference(body, environment, sample=sample)  # type: ignore[call-arg]
 
+    # Serialized once: every request of the dialogue opens with it.
+    system_json = None if dialogue.system is None else _message_json("system", dialogue.system)
     for number, turn in enumerate(dialogue.turns, start=1):
         if before_turn is not None:
             before_turn(number, turn)
@@ -385,6 +422,7 @@ def drive_dialogue(
             mode=dialogue.request_mode,
             system=dialogue.system,
             user_json=user_json,
+            system_json=system_json,
         )
         turn_environment = dict(environment)
         cut_by_dialogue = False

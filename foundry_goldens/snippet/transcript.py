@@ -1,13 +1,16 @@
-"""A readable transcript of driven turns: user text, tool calls with outputs, the reply."""
+"""Driven turns written out: as a readable transcript (user text, tool calls with outputs, the
+reply), and as the snapshot document (normalize_dialogue)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from latticeflow.core.dtypes import FunctionCall, FunctionCallOutput
 from rich.console import Console
 from rich.markup import escape
 
+from foundry_goldens.goldens.normalization import Aliases, normalize_output
 from foundry_goldens.snippet.driver import TurnResult
 
 MAX_OUTPUT = 120
@@ -45,3 +48,20 @@ def print_transcript(console: Console, turns: Iterable[TurnResult]) -> None:
             highlight=False,
         )
         console.print(f"  [dim]conversation {turn.conversation_id}[/]")
+
+
+def normalize_dialogue(name: str, turns: Iterable[TurnResult]) -> dict[str, Any]:
+    """The snapshot document of docs/contracts.md."""
+    aliases = Aliases()
+    return {"dialogue": name, "turns": [_normalize_turn(t, aliases) for t in turns]}
+
+
+def _normalize_turn(turn: TurnResult, aliases: Aliases) -> dict[str, Any]:
+    if turn.error is not None:  # a turn that failed as its dialogue expects
+        error = {"type": turn.error.type, "code": turn.error.code, "message": turn.error.message}
+        return {"turn": turn.number, "user": turn.user, "error": error}
+    return {
+        "turn": turn.number,
+        "user": turn.user,
+        "output": normalize_output(turn.output, aliases),
+    }

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from foundry_goldens.goldens.classify import ClassifiedChange, DialogueClassification
-from foundry_goldens.goldens.comparison import text_word_diff
 from foundry_goldens.recording.progress import DialogueOutcome
 from foundry_goldens.review import markdown_text as md
+from foundry_goldens.review.classify import ClassifiedChange, DialogueClassification
+from foundry_goldens.review.comparison import text_word_diff
 from foundry_goldens.review.diffs import word_diff
 from foundry_goldens.review.render_markdown import inline_word_diff
 

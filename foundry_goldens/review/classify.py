@@ -242,36 +242,6 @@ def classify_changes(
     return classified
 
 
-def classify_snapshots(
-    name: str,
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    dialogue: Any = None,
-    usage_threshold_percent: float = DEFAULT_USAGE_THRESHOLD_PERCENT,
-) -> DialogueClassification:
-    """Classify every difference between two snapshots of one dialogue (docs/contracts.md), and
-    the dialogue's expectations broken by `new` (when `dialogue`, a harness Dialogue, is given).
-    """
-    # Imported here: the golden diff's compare module itself asks this module for categories.
-    from foundry_goldens.review.compare import snapshot_turn_changes
-
-    result = DialogueClassification(dialogue=name)
-    old_turns, new_turns = list(old.get("turns", [])), list(new.get("turns", []))
-    if len(old_turns) != len(new_turns):
-        result.changes += classify_changes(
-            None, [TurnCountChanged(old=len(old_turns), new=len(new_turns))]
-        )
-    for index, (before, after) in enumerate(zip(old_turns, new_turns, strict=False)):
-        ordered: Sequence[str] = ()
-        if dialogue is not None and index < len(dialogue.turns):
-            ordered = dialogue.turns[index].expect.ordered_tools
-        changes = snapshot_turn_changes(before, after, usage_threshold_percent)
-        result.changes += classify_changes(index + 1, changes, ordered)
-    if dialogue is not None:
-        result.changes += broken_expectations(dialogue, new_turns)
-    return result
-
-
 def broken_expectations(
     dialogue: Any, turns: Sequence[Mapping[str, Any]]
 ) -> list[ClassifiedChange]:
