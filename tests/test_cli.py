@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
@@ -63,6 +65,39 @@ def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
     [note] = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert f"{tmp_path / '.env'} is not read; live settings come from" in note
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "columns", "ci"),
+    [
+        (0, None, None),
+        (0, "40", "true"),
+        (30, "80", None),
+        (75, "40", None),
+        (75, "200", "true"),
+        (160, "80", "true"),
+    ],
+)
+def test_the_root_env_note_stays_whole_whatever_the_path_length_and_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int, columns: str | None, ci: str | None
+) -> None:
+    """The note above broke (rich wrapped at 80 columns) for about a third of temp-path
+    lengths: the line is checked whole, its start and its end, for paths that put the break, if
+    there were one, anywhere in it."""
+    root = tmp_path / ("p" * extra) if extra else tmp_path
+    root.mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text("[tool.foundry-goldens]\n", encoding="utf-8")
+    (root / ".env").write_text("AZURE_FOUNDRY_AGENT_NAME=x\n", encoding="utf-8")
+    for key, value in (("COLUMNS", columns), ("CI", ci)):
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    result = cli("record", cwd=root)
+    assert result.returncode == 2, result.stderr
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert note.startswith(f"note: {root / '.env'} is not read; live settings come from "), note
+    assert note.endswith(f"{root / 'pyproject.toml'})"), note
 
 
 def test_diff_reads_the_configured_directories(tmp_path: Path) -> None:

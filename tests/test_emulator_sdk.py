@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -421,7 +422,20 @@ def faulty(faults: FaultConfig) -> FoundryEmulator:
     return FoundryEmulator(seed="faults", faults=faults)
 
 
-def test_rate_limit_every_nth_call_with_retry_after_and_the_client_retries() -> None:
+def test_rate_limit_every_nth_call_with_retry_after_and_the_client_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The waits the client asks for, not how long they took: a wall-clock bound between the
+    # 50 ms asked for and Retry-After's 1 s failed on a busy machine.
+    waits: list[float] = []
+    real_sleep, caller = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == caller:  # not the emulator's threads
+            waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
     with faulty(FaultConfig(rate_limit_every=2, retry_after=0.05)) as emulator:
         with httpx2.Client(base_url=f"{emulator.endpoint}/openai/v1", timeout=10) as http:
             conversation = http.post("/conversations", json={}, headers=AUTH).json()["id"]
@@ -436,9 +450,9 @@ def test_rate_limit_every_nth_call_with_retry_after_and_the_client_retries() -> 
             emulator
         ) as client:  # call 5 passes, call 6 is limited, its retry (7) passes
             say(client, conversation, "hi")
-            started = time.monotonic()
+            assert waits == []
             say(client, conversation, "search for lamps")
-            assert time.monotonic() - started < 1.0  # the client waited the 50 ms asked for
+            assert waits == [pytest.approx(0.05)]  # the 50 ms asked for, not Retry-After's 1 s
         stats = emulator.stats()
         assert stats.requests["POST /responses"] == 7
         assert stats.statuses["429"] == 3 and stats.faults == {"rate_limited": 3}

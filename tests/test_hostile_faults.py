@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from foundry_goldens.emulator import FoundryEmulator
-from foundry_goldens.recording.watchdog import DeadlineInterrupt, interrupt_after
+from foundry_goldens.snippet.watchdog import DeadlineInterrupt, interrupt_after
 from tests.paths import CASSETTE_DIR, SNAPSHOT_DIR
 
 SNIPPET = Path("integration") / "run_inference.py"

@@ -275,7 +275,9 @@ def test_a_hand_edited_429_is_explained_and_never_waited_for(tmp_path: Path) -> 
     with pytest.raises(ReplayError) as caught:
         replay_dialogue(dialogue, cassette_file)
 
-    assert time.monotonic() - started < 5  # was: a 30 s sleep, then a blamed body.input
+    # Was: a 30 s sleep, then a blamed body.input. Generous: it only tells "did not wait the
+    # Retry-After" from "waited it", whatever the machine's load.
+    assert time.monotonic() - started < 20
     message = str(caught.value)
     assert "greeting: interaction 2 of the cassette (POST " in message
     assert "is a recorded HTTP 429 with Retry-After: 30" in message
