@@ -32,9 +32,12 @@ def make_project(root: Path, *names: str, table: str = "") -> Path:
     return root
 
 
-def pytest_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def pytest_in(root: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    """pytest in `root` in a subprocess, without the caller's Azure and foundry-goldens
+    settings (`environment` adds some) or PYTEST_ADDOPTS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
     env.pop("PYTEST_ADDOPTS", None)
+    env.update(environment)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=root,

@@ -5,35 +5,22 @@ check follows syrupy's --snapshot-warn-unused."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.paths import CASSETTE_DIR, INTEGRATION_PATH, SNAPSHOT_DIR
-from tests.test_plugin import make_project
+from tests.test_plugin import make_project, pytest_in
 
 HARNESS_FILES = ("plugin.py", "pytest_goldens.py", "replayer.py", "driver.py", "_pytest")
 
 
 def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
-    env.pop("PYTEST_ADDOPTS", None)
-    env["COLUMNS"] = "100"  # one width, whatever the terminal's
-    return subprocess.run(
-        # -rN: no short summary, whose lines are cut to the terminal's width.
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rN", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # -rN: no short summary, whose lines are cut to the terminal's width.
+    return pytest_in(root, "-rN", *args, COLUMNS="100")
 
 
 def two_failing(root: Path) -> Path:

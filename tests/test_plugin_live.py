@@ -4,30 +4,16 @@ real loopback HTTP) and judge it as `foundry-goldens record --check` does, writi
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_plugin import make_project
+from tests.test_plugin import make_project, pytest_in
 
 
 def pytest_mode(root: Path, mode: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "FOUNDRY_"))}
-    env.pop("PYTEST_ADDOPTS", None)
-    env["FOUNDRY_GOLDENS_MODE"] = mode
-    env["COLUMNS"] = "200"  # one width, whatever the terminal's
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rN", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return pytest_in(root, "-rN", *args, FOUNDRY_GOLDENS_MODE=mode, COLUMNS="200")
 
 
 def digest_tree(root: Path) -> dict[str, str]:
