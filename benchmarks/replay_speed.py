@@ -46,7 +46,7 @@ def whole_path(
     session: ReplaySession,
     recheck: bool = False,
 ) -> None:
-    """The plugin's test_golden[<name>] for one dialogue (foundry_goldens.plugin.check_golden),
+    """The plugin's test_golden[<name>] for one dialogue (foundry_goldens.pytest_goldens.check_golden),
     syrupy's comparison included."""
     result = replay_golden(
         dialogue, session.replaying, run_inference=run_inference, recheck_expectations=recheck

@@ -128,17 +128,3 @@ def pytest_configure(config: pytest.Config) -> None:
     from foundry_goldens import pytest_goldens
 
     pytest_goldens.start(config, golden_mode())
-
-
-# The machinery's helpers under their former names here, imported on first use. A fixed list:
-# pytest and pluggy probe plugin modules for optional names (pytest_plugins, ...), which must
-# not import the machinery.
-LAZY = frozenset({"check_golden", "keep_snapshot", "orphans", "OrphanCheck", "GoldenItem"})
-
-
-def __getattr__(name: str) -> Any:
-    if name not in LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from foundry_goldens import pytest_goldens
-
-    return getattr(pytest_goldens, name)

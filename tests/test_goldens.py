@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from foundry_goldens.plugin import orphans
+from foundry_goldens.pytest_goldens import orphans
 
 
 def test_an_orphaned_cassette_is_named(tmp_path: Path) -> None:
