@@ -394,20 +394,50 @@ class UnsafeGoldenPath(ValueError):
 def trusted_start(directory: Path) -> Path:
     """Where reaching `directory` starts refusing links: the active project's root when the
     directory lies inside it, else the directory itself (configured outside the project)."""
-    directory = _normal(directory)
+    return Path(_trusted_start(_normal_text(directory)))
+
+
+# GoldenDirectory works on path strings: pathlib's joins and comparisons were most of opening
+# one (every replayed golden opens three), and dir_fd and O_NOFOLLOW make it POSIX-only anyway.
+
+
+def _normal_text(path: str | os.PathLike[str]) -> str:
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _trusted_start(directory: str) -> str:
+    """trusted_start, of and to a _normal_text path."""
     root = _active.root if _active is not None else None
-    if root is not None and directory.is_relative_to(_normal(root)):
-        return _normal(root)
+    if root is not None:
+        start = _normal_text(root)
+        if _parts_below(directory, start) is not None:
+            return start
     return directory
+
+
+def _parts_below(path: str, start: str) -> list[str] | None:
+    """The names leading from `start` down to `path` (both _normal_text), as
+    `Path(path).relative_to(start).parts` has them; None when `path` is not inside `start`."""
+    if path == start:
+        return []
+    prefix = start if start.endswith(os.sep) else start + os.sep
+    if not path.startswith(prefix):
+        return None
+    parts = path[len(prefix) :].split(os.sep)
+    return parts if all(parts) else None  # "//x" is not below "/" (POSIX keeps a leading //)
 
 
 class GoldenDirectory:
     """An open directory reached without following a link; names in it are opened, replaced
     and removed relative to its descriptor. Use it as a context manager (closes it)."""
 
-    def __init__(self, fd: int, path: Path) -> None:
+    def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
         self.fd = fd
-        self.path = path
+        self._where = os.fspath(path)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._where)
 
     @classmethod
     def open(
@@ -415,15 +445,16 @@ class GoldenDirectory:
     ) -> GoldenDirectory:
         """`directory`, inside the golden directory `anchor` (default: itself), reached from
         the anchor's trusted start; missing components are made when `create`."""
-        directory = _normal(directory)
-        start = trusted_start(anchor if anchor is not None else directory)
-        if not directory.is_relative_to(start):
-            raise UnsafeGoldenPath(f"{directory} lies outside the golden directory {start}")
+        target = _normal_text(directory)
+        start = _trusted_start(_normal_text(anchor) if anchor is not None else target)
+        parts = _parts_below(target, start)
+        if parts is None:
+            raise UnsafeGoldenPath(f"{target} lies outside the golden directory {start}")
         if create:
-            start.mkdir(parents=True, exist_ok=True)  # the project root, or as configured
+            os.makedirs(start, exist_ok=True)  # the project root, or as configured
         current = cls(os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), start)
         try:
-            for part in directory.relative_to(start).parts:
+            for part in parts:
                 deeper = current.subdirectory(part, create=create)
                 current.close()
                 current = deeper
@@ -445,7 +476,9 @@ class GoldenDirectory:
 
     def subdirectory(self, name: str, *, create: bool = False) -> GoldenDirectory:
         try:
-            return GoldenDirectory(self._open_directory(name, create), self.path / name)
+            return GoldenDirectory(
+                self._open_directory(name, create), os.path.join(self._where, name)
+            )
         except OSError as exc:
             if exc.errno in _LINK_ERRNOS:
                 self.refuse_link(name, "directory")
@@ -497,15 +530,17 @@ class GoldenDirectory:
             if exc.errno in _LINK_ERRNOS:
                 self.refuse_link(name)
             raise
-        with os.fdopen(fd, "rb") as handle:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISDIR(mode):
+        try:
+            status = os.fstat(fd)
+            if stat.S_ISDIR(status.st_mode):
                 raise IsADirectoryError(
                     errno.EISDIR, os.strerror(errno.EISDIR), str(self.path / name)
                 )
-            if not stat.S_ISREG(mode):
+            if not stat.S_ISREG(status.st_mode):
                 raise UnsafeGoldenPath(f"{self.path / name} is not a regular file; remove it")
-            return handle.read()
+            return _read_all(fd, status.st_size)
+        finally:
+            os.close(fd)
 
     def read_text(self, name: str) -> str:
         """As open(name, encoding="utf-8").read() reads it: universal newlines."""
@@ -565,6 +600,15 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Every byte left in `fd`: one read when the file is still `size` bytes long (a file
+    object's buffering cost a tenth of reading a cassette), more if it grew meanwhile."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, max(size, 65536)))
+    return b"".join(chunks)
 
 
 def read_golden(path: Path, anchor: Path | None = None) -> bytes:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from syrupy.data import Snapshot, SnapshotCollection
 
 from foundry_goldens import config as config_module
@@ -520,3 +522,43 @@ def test_the_staging_writes_with_the_same_mode(tmp_path: Path) -> None:
         os.umask(previous)
     assert mode == 0o644
     assert publishing.work_dir(tmp_path / "cassettes").is_dir()
+
+
+# -- the path arithmetic GoldenDirectory does on strings ------------------------------------
+
+_NAMES = st.sampled_from(["a", "b", "ab", ".x", "..", ".", "b.c"])
+
+
+@given(
+    start=st.lists(_NAMES, max_size=3),
+    below=st.lists(_NAMES, max_size=4),
+    root_start=st.booleans(),
+)
+def test_the_names_below_a_start_are_pathlibs(
+    start: list[str], below: list[str], root_start: bool
+) -> None:
+    """`_parts_below` answers as `Path.relative_to(...).parts` / `is_relative_to` do for the
+    normalized absolute paths GoldenDirectory.open compares (a sibling sharing a name's prefix,
+    `/` itself and `..` included)."""
+    first = config_module._normal_text("/" + "/".join(start)) if not root_start else "/"
+    path = config_module._normal_text(first + "/" + "/".join(below))
+    expected = (
+        list(Path(path).relative_to(first).parts) if Path(path).is_relative_to(first) else None
+    )
+    assert config_module._parts_below(path, first) == expected
+    sibling = first.rstrip("/") + "x"  # shares first's text, is not inside it
+    if first != "/":
+        assert config_module._parts_below(sibling, first) is None
+
+
+def test_a_golden_read_whole_as_it_grows(tmp_path: Path) -> None:
+    """A read that finds the file longer than it was when opened still returns every byte."""
+    golden = tmp_path / "grows.json"
+    golden.write_bytes(b"x" * 10)
+    fd = os.open(golden, os.O_RDONLY)
+    try:
+        with golden.open("ab") as more:
+            more.write(b"y" * 100_000)
+        assert config_module._read_all(fd, 10) == b"x" * 10 + b"y" * 100_000
+    finally:
+        os.close(fd)

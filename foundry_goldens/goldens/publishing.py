@@ -349,6 +349,14 @@ def half_published(cassette_dir: Path, name: str) -> str | None:
     """Why the dialogue's committed pair is not whole (a publish was cut short), or None."""
     entry = pending_dir(cassette_dir, name)
     try:
+        # Almost always nothing is there: one lstat says so (a link on the way is followed
+        # here, but nothing is read; whatever answers is opened without following any below).
+        os.lstat(entry)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
         with GoldenDirectory.open(entry, cassette_dir) as journal:
             present = {key for key in (_CASSETTE, _SNAPSHOT) if journal.mode(key) is not None}
             try:
