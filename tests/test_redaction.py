@@ -208,9 +208,23 @@ def test_warnings_and_thread_tracebacks_are_redacted(
 # -- the snippet's own redact(): the standard library only -----------------------------------
 
 
-@pytest.mark.parametrize("name", FORMATS)
-def test_the_snippet_masks_every_format(snippet: ModuleType, name: str) -> None:
-    planted, secret = FORMATS[name]
+# What the snippet itself can hold besides its settings' values: the Entra token it sends, sign-in
+# fields, credentials in a URL. Other services' key formats are the harness's to find.
+SNIPPET_FORMATS = {
+    name: FORMATS[name]
+    for name in ("JWT", "bearer", "basic auth", "password field", "apiKey field")
+} | {
+    "SAS signature": (
+        "https://acct.blob.core.windows.net/c/x?sv=2024&sig=C4narySasSignature%2B0123%3D",
+        "C4narySasSignature",
+    ),
+    "client_secret field": ("client_secret=C4naryClientSecret~0123&grant", "C4naryClientSecret"),
+}
+
+
+@pytest.mark.parametrize("name", SNIPPET_FORMATS)
+def test_the_snippet_masks_what_it_can_hold(snippet: ModuleType, name: str) -> None:
+    planted, secret = SNIPPET_FORMATS[name]
     for encoding, text in forms(planted).items():
         assert secret not in snippet.redact(text, {}), encoding
 
