@@ -137,7 +137,7 @@ CANARIES = (
     Canary("client id", CLIENT_ID, (CLIENT_ID,)),
     Canary("tenant id", TENANT_ID, (TENANT_ID,)),
     Canary("JWT", JWT, tuple(JWT.split(".")[1:])),
-    # -- formats and encodings the redaction decodes or knows since --------------------------
+    # -- encodings the redaction sees through, formats beyond detect-secrets' rules ----------
     Canary(
         "Basic auth header",
         f"Authorization: Basic {BASIC_CREDENTIALS}",
@@ -254,7 +254,7 @@ def canary_agents() -> dict[str, Any]:
     from foundry_goldens.emulator.errors import ApiError
 
     def echo(arguments: Mapping[str, str]) -> ToolResult:
-        # What azure-identity did: log a failed sign-in with the request's details.
+        # As azure-identity can: log a failed sign-in with the request's details.
         logging.getLogger("azure.identity._internal.msal_client").warning(
             "token request failed: %s", ALL_PLANTED
         )

@@ -1,7 +1,7 @@
 """One emulator turn with a very long user message: linear, not quadratic, in its length.
 
 The emulator reads slots (e-mail, order id, product query) from the user text with regular
-expressions; an unanchored pattern rescans a long token from every position in it (100 KB took
+expressions; an unanchored pattern rescans a long token from every position in it (100 KB takes
 minutes). Each shape of text is sent at 100 KB and 200 KB, alternated, through the real snippet
 on loopback; linear time doubles, quadratic time quadruples.
 

@@ -145,7 +145,6 @@ def transport_round(
                 dialogue,
                 timed,
                 replay_environment(recorded[dialogue.name].agent),
-                check_expected=False,
             )
         if queue:
             raise SystemExit(f"{dialogue.name}: {len(queue)} recorded responses never asked for")

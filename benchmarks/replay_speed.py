@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from foundry_goldens.goldens.dialogues import Dialogue, load_dialogues
 from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
-from foundry_goldens.replay.replayer import replay_golden
+from foundry_goldens.replay.replayer import replay_dialogue
 from foundry_goldens.replay.session import ReplaySession, forget_session_caches
 from foundry_goldens.snippet.loader import load_integration
 from tests.paths import DIALOGUE_DIR, SNAPSHOT_DIR
@@ -48,8 +48,11 @@ def whole_path(
 ) -> None:
     """The plugin's test_golden[<name>] for one dialogue (foundry_goldens.pytest_goldens.check_golden),
     syrupy's comparison included."""
-    result = replay_golden(
-        dialogue, session.replaying, run_inference=run_inference, recheck_expectations=recheck
+    result = replay_dialogue(
+        dialogue,
+        run_inference=run_inference,
+        cassette_session=session.replaying,
+        recheck_expectations=recheck,
     )
     # syrupy: serialize with the extension, read the committed file, compare the strings.
     serialized = GoldenSnapshotExtension().serialize(result.snapshot())

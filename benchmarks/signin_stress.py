@@ -15,8 +15,9 @@ answered request is a dropped retry).
 
     python benchmarks/signin_stress.py [--runs 20] [--levels 1 4 15] [--patch-every-transport]
 
-`--patch-every-transport` records as before the fix (vcrpy's patches on every HTTP library,
-so each sign-in's `force_reset` unpatches the process): it shows what the figures catch.
+`--patch-every-transport` records with vcrpy's patches on every HTTP library (so each
+sign-in's `force_reset` unpatches the process, which the recorder avoids): it shows what the
+figures catch.
 """
 
 from __future__ import annotations

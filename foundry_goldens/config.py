@@ -397,8 +397,8 @@ def trusted_start(directory: Path) -> Path:
     return Path(_trusted_start(_normal_text(directory)))
 
 
-# GoldenDirectory works on path strings: pathlib's joins and comparisons were most of opening
-# one (every replayed golden opens three), and dir_fd and O_NOFOLLOW make it POSIX-only anyway.
+# GoldenDirectory works on path strings: pathlib's joins and comparisons would be most of
+# opening one (every replayed golden opens three); dir_fd and O_NOFOLLOW make it POSIX-only.
 
 
 def _normal_text(path: str | os.PathLike[str]) -> str:

@@ -1,6 +1,6 @@
 """JSON text for the files a reviewer reads (snapshots, cassettes) and the bodies replay serves.
 
-The standard library's encoder drops to pure Python as soon as `indent` is set, and that was a
+The standard library's encoder drops to pure Python as soon as `indent` is set, and that would be a
 sixth of a replayed turn's harness cost (the snapshot is rendered for every comparison). orjson
 writes the same bytes as ``json.dumps(data, indent=2, ensure_ascii=False) + "\\n"`` for every
 string and integer (tests/test_jsontext.py sweeps every code point and the shipped goldens);

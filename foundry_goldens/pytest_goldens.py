@@ -364,11 +364,13 @@ def check_golden(
     """Replay `dialogue` from its cassette and compare with its snapshot; a check that fails
     first still marks the snapshot used (`keep_snapshot`)."""
     from foundry_goldens.config import active
-    from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_golden
+    from foundry_goldens.replay.replayer import explain_snapshot_mismatch, replay_dialogue
 
     try:
-        result = replay_golden(
-            dialogue, _Replays.get().replaying, recheck_expectations=recheck_expectations
+        result = replay_dialogue(
+            dialogue,
+            cassette_session=_Replays.get().replaying,
+            recheck_expectations=recheck_expectations,
         )
         actual = result.snapshot()
     except BaseException as error:

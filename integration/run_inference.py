@@ -589,7 +589,7 @@ def _create_response(
 ) -> tuple[dict[str, Any], str | None]:
     """Foundry's response JSON and its request id (None when the header is missing)."""
     # The raw JSON, as Foundry sent it: unknown item types survive untouched, and no openai
-    # model is built only to be dumped again (that was a quarter of a fast turn's CPU time).
+    # model is built only to be dumped again (that would be a quarter of a fast turn's CPU time).
     raw = client.responses.with_raw_response.create(
         conversation=conversation_id,
         input=input_,

@@ -1,5 +1,5 @@
-"""`foundry-goldens diff`, for callers of the old path (the workflows). It is that command, so
-its messages say `foundry-goldens diff:` too, never a name of its own."""
+"""`foundry-goldens diff`, for callers that run it by its path (the workflows). It is that
+command, so its messages say `foundry-goldens diff:` too, never a name of its own."""
 
 import sys
 

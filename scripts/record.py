@@ -1,4 +1,4 @@
-"""`foundry-goldens record`, for callers of the old path (the workflows, the tests)."""
+"""`foundry-goldens record`, for callers that run it by its path (the workflows, the tests)."""
 
 import sys
 

@@ -13,7 +13,7 @@ from benchmarks.canaries import CANARIES, PATHS
 from tests.paths import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "benchmarks" / "canaries.py"
-# The formats and encodings that once reached cassettes and snapshots: each is planted.
+# The formats and encodings a redaction most easily misses: each is planted.
 REQUIRED = {
     "Basic auth header",
     "known secret, base64",

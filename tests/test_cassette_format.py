@@ -277,12 +277,12 @@ def test_a_non_ascii_golden_replays_where_the_locale_is_not_utf8() -> None:
     script = (
         "import locale; assert locale.getpreferredencoding(False).upper() != 'UTF-8';"
         "from foundry_goldens.goldens.dialogues import load_dialogues;"
-        "from foundry_goldens.replay.replayer import replay_golden;"
+        "from foundry_goldens.replay.replayer import replay_dialogue;"
         "from foundry_goldens.replay.session import ReplaySession;"
         "from tests.paths import DIALOGUE_DIR;"
         "[dialogue] = load_dialogues(DIALOGUE_DIR, ['non_ascii']);"
         "session = ReplaySession();"
-        "result = replay_golden(dialogue, session.replaying);"
+        "result = replay_dialogue(dialogue, cassette_session=session.replaying);"
         "session.close();"
         "import sys; sys.stdout.buffer.write(result.turns[0].reply.encode('utf-8'))"
     )

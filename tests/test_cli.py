@@ -81,7 +81,7 @@ def test_a_root_env_that_is_not_the_env_file_is_named_not_silently_ignored(
 def test_the_root_env_note_stays_whole_whatever_the_path_length_and_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: int, columns: str | None, ci: str | None
 ) -> None:
-    """The note above broke (rich wrapped at 80 columns) for about a third of temp-path
+    """Wrapped by rich at 80 columns, the note above would break for about a third of temp-path
     lengths: the line is checked whole, its start and its end, for paths that put the break, if
     there were one, anywhere in it."""
     root = tmp_path / ("p" * extra) if extra else tmp_path

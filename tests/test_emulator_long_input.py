@@ -1,5 +1,5 @@
-"""The emulator's slot patterns on long and odd user text: the same slots as before they were
-anchored to token starts. Their speed on 100-200 KB turns is measured by
+"""The emulator's slot patterns on long and odd user text: anchored to token starts, they find
+the same slots as unanchored patterns would. Their speed on 100-200 KB turns is measured by
 benchmarks/emulator_long_turn.py, not here; a quadratic pattern would still make the 100 KB
 case below take minutes instead of milliseconds."""
 

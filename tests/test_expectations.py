@@ -13,8 +13,9 @@ import yaml
 from foundry_goldens.emulator import FoundryEmulator
 from foundry_goldens.emulator.variation import BehaviourChange
 from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogue
+from foundry_goldens.snippet.checking import ExpectationFailure, checking_each_turn
 from foundry_goldens.snippet.credentials import StaticTokenCredential
-from foundry_goldens.snippet.driver import ExpectationFailure, TurnFailure, drive_dialogue
+from foundry_goldens.snippet.driver import TurnFailure, drive_dialogue
 from foundry_goldens.snippet.loader import load_integration
 
 
@@ -42,7 +43,13 @@ def dialogue(tmp_path: Path, *turns: dict[str, Any]) -> Dialogue:
 
 
 def drive(emulator: FoundryEmulator, script: Dialogue) -> list[Any]:
-    return drive_dialogue(script, load_integration().run_inference, environment(emulator))
+    """Drive the dialogue as a recording does: each turn's expectations checked as it arrives."""
+    return drive_dialogue(
+        script,
+        load_integration().run_inference,
+        environment(emulator),
+        on_turn=checking_each_turn(script),
+    )
 
 
 TWO_TOOLS = "My email is jonas@example.de. Show my orders and search for espresso cups"

@@ -321,5 +321,5 @@ def test_the_scaffold_diff_waits_for_an_install_and_only_runs_on_pull_requests()
     failed_install = {"replay": "skipped", "install": "failure"}
     assert not runs(diff["if"], outcomes=failed_install)  # nothing replayed: nothing to explain
     assert not runs(diff["if"], outcomes={"replay": "failure"}, event="push")
-    # What it used to say: an `if:` without a status function skipped it after any failure.
+    # An `if:` without a status function skips the step after any failure.
     assert not runs("github.event_name == 'pull_request'", outcomes={"replay": "failure"})

@@ -22,8 +22,8 @@ from foundry_goldens.recording.progress import SilentProgress
 from foundry_goldens.recording.recorder import RecordOptions, record_dialogues
 from foundry_goldens.recording.targets import EmulatorTarget
 from foundry_goldens.replay.replayer import ReplayError, replay_dialogue
-from foundry_goldens.snippet import driver
-from foundry_goldens.snippet.driver import turn_facts
+from foundry_goldens.snippet import checking
+from foundry_goldens.snippet.checking import turn_facts
 from tests.paths import DIALOGUE_DIR
 from tests.test_replay_errors import (
     copy_golden,
@@ -38,13 +38,13 @@ from tests.test_replay_errors import (
 def checked_turns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The user text of every turn whose expectations replay evaluates, in order."""
     seen: list[str] = []
-    original: Callable[..., Any] = driver.evaluate
+    original: Callable[..., Any] = checking.evaluate
 
     def counting(turn: Turn, facts: Any) -> Any:
         seen.append(turn.user)
         return original(turn, facts)
 
-    monkeypatch.setattr(driver, "evaluate", counting)
+    monkeypatch.setattr(checking, "evaluate", counting)
     return seen
 
 

@@ -2,8 +2,8 @@
 dialogue the golden diff reads from a revision) with YAML anchors and aliases, nesting, or
 size meant to exhaust memory is refused with an error naming the file, quickly and small.
 
-A 1 KB "billion laughs" dialogue once ran pytest into a 6 GB memory limit; now it is never
-expanded: loading refuses the first anchor. Loading uses libyaml where PyYAML has it and the
+A 1 KB "billion laughs" dialogue, expanded, would run pytest into a 6 GB memory limit; it is
+never expanded: loading refuses the first anchor. Loading uses libyaml where PyYAML has it and the
 pure-Python loader otherwise; every in-process test here runs with each (`loader`).
 """
 
@@ -170,8 +170,9 @@ def test_libyaml_loads_what_the_pure_loader_loads_and_refuses_alike(
     assert with_libyaml == _outcome(text)
 
 
-# libyaml's parser under the composer hook that refuses (what load_yaml was before it let
-# libyaml compose): with libyaml, load_yaml must refuse, load and fail exactly as this does.
+# libyaml's parser under the composer hook that refuses, composing in Python (the reference
+# for load_yaml's libyaml path): with libyaml, load_yaml must refuse, load and fail exactly as
+# this does.
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 

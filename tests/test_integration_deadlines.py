@@ -68,7 +68,7 @@ def test_a_server_that_never_answers_is_not_retried_past_the_deadline(
         stats = emulator.stats()
     assert error.code == "timeout"
     assert "waiting for Foundry to answer" in str(error)
-    assert seconds < 5  # was 3 attempts x 110 s
+    assert seconds < 5  # not 3 attempts x 110 s
     assert stats.responses_calls == 1
 
 

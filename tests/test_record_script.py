@@ -79,7 +79,8 @@ def state(root: Path) -> dict[str, tuple[bytes, int]]:
 
 
 def staging_dirs(root: Path) -> list[Path]:
-    """Staging left anywhere: the old place (beside the cassettes) or a run directory."""
+    """Staging left anywhere: beside the cassettes (where older versions staged) or a run
+    directory."""
     return sorted(root.glob(".record-*")) + sorted(root.glob("cassettes/.record/run-*"))
 
 

@@ -119,7 +119,7 @@ def test_no_turn_starts_after_the_dialogue_deadline(snippet: ModuleType) -> None
             # A slow AI GO! side (Foundry itself answers at once): turn 2 ends once the
             # dialogue's deadline, set before turn 1 started, has passed, however busy the
             # machine. Turn 1 has nearly 2 s to spare (with 0.6 s per turn and a 1 s deadline it
-            # had 0.4 s: on a busy machine turn 2 could miss the deadline).
+            # would have 0.4 s: on a busy machine turn 2 could miss the deadline).
             time.sleep(max(0.0, first_started_at[0] + 2.0 - time.monotonic()))
         return answer
 

@@ -1,7 +1,7 @@
-"""Secret formats the redaction knows since: gitleaks' rules (OpenAI project keys whole,
-Anthropic, Azure AD client secrets...), Basic credentials, passwords assigned in free text and
-connection strings; none of them masks ordinary dialogue text. And ``redact_text``, the
-redaction for failure text printed outside a run."""
+"""Secret formats the redaction knows beyond detect-secrets' rules: gitleaks' rules (OpenAI
+project keys whole, Anthropic, Azure AD client secrets...), Basic credentials, passwords
+assigned in free text and connection strings; none of them masks ordinary dialogue text. And
+``redact_text``, the redaction for failure text printed outside a run."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ def test_a_changed_long_reply_is_shown_whole_as_a_word_diff(tmp_path: Path) -> N
     output = responses_interactions(cassette)[1]["response"]["body"]["json"]["output"]
     [message_item] = [item for item in output if item["type"] == "message"]
     old_text = message_item["content"][0]["text"]
-    # A change at the very end of a reply longer than any old cut (160 characters).
+    # A change at the very end of a reply longer than 160 characters (a cut at 160 would hide it).
     long_old = old_text + " " + "We answer every question about your orders. " * 6
     message_item["content"][0]["text"] = long_old + "Goodbye."
     save_cassette_data(cassette_file, cassette)
@@ -275,8 +275,8 @@ def test_a_hand_edited_429_is_explained_and_never_waited_for(tmp_path: Path) -> 
     with pytest.raises(ReplayError) as caught:
         replay_dialogue(dialogue, cassette_file)
 
-    # Was: a 30 s sleep, then a blamed body.input. Generous: it only tells "did not wait the
-    # Retry-After" from "waited it", whatever the machine's load.
+    # Waiting the Retry-After out would be a 30 s sleep, then a blamed body.input. Generous: it
+    # only tells "did not wait the Retry-After" from "waited it", whatever the machine's load.
     assert time.monotonic() - started < 20
     message = str(caught.value)
     assert "greeting: interaction 2 of the cassette (POST " in message

@@ -97,7 +97,7 @@ def test_rebuilt_requests_keep_one_conversation_and_the_agents_memory(
 def test_without_the_memory_a_rebuilt_chat_is_seeded_every_turn_and_the_driver_says_so(
     snippet: ModuleType, emulator: FoundryEmulator
 ) -> None:
-    """FOUNDRY_CONVERSATION_MEMORY=0: the snippet as it was before it recognised its chats.
+    """FOUNDRY_CONVERSATION_MEMORY=0: the snippet does not recognise its chats.
     The agent still remembers (each new conversation is seeded), but AI GO! would evaluate a
     new conversation per turn: the driver refuses it."""
     env = {**environment(emulator), "FOUNDRY_CONVERSATION_MEMORY": "0"}
@@ -197,7 +197,7 @@ def test_a_rebuilt_turn_that_was_not_seeded_fails_with_a_reason(
     snippet: ModuleType, emulator: FoundryEmulator
 ) -> None:
     def forgetful(body: str, env: dict[str, Any]) -> str:
-        """The snippet as it was: an unechoed request starts an empty conversation."""
+        """A snippet that forgets: an unechoed request starts an empty conversation."""
         data = json.loads(body)
         data["messages"] = [m for m in data["messages"] if m["role"] == "user"][-1:]
         return str(snippet.run_inference(json.dumps(data), env))

@@ -426,7 +426,7 @@ def test_a_request_that_bypasses_the_patched_transport_is_counted(tmp_path: Path
 
 
 def test_an_unmatched_request_in_the_in_memory_replay_is_explained(tmp_path: Path) -> None:
-    """Regression: vcrpy's exception read `rewound` from the router (AttributeError)."""
+    """vcrpy's exception reads `rewound` from the router: it is there (no AttributeError)."""
     (greeting,) = load_dialogues(DIALOGUE_DIR, ["greeting"])
     router = ThreadCassetteRouter()
     path = tmp_path / "greeting.json"

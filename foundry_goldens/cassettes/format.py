@@ -13,10 +13,10 @@ it is:
 Headers with one value are stored as a string instead of vcrpy's one-item list.
 
 Why JSON and not YAML: replay parses every cassette in every test session, and PyYAML's
-constructor was a third of a replayed turn's whole test path; ``json.loads`` reads the same
+constructor would be a third of a replayed turn's whole test path; ``json.loads`` reads the same
 cassettes about twenty-five times faster. Azure's own SDK test recordings are indented JSON with
-structured bodies too. Cassettes this project wrote as YAML before (``<name>.yaml``) are still
-read; recording one again writes ``<name>.json`` and removes the YAML file.
+structured bodies too. Older versions of this project wrote YAML cassettes (``<name>.yaml``);
+they are still read, and recording one again writes ``<name>.json`` and removes the YAML file.
 
 Register it on a VCR instance with
 ``my_vcr.register_serializer(SERIALIZER_NAME, foundry_goldens.cassettes.format)``.
@@ -43,8 +43,8 @@ from foundry_goldens.yamltext import load_yaml
 
 SERIALIZER_NAME = "readable-json"
 SUFFIX = ".json"
-LEGACY_SUFFIX = ".yaml"  # what this project wrote before cassettes were JSON
-# An old YAML cassette comes in a pull request like any golden: a long dialogue's was a few
+LEGACY_SUFFIX = ".yaml"  # what older versions of this project wrote; still read
+# An old YAML cassette comes in a pull request like any golden: a long dialogue's is a few
 # hundred kilobytes; anything past this is refused before it is parsed. (Its writer never
 # wrote an anchor or alias, so load_yaml refusing them costs no real cassette.)
 MAX_LEGACY_YAML_BYTES = 16 * 1024 * 1024
@@ -68,7 +68,7 @@ def legacy_cassette_path(directory: Path, name: str) -> Path:
 
 
 def find_cassette(directory: Path, name: str) -> Path:
-    """The cassette to replay: ``<name>.json``, else a YAML one written before, else where
+    """The cassette to replay: ``<name>.json``, else a YAML one an older version wrote, else where
     the JSON one would be (for the caller to report as missing)."""
     path = cassette_path(directory, name)
     if path.is_file():

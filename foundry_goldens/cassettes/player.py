@@ -138,8 +138,8 @@ class PlaybackCassette(Cassette):
 
     ``Cassette.append`` deep-copies each response so that a caller changing its response
     later cannot change the recording. In this mode append is only called while loading,
-    with the dicts the serializer just built and nothing else holds, and those copies were a
-    twentieth of a replayed turn's harness cost.
+    with the dicts the serializer just built and nothing else holds, and those copies would
+    be a twentieth of a replayed turn's harness cost.
 
     vcrpy answers each request by running every matcher against every recorded interaction,
     twice (``can_play_response_for``, then ``play_response``). With the project's ``MATCH_ON``
@@ -225,8 +225,8 @@ def replaying(path: str | os.PathLike[str]) -> Iterator[Cassette]:
     """Replay ``path`` as ``replay_vcr().use_cassette`` would, minus one cost.
 
     use_cassette deep-copies the incoming request for every comparison with a recorded one
-    (to shield it from filters). Replay has no filters, and that copying was about half of a
-    replayed turn, so the cassette here matches requests as they are.
+    (to shield it from filters). Replay has no filters, and that copying would be about half of
+    a replayed turn, so the cassette here matches requests as they are.
     """
     cassette = load_cassette(replay_vcr(), path, before_record_request=None)
     with patched_for(cassette):
@@ -254,8 +254,8 @@ class Utf8Files:
 
     vcrpy's FilesystemPersister reads text in the locale's encoding, which garbles a
     non-ASCII cassette where that is not UTF-8 (Windows); and the parser takes the bytes as
-    they are, where text had to be encoded back for its long-number check (a tenth of
-    loading a cassette)."""
+    they are, where text would have to be encoded back for its long-number check (a tenth
+    of loading a cassette)."""
 
     @staticmethod
     def load_cassette(

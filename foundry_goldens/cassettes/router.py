@@ -7,14 +7,14 @@ request to the cassette of the thread that made it.
 
 It patches only the transports Foundry traffic takes (openai -> httpx2, see
 `foundry_goldens.cassettes.player.FOUNDRY_PATCHERS`). vcrpy's `http.client`/`requests` stubs
-send each real
-request inside `vcr.patch.force_reset()`, which takes every vcrpy patch off the whole process
-while it runs: a sign-in (azure-identity -> requests) in one thread then let other threads'
-Foundry calls out unrecorded. Token traffic is never recorded anyway, so it now passes
-untouched. Every Foundry call of the snippet goes through openai; one through azure-core (an
-`AIProjectClient` operation, which uses requests) would not be recorded: on the emulator the
-recorder catches it by comparing what the server answered with what the router saw
-(`unrecorded`); against live Foundry nothing can count it, so keep Foundry calls on openai.
+send each real request inside `vcr.patch.force_reset()`, which takes every vcrpy patch off the
+whole process while it runs: with those patched, a sign-in (azure-identity -> requests) in one
+thread would let other threads' Foundry calls out unrecorded. Token traffic is never recorded
+anyway, so it passes untouched. Every Foundry call of the snippet goes through openai; one
+through azure-core (an `AIProjectClient` operation, which uses requests) would not be recorded:
+on the emulator the recorder catches it by comparing what the server answered with what the
+router saw (`unrecorded`); against live Foundry nothing can count it, so keep Foundry calls on
+openai.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class ThreadCassetteRouter:
     def for_replay(cls) -> ThreadCassetteRouter:
         """A router for a run of replays (foundry_goldens.replay.session): patched once, every
         transport as `foundry_goldens.cassettes.player.replaying` patches them; installing
-        vcrpy's patches per dialogue was a tenth of a replayed turn. Use `installed()`, then
+        vcrpy's patches per dialogue would cost a tenth of a replayed turn. Use `installed()`, then
         `replaying` per dialogue."""
         return cls(skip_patchers=())
 
@@ -176,7 +176,7 @@ class ThreadCassetteRouter:
         """Replay `path` for this thread (what cassettes.player.replaying does, per thread).
 
         With `recorded`, the interactions just written to `path` are taken from memory rather
-        than parsed back from the file (a sixth of a recording's CPU when cassettes were YAML);
+        than parsed back from the file (with YAML cassettes, a sixth of a recording's CPU);
         the plugin's golden tests replay the file itself, and test_recorder checks both give
         the same snapshot.
         """

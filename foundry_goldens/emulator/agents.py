@@ -41,7 +41,8 @@ def _say_search(args: Mapping[str, str], result: ToolResult, slots: Mapping[str,
 
 def _item_names(order: Mapping[str, object]) -> str:
     items = order["items"]
-    assert isinstance(items, list)
+    if not isinstance(items, list):
+        raise TypeError(f"an order's items are a list, not {type(items).__name__}")
     return ", ".join(f"{item['name']} ×{item['quantity']}" for item in items)
 
 
@@ -152,7 +153,8 @@ _QUERY_PATTERNS = (
     r"|do you (?:also )?(?:have|sell|carry))\s+" + _ARTICLES + r"(.+?)(?:\s+and\s+.*)?[?.!]*$",
     r"(?i)\b(?:ich suche|habt ihr|haben sie)\s+" + _ARTICLES + r"(.+?)[?.!]*$",
     # This lookbehind, like the e-mail slot's, starts a match only where a token starts: the
-    # same matches in linear time (unanchored, a long token was rescanned from every position).
+    # same matches in linear time (unanchored, a long token would be rescanned from every
+    # position).
     r"(?<![^\s、。,!?！？])([^\s、。,!?！？]+?)(?:を探して|はありますか)",
 )
 

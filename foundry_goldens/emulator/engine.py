@@ -314,7 +314,8 @@ def _replies(agent: AgentSpec, parts: list[_Part]) -> list[Reply]:
         for part in group:
             text = f"{text} {part.text}" if text else part.text
             for filename in part.cites:
-                assert agent.knowledge is not None, f"{agent.name} cites without a knowledge base"
+                if agent.knowledge is None:
+                    raise ValueError(f"{agent.name} cites {filename} without a knowledge base")
                 document = agent.knowledge.document(filename)
                 citations.append(Citation(document.file_id, document.filename, len(text)))
         replies.append(Reply(text, tuple(citations)))
@@ -426,6 +427,7 @@ def resume_functions(agent: AgentSpec, answered: Sequence[tuple[FunctionCall, st
     said = [_Part(text) for text in (answered[0][0].said_before if answered else ())]
     for call, output in answered:
         function = agent.function(call.name)
-        assert function is not None, f"{agent.name} has no function {call.name!r}"
+        if function is None:
+            raise ValueError(f"{agent.name} has no function {call.name!r}")
         said.append(_Part(function.render(call.arguments, output), task=True))
     return [*_replies(agent, said)]

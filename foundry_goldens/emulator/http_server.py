@@ -5,7 +5,7 @@ idle one; `close_open_connections` shuts those sockets so `server_close` does no
 
 The accept loop sleeps until a connection arrives or `stop_serving` wakes it. socketserver's
 `serve_forever` polls instead, and `shutdown` waits for the next poll: with a 5 ms poll (so that
-stopping was quick), the two servers of each dialogue recorded at concurrency 15 woke 6,000
+stopping is quick), the two servers of each dialogue recorded at concurrency 15 would wake 6,000
 times a second, each time taking the interpreter lock from the recording threads.
 """
 

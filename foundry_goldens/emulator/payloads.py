@@ -266,7 +266,8 @@ def output_fields(
     if isinstance(event, ApprovalRequest):
         return approval_request(item_id, agent, event)
     if isinstance(event, FunctionCall):
-        assert call_id is not None, "a function call needs its call_id"
+        if call_id is None:
+            raise ValueError("a function call needs its call_id")
         return function_call(item_id, call_id, event)
     if isinstance(event, FileSearch):
         return file_search_call(item_id, event)

@@ -127,7 +127,8 @@ class Variation:
 
     def vary_usage(self, usage: Mapping[str, Any], *where: object) -> dict[str, Any]:
         def moved(value: object, name: str) -> int:
-            assert isinstance(value, int)
+            if not isinstance(value, int):
+                raise TypeError(f"usage {name} is {value!r}, not a token count")
             factor = 1 + (int(str(_pick(range(-100, 101), self.seed, name, *where))) / 100) * (
                 self.usage_spread
             )
@@ -208,7 +209,8 @@ def _is_call(event: Event, tool: str) -> bool:
 
 
 def _changed_argument(event: Event) -> Event:
-    assert isinstance(event, ToolCall)
+    if not isinstance(event, ToolCall):
+        raise TypeError(f"only a tool call's argument can change, not a {type(event).__name__}")
     name, value = next(iter(event.arguments.items()))
     changed = value.upper() if value.upper() != value else value + "-X"
     return replace(event, arguments={**event.arguments, name: changed})

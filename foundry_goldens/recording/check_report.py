@@ -48,6 +48,13 @@ def _counts(outcomes: Sequence[DialogueOutcome]) -> list[tuple[str, int]]:
     return [(label, n) for label, n in counts if n or label in ("behaviour changed", "unchanged")]
 
 
+def _classification(outcome: DialogueOutcome) -> DialogueClassification:
+    """What a changed or reworded dialogue's drift check found (the check always sets it)."""
+    if not isinstance(outcome.classification, DialogueClassification):
+        raise TypeError(f"{outcome.name} is {outcome.status} without a classification")
+    return outcome.classification
+
+
 def _escape(text: str) -> str:
     """One line of untrusted prose: escaped, links and mentions in code spans."""
     return md.inline(text)
@@ -73,12 +80,10 @@ def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bo
     if failed:
         lines += ["", "### Failed", ""]
         lines += [f"- {md.code(o.name)}: {_escape(o.detail)}" for o in failed]
-    changed = [o for o in outcomes if o.status == "changed"]
+    changed = [(o, _classification(o)) for o in outcomes if o.status == "changed"]
     if changed:
         lines += ["", "### Behaviour changes", ""]
-    for outcome in changed:
-        classification = outcome.classification
-        assert isinstance(classification, DialogueClassification)
+    for outcome, classification in changed:
         lines.append(f"#### {md.code(outcome.name)}")
         lines.append("")
         for change in classification.of("behaviour"):
@@ -87,14 +92,12 @@ def render_markdown(outcomes: Sequence[DialogueOutcome], target: str, strict: bo
         if others:
             lines += ["", *_details("also (information)", others)]
         lines.append("")
-    reworded = [o for o in outcomes if o.status == "reworded"]
+    reworded = [(o, _classification(o)) for o in outcomes if o.status == "reworded"]
     if reworded:
         if lines[-1] != "":
             lines.append("")
         lines += ["### Wording, usage and other changes (information)", ""]
-    for outcome in reworded:
-        classification = outcome.classification
-        assert isinstance(classification, DialogueClassification)
+    for outcome, classification in reworded:
         similarity = classification.similarity
         label = f"<code>{md.html_text(outcome.name)}</code>: {classification.headline}" + (
             f", reply similarity {similarity:.2f}" if similarity is not None else ""

@@ -2,7 +2,7 @@
 
 Finishing (recording/finishing.py) is pure CPU. On a thread of the recording process it holds
 the interpreter lock the recording threads need to send their next requests: at concurrency 15
-it was a third of that lock's time, and the recording slots waited on it rather than on the
+it is a third of that lock's time, and the recording slots wait on it rather than on the
 service. In a process of its own (recording/finish_worker.py) it runs on another core, beside
 the recording rather than between its requests. Its start-up (imports, about 3 s of CPU on the
 other core) pays off from a few dozen dialogues; a run of fewer keeps the thread.
@@ -95,7 +95,8 @@ class ProcessFinisher:
 
     @staticmethod
     def _channel(stream: IO[bytes] | None) -> IO[bytes]:
-        assert stream is not None  # Popen was given PIPE
+        if stream is None:
+            raise RuntimeError("the finisher process was started without its pipes")
         return stream
 
     def submit(self, job: FinishJob) -> Future[Finished]:

@@ -82,7 +82,7 @@ class SilentProgress:
 
 class _RedrawnByItsThread(Progress):
     """rich redraws the whole table on every add_task, from the caller's thread: with 100
-    dialogues that was half of a recording's CPU. The live display's thread redraws it a few
+    dialogues that is half of a recording's CPU. The live display's thread redraws it a few
     times a second anyway (and once more when it stops)."""
 
     def refresh(self) -> None:
@@ -94,7 +94,7 @@ class RichProgress:
     """A row per dialogue while it records, advanced turn by turn, and one for the whole run
     (thread-safe: rich locks itself). A dialogue recorded without trouble leaves the live
     display (the summary table lists it); a failed one stays. Redrawing costs in proportion to
-    the rows: with 100 dialogues on screen it took most of a core."""
+    the rows: with 100 dialogues on screen it takes most of a core."""
 
     REFRESH_PER_SECOND = 2
 

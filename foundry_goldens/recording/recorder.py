@@ -37,6 +37,7 @@ from foundry_goldens.redaction.redactor import Redactor
 from foundry_goldens.replay.replayer import conversations_created
 from foundry_goldens.review.classify import DEFAULT_USAGE_THRESHOLD_PERCENT
 from foundry_goldens.review.compare import classify_snapshots
+from foundry_goldens.snippet.checking import checking_each_turn
 from foundry_goldens.snippet.driver import (
     Deadlines,
     RunInference,
@@ -116,11 +117,11 @@ def _record_one(
                     run_inference or run_inference_of(load_integration()),
                     session.environment,
                     before_turn=before_turn,
-                    on_turn=on_turn,
-                    deadlines=deadlines,
                     # A drift check records what the agent does now and classifies it, broken
-                    # expectations and errors included, instead of stopping at the first.
-                    check_expected=not check,
+                    # expectations and errors included, instead of stopping at the first; a
+                    # recording stops at the first broken turn rather than pay for the rest.
+                    on_turn=on_turn if check else checking_each_turn(dialogue, then=on_turn),
+                    deadlines=deadlines,
                     tolerate_errors=check,
                 )
                 # First: an unrecorded request also explains a missing conversation.

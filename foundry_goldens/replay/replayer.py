@@ -7,6 +7,7 @@ it. A failure says which dialogue and turn, what differs, and how to re-record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
 from foundry_goldens.config import UnsafeGoldenPath, active, read_golden
-from foundry_goldens.goldens.dialogues import Dialogue, Turn
+from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.goldens.held import (
     METADATA_KEY,
     HeldMetadataError,
@@ -31,12 +32,11 @@ from foundry_goldens.goldens.held import (
     read_held,
 )
 from foundry_goldens.goldens.publishing import half_published
+from foundry_goldens.snippet.checking import ExpectationFailure, check_dialogue
 from foundry_goldens.snippet.driver import (
-    ExpectationFailure,
     RunInference,
     TurnFailure,
     TurnResult,
-    check_expectations,
     conversations_expected,
     drive_dialogue,
 )
@@ -290,36 +290,6 @@ def check_no_retried_responses(dialogue: Dialogue, cassette: Cassette) -> None:
         )
 
 
-def replay_golden(
-    dialogue: Dialogue,
-    cassette_session: Callable[[Path], AbstractContextManager[Cassette]],
-    run_inference: RunInference | None = None,
-    recheck_expectations: bool = False,
-) -> ReplayResult:
-    """What a golden test replays and checks before comparing the snapshot (the pytest plugin
-    and benchmarks/replay_speed.py): every turn answered or failed as expected, all in one
-    conversation, whichever way the requests were built."""
-    result = replay_dialogue(
-        dialogue,
-        run_inference=run_inference,
-        cassette_session=cassette_session,
-        recheck_expectations=recheck_expectations,
-    )
-    if len(result.turns) != len(dialogue.turns):
-        raise ReplayError(
-            f"{dialogue.name}: {len(result.turns)} of its {len(dialogue.turns)} turns replayed"
-        )
-    answered = [turn for turn in result.turns if turn.error is None]  # failed as expected: none
-    conversation_ids = sorted({turn.conversation_id for turn in answered})
-    if len(conversation_ids) > 1:
-        raise ReplayError(
-            f"{dialogue.name}: the turns ran in {len(conversation_ids)} conversations "
-            f"({', '.join(conversation_ids)}), not one: the snippet started a new conversation "
-            f"within the dialogue; {FIX_THE_SNIPPET}"
-        )
-    return result
-
-
 def replay_dialogue(
     dialogue: Dialogue,
     cassette_file: Path | None = None,
@@ -329,7 +299,8 @@ def replay_dialogue(
     tolerate_errors: bool = False,
     recheck_expectations: bool = False,
 ) -> ReplayResult:
-    """Replay the dialogue's cassette file through the integration (see `replay_cassette`).
+    """Replay the dialogue's cassette file through the integration (see `replay_cassette`):
+    what a golden test runs before comparing the snapshot (pytest_goldens.check_golden).
 
     `run_inference` may wrap the snippet's (benchmarks); `cassette_session` replays on a
     session of the caller's (the plugin's, with vcrpy's patches on for a run of goldens).
@@ -378,17 +349,19 @@ def check_expectations_held(
     `held` recorded for it, in turn order, raising ReplayError at the first broken one; the
     digests of all turns, whose expectations now held."""
     digests = dialogue_digests(dialogue, document)
-    for number, (turn, turn_result, digest) in enumerate(
-        zip(dialogue.turns, turns, digests, strict=True), start=1
-    ):
-        if number > len(held) or held[number - 1] != digest:
-            _check_turn_expectations(dialogue, turn, turn_result)
+
+    def known_to_hold(number: int) -> bool:
+        return number <= len(held) and held[number - 1] == digests[number - 1]
+
+    with _expectations_as_replay_errors(dialogue):
+        check_dialogue(dialogue, turns, known_to_hold)
     return digests
 
 
-def _check_turn_expectations(dialogue: Dialogue, turn: Turn, result: TurnResult) -> None:
+@contextlib.contextmanager
+def _expectations_as_replay_errors(dialogue: Dialogue) -> Iterator[None]:
     try:
-        check_expectations(dialogue.name, turn, result)
+        yield
     except ExpectationFailure as failure:
         raise ReplayError(expectation_message(dialogue.name, failure)) from None
 
@@ -424,14 +397,13 @@ def replay_cassette(
                 dialogue,
                 run_inference,
                 replay_environment(agent),
-                check_expected=False,  # checked below, once the snapshot says which need it
                 tolerate_errors=tolerate_errors,
                 on_turn=driven.append,
             )
         except TurnFailure as failure:
             if check_expected:  # a turn before the failure that broke its expectations says why
-                for turn, ran in zip(dialogue.turns, driven, strict=False):
-                    _check_turn_expectations(dialogue, turn, ran)
+                with _expectations_as_replay_errors(dialogue):
+                    check_dialogue(dialogue, driven)
             unmatched = _unmatched(failure)
             if unmatched is None:
                 advice = turn_failure_advice(dialogue.name, failure)

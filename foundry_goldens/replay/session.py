@@ -1,7 +1,7 @@
 """vcrpy's patches installed once for a run of golden replays, instead of once per dialogue.
 
-Installing and removing vcrpy's patches around every dialogue was a tenth of a replayed turn's
-whole test path. The pytest plugin opens one `ReplaySession` when a golden test starts and
+Installing and removing vcrpy's patches around every dialogue would cost a tenth of a replayed
+turn's whole test path. The pytest plugin opens one `ReplaySession` when a golden test starts and
 closes it after the last of a run of golden tests (before any other test, so a team's own tests
 never run under these patches); benchmarks/replay_speed.py times the same object.
 

@@ -97,7 +97,8 @@ def _compare_dialogue(
     )
     if base is None or head is None:
         side = head or base
-        assert side is not None
+        if side is None:
+            raise ValueError("a golden compared on neither side")
         presence: Literal["added", "removed"] = "added" if head else "removed"
         return DialogueDiff(
             name=name,

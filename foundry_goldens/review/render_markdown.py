@@ -212,7 +212,8 @@ def _with_turns_and_notes(lines: list[str], dialogue: DialogueDiff) -> list[str]
 
 def _turn(turn: TurnDiff) -> list[str]:
     if turn.status != "changed":
-        assert turn.summary is not None
+        if turn.summary is None:
+            raise ValueError(f"turn {turn.turn} is {turn.status} but carries no summary")
         return [f"**Turn {turn.turn}** ({turn.status})", *_summary(turn.summary), ""]
     lines = [f"**Turn {turn.turn}**"]
     usage = [c for c in turn.changes if isinstance(c, UsageChanged)]

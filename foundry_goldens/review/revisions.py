@@ -27,7 +27,7 @@ class GoldenLayout:
     @property
     def dirs(self) -> dict[str, tuple[str, ...]]:
         """{directory: file suffixes}. A cassette is JSON, or YAML when an older version of
-        foundry-goldens wrote it (a base revision from before the change, say)."""
+        foundry-goldens wrote it (in an old base revision, say)."""
         return {
             self.dialogues: (".yaml",),
             self.snapshots: (".json",),
@@ -130,7 +130,8 @@ class GitRepository:
         """The merge base of the default branch (default_branch()) with `head` (HEAD for the
         working tree)."""
         head_commit = head.commit or self.resolve("HEAD").commit
-        assert head_commit is not None
+        if head_commit is None:
+            raise GoldenDiffError("HEAD does not name a commit (a repository without commits?)")
         branch = self.default_branch()
         completed = self.git("merge-base", branch, head_commit)
         if completed.returncode != 0:
@@ -144,14 +145,13 @@ class GitRepository:
             label=f"the merge base of {branch} and {head.ref or 'HEAD'}",
         )
 
-    # The name callers knew when the default branch was always `main`.
+    # The older name, kept for its callers; the default branch need not be `main`.
     merge_base_with_main = merge_base_with_default_branch
 
     def read_goldens(self, revision: Revision) -> dict[str, bytes]:
         """Every golden file of `revision`, as {repo-relative posix path: content}."""
         if revision.is_working_tree:
             return self._read_working_tree()
-        assert revision.commit is not None
         return self._read_commit(revision)
 
     def _read_working_tree(self) -> dict[str, bytes]:
@@ -166,7 +166,8 @@ class GitRepository:
         return files
 
     def _read_commit(self, revision: Revision) -> dict[str, bytes]:
-        assert revision.commit is not None
+        if revision.commit is None:
+            raise GoldenDiffError(f"{revision.label}: no commit to read goldens from")
         listing = self.git(
             "ls-tree", "-z", revision.commit, "--", *(f"{d}/" for d in self.layout.dirs)
         )

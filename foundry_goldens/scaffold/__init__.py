@@ -31,8 +31,8 @@ INTEGRATION_FILES = ("run_inference.py", "model.yaml", "app.yaml", ".env.example
 # Names a package-data directory cannot carry as they are (dot files are easily dropped).
 RENAMES = {"dot-github": ".github", "gitignore": ".gitignore"}
 RENDERED = {"pyproject.toml", "README.md", "goldens.yml", "goldens-drift.yml"}
-# pyproject.toml's [project.urls] Repository until the package's metadata says otherwise (an
-# install from before the URL was set); OWNER marks it as not a real place.
+# pyproject.toml's [project.urls] Repository, used when the package's metadata names no other
+# (an install of an older version has none); OWNER marks it as not a real place.
 REPOSITORY_PLACEHOLDER = "https://github.com/OWNER/foundry-goldens"
 
 
