@@ -371,6 +371,7 @@ def check_golden(
             dialogue,
             cassette_session=_Replays.get().replaying,
             recheck_expectations=recheck_expectations,
+            config=active(),
         )
         actual = result.snapshot()
     except BaseException as error:

@@ -89,7 +89,7 @@ class _LazyTrace:
 
 def _score(scorer: ScorerBase, lazy: _LazyTrace) -> dict[str, Any]:
     # The agent scorers compute without awaiting anything: stepping the coroutine once finishes
-    # it, where asyncio.run (a new event loop per check) would cost a tenth of a replayed turn.
+    # it, where asyncio.run (a new event loop per check) was a tenth of a replayed turn.
     trace = lazy.get()
     coroutine = scorer.ascore({}, trace)
     try:

@@ -36,6 +36,9 @@ from foundry_goldens.jsontext import compact
 
 METADATA_KEY = "expectations_held"
 PREFIX = "blake2b:"
+# Their source as written is the evaluator's identity, comments included (reading it costs nothing,
+# parsing it would cost every session): any edit to these files makes replay check every turn
+# again, and re-recording stores the new digests (the committed cassettes' metadata changes).
 _EVALUATOR_MODULES = (expectations, refusals, scorer_templates)
 _EVALUATOR_DISTRIBUTIONS = ("latticeflow-core", "pydantic")
 

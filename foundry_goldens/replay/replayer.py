@@ -23,7 +23,7 @@ from foundry_goldens.cassettes import format as cassette_format
 from foundry_goldens.cassettes.player import describe_unmatched_request, parsed_body, replaying
 from foundry_goldens.cassettes.sanitizer import PLACEHOLDER_ENDPOINT
 from foundry_goldens.commands import command
-from foundry_goldens.config import UnsafeGoldenPath, active, read_golden
+from foundry_goldens.config import Config, UnsafeGoldenPath, active, read_golden
 from foundry_goldens.goldens.dialogues import Dialogue
 from foundry_goldens.goldens.held import (
     METADATA_KEY,
@@ -114,11 +114,11 @@ def explain_snapshot_mismatch(
     return "\n".join(lines)
 
 
-def expectation_message(name: str, failure: ExpectationFailure) -> str:
+def expectation_message(name: str, failure: ExpectationFailure, dialogues: Path) -> str:
     broken = "\n".join(f"  - {b}" for b in failure.broken)
     return (
         f"{name}, turn {failure.turn}: the recording breaks the dialogue's expectations "
-        f"({active().dialogues / name}.yaml):\n{broken}\n"
+        f"({dialogues / name}.yaml):\n{broken}\n"
         "If the expect: block is what is wrong, correct it (replay checks it against this "
         "recording again: nothing to re-record); if the agent or the integration should not "
         f"behave this way, fix it, then {rerecord_hint(name)}."
@@ -257,12 +257,13 @@ def _unmatched(exc: BaseException) -> CannotOverwriteExistingCassetteException |
     return None
 
 
-def replay_environment(agent: str) -> dict[str, Any]:
+def replay_environment(agent: str, config: Config | None = None) -> dict[str, Any]:
     """The snippet's settings on replay: no credential among them. Whatever credential the
     snippet builds answers with the static fake token while `replay_cassette` runs
     (snippet/identity.py `static_identity_here`)."""
     return {
-        **active().replay_env,  # the project's own settings ([tool.foundry-goldens] replay-env)
+        # the project's own settings ([tool.foundry-goldens] replay-env)
+        **(config if config is not None else active()).replay_env,
         "AZURE_AI_PROJECT_ENDPOINT": PLACEHOLDER_ENDPOINT,
         "AZURE_FOUNDRY_AGENT_NAME": agent,
         # A recorded 429 or 5xx must fail at once, never sleep through its Retry-After.
@@ -298,6 +299,7 @@ def replay_dialogue(
     check_expected: bool = True,
     tolerate_errors: bool = False,
     recheck_expectations: bool = False,
+    config: Config | None = None,
 ) -> ReplayResult:
     """Replay the dialogue's cassette file through the integration (see `replay_cassette`):
     what a golden test runs before comparing the snapshot (pytest_goldens.check_golden).
@@ -305,7 +307,8 @@ def replay_dialogue(
     `run_inference` may wrap the snippet's (benchmarks); `cassette_session` replays on a
     session of the caller's (the plugin's, with vcrpy's patches on for a run of goldens).
     """
-    path = cassette_file or cassette_format.find_cassette(active().cassettes, dialogue.name)
+    config = config if config is not None else active()
+    path = cassette_file or cassette_format.find_cassette(config.cassettes, dialogue.name)
     cut_short = half_published(path.parent, dialogue.name)
     if cut_short is not None:
         raise ReplayError(
@@ -323,6 +326,7 @@ def replay_dialogue(
         check_expected=check_expected,
         tolerate_errors=tolerate_errors,
         recheck_expectations=recheck_expectations,
+        config=config,
     )
 
 
@@ -343,7 +347,11 @@ def _held_in(dialogue: Dialogue, cassette: Cassette, path: Path | None) -> list[
 
 
 def check_expectations_held(
-    dialogue: Dialogue, turns: list[TurnResult], document: dict[str, Any], held: list[str]
+    dialogue: Dialogue,
+    turns: list[TurnResult],
+    document: dict[str, Any],
+    held: list[str],
+    dialogues: Path,
 ) -> list[str]:
     """Check every turn whose digest (from `document`, the turns' snapshot) is not the one
     `held` recorded for it, in turn order, raising ReplayError at the first broken one; the
@@ -353,17 +361,17 @@ def check_expectations_held(
     def known_to_hold(number: int) -> bool:
         return number <= len(held) and held[number - 1] == digests[number - 1]
 
-    with _expectations_as_replay_errors(dialogue):
+    with _expectations_as_replay_errors(dialogue, dialogues):
         check_dialogue(dialogue, turns, known_to_hold)
     return digests
 
 
 @contextlib.contextmanager
-def _expectations_as_replay_errors(dialogue: Dialogue) -> Iterator[None]:
+def _expectations_as_replay_errors(dialogue: Dialogue, dialogues: Path) -> Iterator[None]:
     try:
         yield
     except ExpectationFailure as failure:
-        raise ReplayError(expectation_message(dialogue.name, failure)) from None
+        raise ReplayError(expectation_message(dialogue.name, failure, dialogues)) from None
 
 
 def replay_cassette(
@@ -374,6 +382,7 @@ def replay_cassette(
     check_expected: bool = True,
     tolerate_errors: bool = False,
     recheck_expectations: bool = False,
+    config: Config | None = None,
 ) -> ReplayResult:
     """Replay through the integration, each turn checked as AI GO! reads it, then the turns'
     expectations (`check_expected`): those whose digest the recording stored are known to hold
@@ -381,7 +390,8 @@ def replay_cassette(
 
     The recorder replays its fresh recording from memory this way, before the file exists.
     """
-    run_inference = run_inference or load_integration().run_inference
+    config = config if config is not None else active()
+    run_inference = run_inference or load_integration(config.require_snippet()).run_inference
     with static_identity_here(), cassette_session as cassette:
         check_no_retried_responses(dialogue, cassette)
         check_script_matches(dialogue, cassette)
@@ -390,19 +400,19 @@ def replay_cassette(
             if recheck_expectations or not check_expected
             else _held_in(dialogue, cassette, cassette_file)
         )
-        agent = dialogue.agent or recorded_agent(cassette) or active().agent or "agent"
+        agent = dialogue.agent or recorded_agent(cassette) or config.agent or "agent"
         driven: list[TurnResult] = []
         try:
             turns = drive_dialogue(
                 dialogue,
                 run_inference,
-                replay_environment(agent),
+                replay_environment(agent, config),
                 tolerate_errors=tolerate_errors,
                 on_turn=driven.append,
             )
         except TurnFailure as failure:
             if check_expected:  # a turn before the failure that broke its expectations says why
-                with _expectations_as_replay_errors(dialogue):
+                with _expectations_as_replay_errors(dialogue, config.dialogues):
                     check_dialogue(dialogue, driven)
             unmatched = _unmatched(failure)
             if unmatched is None:
@@ -421,7 +431,7 @@ def replay_cassette(
             ) from None
         if check_expected:
             document = normalize_dialogue(dialogue.name, turns)  # the digests are of snapshots
-            checked = check_expectations_held(dialogue, turns, document, held)
+            checked = check_expectations_held(dialogue, turns, document, held, config.dialogues)
             result = ReplayResult(dialogue.name, turns, checked, document)
         else:
             result = ReplayResult(dialogue.name, turns)
