@@ -12,58 +12,33 @@ nothing written) or `emulator` (the same against the local emulator).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from foundry_goldens.plugin_settings import (  # re-exported: a team's conftest may use them
+    MODE_VARIABLE,
+    MODES,
+    PATH_OPTIONS,
+    NetworkBlocked,
+    block_network,
+    golden_mode,
+)
+
+__all__ = [
+    "MODES",
+    "MODE_VARIABLE",
+    "NetworkBlocked",
+    "block_network",
+    "golden_mode",
+    "pytest_addoption",
+    "pytest_configure",
+    "wants_goldens",
+]
+
 GROUP = "foundry-goldens"
-# option dest -> config key
-PATH_OPTIONS = {
-    "goldens_snippet": "snippet",
-    "goldens_dialogues": "dialogues",
-    "goldens_snapshots": "snapshots",
-    "goldens_cassettes": "cassettes",
-}
-MODE_VARIABLE = "FOUNDRY_GOLDENS_MODE"
-# replay: the cassettes, offline; live: the agent AZURE_AI_PROJECT_ENDPOINT names; emulator: the
-# local emulator. The last two drive each dialogue anew and write nothing.
-MODES = ("replay", "live", "emulator")
-MACHINERY = "foundry-goldens-machinery"
 # In any spelling of the [tool.foundry-goldens] table (config.TABLE), quoted or not.
 TABLE_TEXT = b"foundry-goldens"
-
-
-class NetworkBlocked(RuntimeError):
-    pass
-
-
-def block_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Azure settings and no sockets: replay must need neither, even when it fails."""
-    import socket  # here: only a golden test (or a test of ours) needs it
-
-    for key in list(os.environ):
-        if key.startswith(("AZURE_", "FOUNDRY_")):
-            monkeypatch.delenv(key)
-
-    def refuse(self: socket.socket, address: Any) -> None:
-        raise NetworkBlocked(f"replay tried to reach {address!r}; the network is blocked")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-
-
-def golden_mode(environ: Any = None) -> str:
-    """The mode `FOUNDRY_GOLDENS_MODE` asks for; a usage error naming the allowed values."""
-    value = (os.environ if environ is None else environ).get(MODE_VARIABLE, "").strip()
-    if not value:
-        return "replay"
-    if value.lower() not in MODES:
-        raise pytest.UsageError(
-            f"{MODE_VARIABLE}={value!r}: unknown mode; allowed: {', '.join(MODES)} (unset: replay)"
-        )
-    return value.lower()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -41,7 +41,7 @@ from foundry_goldens.commands import command
 from foundry_goldens.config import Config, ConfigError, activate, find_pyproject, load_config
 from foundry_goldens.goldens.dialogues import Dialogue, DialogueError, load_dialogue
 from foundry_goldens.goldens.snapshots import GoldenSnapshotExtension
-from foundry_goldens.plugin import MACHINERY, MODE_VARIABLE, PATH_OPTIONS, block_network
+from foundry_goldens.plugin_settings import MACHINERY, MODE_VARIABLE, PATH_OPTIONS, block_network
 
 _STASH: pytest.StashKey[Config] = pytest.StashKey()
 _SETTINGS: pytest.StashKey[dict[str, str]] = pytest.StashKey()
