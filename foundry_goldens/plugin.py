@@ -2,8 +2,9 @@
 
 Active when the project's pyproject.toml has a [tool.foundry-goldens] table (or a --goldens-*
 option is given); the golden machinery (foundry_goldens/pytest_goldens.py: syrupy, vcrpy, the
-integration's stack) is imported only then. Every other pytest run pays for this module alone,
-which imports pytest and the standard library (tests/test_plugin_light.py holds it to that).
+integration's stack) is imported only then. Every other pytest run pays for this module and
+plugin_settings alone, which import pytest and the standard library (tests/test_plugin_light.py
+holds it to that).
 
 `FOUNDRY_GOLDENS_MODE` says how the golden tests run: `replay` (default: offline, from the
 cassettes), `live` (each dialogue against the live agent, judged as `record --check` judges it,
